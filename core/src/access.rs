@@ -1,0 +1,321 @@
+//! Who may do what: one pure function, [`can`], consulted by `Desk` for every command and query.
+//! Its answer carries the reason, which the API returns with a 403.
+
+use crate::ids::{UserId, WorkspaceId};
+use crate::item::{ActorRef, Item};
+use crate::people::{Role, TokenScope, User};
+use crate::store::ItemScope;
+
+/// The authenticated party a command runs for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Actor {
+    pub workspace_id: WorkspaceId,
+    pub kind: ActorKind,
+    /// What the credential allows, whatever the role would.
+    pub scope: TokenScope,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActorKind {
+    /// The server operator's bootstrap token: full rights in every workspace.
+    ServerAdmin,
+    /// Tandem itself (automations, mail intake, timers).
+    System,
+    User(User),
+}
+
+impl Actor {
+    pub fn user(user: User, scope: TokenScope) -> Self {
+        Self { workspace_id: user.workspace_id, kind: ActorKind::User(user), scope }
+    }
+
+    pub fn server_admin(workspace_id: WorkspaceId) -> Self {
+        Self { workspace_id, kind: ActorKind::ServerAdmin, scope: TokenScope::Admin }
+    }
+
+    pub fn system(workspace_id: WorkspaceId) -> Self {
+        Self { workspace_id, kind: ActorKind::System, scope: TokenScope::Admin }
+    }
+
+    pub fn reference(&self) -> ActorRef {
+        match &self.kind {
+            ActorKind::ServerAdmin => ActorRef::ServerAdmin,
+            ActorKind::System => ActorRef::System,
+            ActorKind::User(u) => ActorRef::User(u.id),
+        }
+    }
+
+    pub fn user_id(&self) -> Option<UserId> {
+        match &self.kind {
+            ActorKind::User(u) => Some(u.id),
+            _ => None,
+        }
+    }
+
+    pub fn role(&self) -> Option<Role> {
+        match &self.kind {
+            ActorKind::User(u) => Some(u.role),
+            _ => None,
+        }
+    }
+
+    /// Staff, the server admin and the system see internal messages; customers never do.
+    pub fn is_staff(&self) -> bool {
+        self.role().is_none_or(Role::is_staff)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Create workspaces, rename the workspace.
+    AdministerWorkspace,
+    /// Portfolios, projects, folders, item types, workflows, custom fields, teams.
+    ManageStructure,
+    /// Create and change people and their roles, issue tokens for others.
+    ManageUsers,
+    /// Read the workspace's structure and directory (projects, types, users, teams).
+    ViewDirectory,
+    /// Read the workspace event log and job queue.
+    ViewAudit,
+    CreateItem,
+    ViewItem,
+    EditItem,
+    TransitionItem,
+    AssignItem,
+    ManageFollowers,
+    ConvertItem,
+    LinkItems,
+    PostPublicMessage,
+    PostInternalMessage,
+    ViewInternal,
+    AddAttachment,
+    ViewHistory,
+}
+
+impl Action {
+    fn needs(self) -> TokenScope {
+        match self {
+            Action::ViewDirectory | Action::ViewAudit | Action::ViewItem | Action::ViewInternal | Action::ViewHistory => {
+                TokenScope::Read
+            }
+            Action::AdministerWorkspace | Action::ManageStructure | Action::ManageUsers => TokenScope::Admin,
+            _ => TokenScope::Write,
+        }
+    }
+}
+
+/// What an action is about.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    Workspace,
+    Item(&'a Item),
+    /// A person being created or changed, with the role they would have afterwards.
+    Person { current: Option<&'a User>, new_role: Role },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub reason: String,
+}
+
+impl Decision {
+    fn allow(reason: impl Into<String>) -> Self {
+        Self { allowed: true, reason: reason.into() }
+    }
+
+    fn deny(reason: impl Into<String>) -> Self {
+        Self { allowed: false, reason: reason.into() }
+    }
+
+    pub fn into_result(self) -> Result<(), crate::DeskError> {
+        if self.allowed { Ok(()) } else { Err(crate::DeskError::Forbidden(self.reason)) }
+    }
+}
+
+fn involves(item: &Item, user: UserId) -> bool {
+    item.requester == Some(user) || item.followers.contains(&user)
+}
+
+/// Decides whether `actor` may perform `action` on `target`, and why.
+pub fn can(actor: &Actor, action: Action, target: Target<'_>) -> Decision {
+    if let Target::Item(item) = target
+        && item.workspace_id != actor.workspace_id
+    {
+        return Decision::deny("the item belongs to another workspace");
+    }
+    if actor.scope < action.needs() {
+        return Decision::deny(format!("this token's scope is {:?}; the action needs {:?}", actor.scope, action.needs()));
+    }
+    let user = match &actor.kind {
+        ActorKind::ServerAdmin => return Decision::allow("server administrator"),
+        ActorKind::System => return Decision::allow("Tandem itself"),
+        ActorKind::User(user) => user,
+    };
+    if !user.active {
+        return Decision::deny("the account is disabled");
+    }
+    use Action::*;
+    match user.role {
+        Role::Admin => Decision::allow("workspace administrator"),
+        Role::Manager => match (action, target) {
+            (AdministerWorkspace, _) => Decision::deny("only administrators change workspace settings"),
+            (ManageUsers, Target::Person { current, new_role }) => {
+                if new_role == Role::Admin || current.is_some_and(|u| u.role == Role::Admin) {
+                    Decision::deny("only administrators create or change administrators")
+                } else {
+                    Decision::allow("managers manage people")
+                }
+            }
+            _ => Decision::allow("managers may do this"),
+        },
+        Role::Agent => match action {
+            AdministerWorkspace | ManageStructure | ManageUsers => {
+                Decision::deny("agents cannot change the workspace's structure or people")
+            }
+            _ => Decision::allow("agents work on every item"),
+        },
+        Role::Collaborator => match action {
+            AdministerWorkspace | ManageStructure | ManageUsers | ViewAudit => {
+                Decision::deny("collaborators cannot change the workspace's structure or people")
+            }
+            PostPublicMessage => Decision::deny("collaborators write internal notes; only agents answer requesters"),
+            _ => Decision::allow("collaborators work on items"),
+        },
+        Role::Customer => match (action, target) {
+            (CreateItem, _) => Decision::allow("customers submit requests"),
+            (ViewItem | PostPublicMessage | AddAttachment, Target::Item(item)) => {
+                if involves(item, user.id) {
+                    Decision::allow("the customer requested or follows this item")
+                } else {
+                    Decision::deny("customers see only their own requests")
+                }
+            }
+            _ => Decision::deny("customers cannot do this"),
+        },
+    }
+}
+
+/// The items an actor may list and search, for pushing down into storage.
+pub fn item_scope(actor: &Actor) -> ItemScope {
+    match &actor.kind {
+        ActorKind::User(u) if u.role == Role::Customer => ItemScope::Involving(u.id),
+        _ => ItemScope::All,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{ItemId, ItemTypeId};
+    use crate::item::{Channel, ItemKind, Priority};
+    use crate::workflow::StatusCategory;
+    use chrono::TimeZone;
+    use uuid::Uuid;
+
+    fn ws() -> WorkspaceId {
+        WorkspaceId(Uuid::from_u128(1))
+    }
+
+    fn user(n: u128, role: Role) -> User {
+        User {
+            id: UserId(Uuid::from_u128(n)),
+            workspace_id: ws(),
+            name: format!("u{n}"),
+            email: None,
+            handle: None,
+            role,
+            active: true,
+            created_at: chrono::Utc.timestamp_opt(0, 0).unwrap(),
+            version: 1,
+        }
+    }
+
+    fn item(requester: UserId) -> Item {
+        let t = chrono::Utc.timestamp_opt(0, 0).unwrap();
+        Item {
+            id: ItemId(Uuid::from_u128(100)),
+            workspace_id: ws(),
+            number: 1,
+            item_type: ItemTypeId(Uuid::from_u128(50)),
+            kind: ItemKind::Ticket,
+            title: "t".into(),
+            description: String::new(),
+            project: None,
+            folder: None,
+            parent: None,
+            requester: Some(requester),
+            assignees: vec![],
+            followers: vec![],
+            priority: Priority::Normal,
+            status: "triage".into(),
+            category: StatusCategory::New,
+            custom: Default::default(),
+            channel: Channel::Api,
+            created_by: ActorRef::System,
+            created_at: t,
+            updated_at: t,
+            done_at: None,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn role_table() {
+        let customer = user(10, Role::Customer);
+        let other_customer = user(11, Role::Customer);
+        let mine = item(customer.id);
+        use Action::*;
+        // (role, action, on own item?, expected)
+        let table: &[(Role, Action, bool)] = &[
+            (Role::Admin, AdministerWorkspace, true),
+            (Role::Manager, AdministerWorkspace, false),
+            (Role::Manager, ManageStructure, true),
+            (Role::Agent, ManageStructure, false),
+            (Role::Agent, PostPublicMessage, true),
+            (Role::Agent, ViewInternal, true),
+            (Role::Collaborator, PostPublicMessage, false),
+            (Role::Collaborator, PostInternalMessage, true),
+            (Role::Customer, CreateItem, true),
+            (Role::Customer, ViewInternal, false),
+            (Role::Customer, PostInternalMessage, false),
+            (Role::Customer, TransitionItem, false),
+            (Role::Customer, ViewHistory, false),
+        ];
+        for &(role, action, expected) in table {
+            let actor = if role == Role::Customer {
+                Actor::user(customer.clone(), TokenScope::Admin)
+            } else {
+                Actor::user(user(20, role), TokenScope::Admin)
+            };
+            let d = can(&actor, action, Target::Item(&mine));
+            assert_eq!(d.allowed, expected, "{role:?} {action:?}: {}", d.reason);
+            assert!(!d.reason.is_empty());
+        }
+        let stranger = Actor::user(other_customer, TokenScope::Admin);
+        assert!(!can(&stranger, ViewItem, Target::Item(&mine)).allowed);
+        assert!(can(&Actor::user(customer, TokenScope::Admin), ViewItem, Target::Item(&mine)).allowed);
+    }
+
+    #[test]
+    fn scopes_disabled_accounts_and_tenancy() {
+        let agent = user(20, Role::Agent);
+        let mine = item(agent.id);
+        assert!(!can(&Actor::user(agent.clone(), TokenScope::Read), Action::EditItem, Target::Item(&mine)).allowed);
+        assert!(can(&Actor::user(agent.clone(), TokenScope::Read), Action::ViewItem, Target::Item(&mine)).allowed);
+        let disabled = User { active: false, ..agent.clone() };
+        assert!(!can(&Actor::user(disabled, TokenScope::Write), Action::ViewItem, Target::Item(&mine)).allowed);
+        let foreign = Item { workspace_id: WorkspaceId(Uuid::from_u128(2)), ..mine };
+        assert!(!can(&Actor::server_admin(ws()), Action::ViewItem, Target::Item(&foreign)).allowed);
+    }
+
+    #[test]
+    fn managers_cannot_touch_admins() {
+        let manager = Actor::user(user(30, Role::Manager), TokenScope::Admin);
+        let admin = user(31, Role::Admin);
+        let agent = user(32, Role::Agent);
+        assert!(!can(&manager, Action::ManageUsers, Target::Person { current: None, new_role: Role::Admin }).allowed);
+        assert!(!can(&manager, Action::ManageUsers, Target::Person { current: Some(&admin), new_role: Role::Agent }).allowed);
+        assert!(can(&manager, Action::ManageUsers, Target::Person { current: Some(&agent), new_role: Role::Manager }).allowed);
+    }
+}

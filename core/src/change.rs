@@ -1,0 +1,261 @@
+//! `ChangeSet` — what one decision wants written: records, events and jobs, committed atomically.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::conversation::{Attachment, Message};
+use crate::event::{EventData, NewEvent};
+use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
+use crate::ids::{ItemId, JobId, WorkspaceId};
+use crate::item::{ActorRef, Item, ItemLink, ItemType};
+use crate::people::{ApiToken, Notification, Team, User};
+
+/// Every kind of stored record. Each has a table of its own in every backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    Workspace,
+    Portfolio,
+    Project,
+    Folder,
+    ItemType,
+    User,
+    Team,
+    Item,
+    Message,
+    Attachment,
+    Link,
+    Notification,
+    Token,
+}
+
+impl RecordKind {
+    pub const ALL: [RecordKind; 13] = [
+        RecordKind::Workspace,
+        RecordKind::Portfolio,
+        RecordKind::Project,
+        RecordKind::Folder,
+        RecordKind::ItemType,
+        RecordKind::User,
+        RecordKind::Team,
+        RecordKind::Item,
+        RecordKind::Message,
+        RecordKind::Attachment,
+        RecordKind::Link,
+        RecordKind::Notification,
+        RecordKind::Token,
+    ];
+
+    /// The table holding this kind in both backends.
+    pub fn table(self) -> &'static str {
+        match self {
+            RecordKind::Workspace => "workspaces",
+            RecordKind::Portfolio => "portfolios",
+            RecordKind::Project => "projects",
+            RecordKind::Folder => "folders",
+            RecordKind::ItemType => "item_types",
+            RecordKind::User => "users",
+            RecordKind::Team => "teams",
+            RecordKind::Item => "items",
+            RecordKind::Message => "messages",
+            RecordKind::Attachment => "attachments",
+            RecordKind::Link => "item_links",
+            RecordKind::Notification => "notifications",
+            RecordKind::Token => "api_tokens",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            RecordKind::Workspace => "workspace",
+            RecordKind::Portfolio => "portfolio",
+            RecordKind::Project => "project",
+            RecordKind::Folder => "folder",
+            RecordKind::ItemType => "item type",
+            RecordKind::User => "user",
+            RecordKind::Team => "team",
+            RecordKind::Item => "item",
+            RecordKind::Message => "message",
+            RecordKind::Attachment => "attachment",
+            RecordKind::Link => "link",
+            RecordKind::Notification => "notification",
+            RecordKind::Token => "token",
+        }
+    }
+}
+
+/// A stored record of any kind. Records are stored whole (as JSON) beside the columns each
+/// backend indexes for queries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum Record {
+    Workspace(Workspace),
+    Portfolio(Portfolio),
+    Project(Project),
+    Folder(Folder),
+    ItemType(ItemType),
+    User(User),
+    Team(Team),
+    Item(Item),
+    Message(Message),
+    Attachment(Attachment),
+    Link(ItemLink),
+    Notification(Notification),
+    Token(ApiToken),
+}
+
+macro_rules! record_accessors {
+    ($($variant:ident),* $(,)?) => {
+        impl Record {
+            pub fn kind(&self) -> RecordKind {
+                match self {
+                    Record::Workspace(_) => RecordKind::Workspace,
+                    $(Record::$variant(_) => RecordKind::$variant,)*
+                }
+            }
+
+            pub fn id(&self) -> Uuid {
+                match self {
+                    Record::Workspace(r) => r.id.as_uuid(),
+                    $(Record::$variant(r) => r.id.as_uuid(),)*
+                }
+            }
+
+            pub fn version(&self) -> i64 {
+                match self {
+                    Record::Workspace(r) => r.version,
+                    $(Record::$variant(r) => r.version,)*
+                }
+            }
+
+            /// `Workspace` is its own tenant; every other record names its workspace.
+            pub fn workspace_id(&self) -> WorkspaceId {
+                match self {
+                    Record::Workspace(r) => r.id,
+                    $(Record::$variant(r) => r.workspace_id,)*
+                }
+            }
+        }
+    };
+}
+
+record_accessors!(Portfolio, Project, Folder, ItemType, User, Team, Item, Message, Attachment, Link, Notification, Token);
+
+impl Record {
+    /// The record this one belongs to, indexed as `parent_id`: a portfolio's parent portfolio, a
+    /// project's portfolio, a folder's project, an item's parent item, a message's/attachment's
+    /// item, a link's `from` item, a notification's or token's user.
+    pub fn parent(&self) -> Option<Uuid> {
+        match self {
+            Record::Workspace(_) | Record::ItemType(_) | Record::User(_) | Record::Team(_) => None,
+            Record::Portfolio(p) => p.parent.map(|p| p.as_uuid()),
+            Record::Project(p) => p.portfolio.map(|p| p.as_uuid()),
+            Record::Folder(f) => Some(f.project.as_uuid()),
+            Record::Item(i) => i.parent.map(|p| p.as_uuid()),
+            Record::Message(m) => Some(m.item.as_uuid()),
+            Record::Attachment(a) => Some(a.item.as_uuid()),
+            Record::Link(l) => Some(l.from.as_uuid()),
+            Record::Notification(n) => Some(n.user.as_uuid()),
+            Record::Token(t) => Some(t.user.as_uuid()),
+        }
+    }
+}
+
+/// One write of a change set.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Insert a record that must not exist yet (`expected_version: None`, the record's version is
+    /// 1), or replace one whose stored version is exactly `expected_version` (the record carries
+    /// the next version). Anything else is [`StoreError::Conflict`](crate::StoreError::Conflict).
+    ///
+    /// A new `Item` gets its per-workspace number from the store here: whatever `number` it carries
+    /// is replaced by the next one, gap-free, inside the commit's transaction.
+    Put { record: Record, expected_version: Option<i64> },
+    /// Delete a record whose stored version is exactly `expected_version`.
+    Delete { kind: RecordKind, id: Uuid, expected_version: i64 },
+    /// Store blob bytes under their SHA-256 unless already there (content addressing).
+    Blob { sha256: String, bytes: Arc<[u8]> },
+}
+
+/// A side effect to run after commit (transactional outbox).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    pub id: JobId,
+    pub kind: String,
+    pub payload: Value,
+    /// A second job with the same key in the same workspace is dropped at commit.
+    pub idempotency_key: String,
+    pub run_at: DateTime<Utc>,
+    pub max_attempts: u32,
+}
+
+/// Everything one decision writes: committed in one transaction or not at all.
+#[derive(Debug, Clone)]
+pub struct ChangeSet {
+    pub workspace_id: WorkspaceId,
+    pub actor: ActorRef,
+    pub at: DateTime<Utc>,
+    pub writes: Vec<Write>,
+    pub events: Vec<NewEvent>,
+    pub jobs: Vec<NewJob>,
+}
+
+impl ChangeSet {
+    pub fn new(workspace_id: WorkspaceId, actor: ActorRef, at: DateTime<Utc>) -> Self {
+        Self { workspace_id, actor, at, writes: Vec::new(), events: Vec::new(), jobs: Vec::new() }
+    }
+
+    pub fn insert(&mut self, record: Record) -> &mut Self {
+        self.writes.push(Write::Put { record, expected_version: None });
+        self
+    }
+
+    /// Replaces a record read at `expected_version`; the stored copy gets `expected_version + 1`.
+    pub fn update(&mut self, record: Record, expected_version: i64) -> &mut Self {
+        self.writes.push(Write::Put { record, expected_version: Some(expected_version) });
+        self
+    }
+
+    pub fn delete(&mut self, kind: RecordKind, id: Uuid, expected_version: i64) -> &mut Self {
+        self.writes.push(Write::Delete { kind, id, expected_version });
+        self
+    }
+
+    pub fn blob(&mut self, sha256: String, bytes: Arc<[u8]>) -> &mut Self {
+        self.writes.push(Write::Blob { sha256, bytes });
+        self
+    }
+
+    pub fn event(&mut self, item: Option<ItemId>, data: EventData) -> &mut Self {
+        self.events.push(NewEvent { item, data });
+        self
+    }
+
+    pub fn job(&mut self, job: NewJob) -> &mut Self {
+        self.jobs.push(job);
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty() && self.events.is_empty() && self.jobs.is_empty()
+    }
+}
+
+/// What a commit assigned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitReceipt {
+    /// Sequence numbers of the change set's events, in order (empty when it had none).
+    pub seqs: Vec<i64>,
+    /// Numbers given to the items the change set created.
+    pub item_numbers: Vec<(ItemId, i64)>,
+}
+
+impl CommitReceipt {
+    pub fn number_of(&self, item: ItemId) -> Option<i64> {
+        self.item_numbers.iter().find(|(id, _)| *id == item).map(|(_, n)| *n)
+    }
+}

@@ -1,0 +1,19 @@
+//! Every command `Desk::execute` runs. Each has a `load` (reads) and a pure `decide`.
+
+mod conversation;
+mod items;
+mod people;
+mod structure;
+mod types;
+
+pub use conversation::{AddAttachment, MarkNotificationRead, NewFile, PostMessage, Posted};
+pub use items::{
+    ChangeFollowers, ConvertItem, CreateItem, ItemPatch, LinkItems, SetAssignees, TransitionItem, TransitionTo,
+    UnlinkItems, UpdateItem,
+};
+pub use people::{CreateTeam, CreateUser, IssueToken, RevokeToken, TeamPatch, UpdateTeam, UpdateUser, UserPatch};
+pub use structure::{
+    CreateFolder, CreatePortfolio, CreateProject, CreateWorkspace, DeleteFolder, DeletePortfolio, FolderPatch,
+    PortfolioPatch, ProjectPatch, RenameWorkspace, UpdateFolder, UpdatePortfolio, UpdateProject,
+};
+pub use types::{CreateItemType, EditFields, EditWorkflow, FieldEdit, ItemTypePatch, UpdateItemType, WorkflowEdit};

@@ -1,0 +1,207 @@
+//! `Desk` — the application service and the one path every change takes:
+//!
+//! 1. **load** what the command touches (reads from the [`Store`]);
+//! 2. **check** access and 3. **decide**: a pure function of the loaded state, the actor, `now`
+//!    and an id source, producing a [`ChangeSet`] and the command's output;
+//! 4. **commit** the change set atomically; on a version conflict somebody else changed the same
+//!    records between load and commit, so the whole thing runs again from step 1.
+
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::access::Actor;
+use crate::change::{ChangeSet, CommitReceipt};
+use crate::error::{DeskError, StoreError};
+use crate::ids::{Clock, IdSource, ItemId, WorkspaceId};
+use crate::item::Item;
+use crate::store::{self, Store, TypedRecord};
+
+/// Operator-tunable limits every entry point shares.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest single attachment, in bytes.
+    pub max_attachment_bytes: u64,
+    /// How often a command is re-run after a version conflict before giving up with 409.
+    pub max_conflict_retries: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_attachment_bytes: 25 * 1024 * 1024, max_conflict_retries: 16 }
+    }
+}
+
+/// What a decision may use besides the loaded state: the time, fresh ids and the limits.
+pub struct Env<'a> {
+    pub now: DateTime<Utc>,
+    pub ids: &'a dyn IdSource,
+    pub limits: &'a Limits,
+}
+
+impl std::fmt::Debug for Env<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Env").field("now", &self.now).field("limits", &self.limits).finish_non_exhaustive()
+    }
+}
+
+impl Env<'_> {
+    pub fn new_id<T: From<uuid::Uuid>>(&self) -> T {
+        T::from(self.ids.new_id())
+    }
+
+    pub fn changes(&self, actor: &Actor) -> ChangeSet {
+        ChangeSet::new(actor.workspace_id, actor.reference(), self.now)
+    }
+}
+
+/// A decision: what to write, and what to answer once it is written.
+#[derive(Debug)]
+pub struct Decided<O> {
+    pub changes: ChangeSet,
+    pub output: O,
+}
+
+/// A change request. `load` reads; `decide` is pure (it must not do I/O, read a clock or make up
+/// ids other than through `env`), so every command can be tested as a table of
+/// (state, input) → change set / error without a database.
+pub trait Command: Send + Sync {
+    type State: Send;
+    type Output: Send;
+
+    fn load(&self, actor: &Actor, store: &dyn Store) -> impl Future<Output = Result<Self::State, DeskError>> + Send;
+
+    fn decide(&self, actor: &Actor, state: Self::State, env: &Env<'_>) -> Result<Decided<Self::Output>, DeskError>;
+
+    /// Fills in what only the commit knows (new item numbers).
+    fn finish(output: Self::Output, _receipt: &CommitReceipt) -> Self::Output {
+        output
+    }
+}
+
+#[derive(Clone)]
+pub struct Desk {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for Desk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Desk").field("store", &self.store).field("limits", &self.limits).finish_non_exhaustive()
+    }
+}
+
+impl Desk {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, ids: Arc<dyn IdSource>, limits: Limits) -> Self {
+        Self { store, clock, ids, limits }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn new_id(&self) -> uuid::Uuid {
+        self.ids.new_id()
+    }
+
+    /// Runs a command: load → check → decide → commit, retrying on version conflicts.
+    pub async fn execute<C: Command>(&self, actor: &Actor, command: &C) -> Result<C::Output, DeskError> {
+        let mut attempt = 0;
+        loop {
+            let state = command.load(actor, self.store.as_ref()).await?;
+            let env = Env { now: self.clock.now(), ids: self.ids.as_ref(), limits: &self.limits };
+            let Decided { changes, output } = command.decide(actor, state, &env)?;
+            if changes.is_empty() {
+                return Ok(output);
+            }
+            match self.store.commit(changes).await {
+                Ok(receipt) => return Ok(C::finish(output, &receipt)),
+                Err(StoreError::Conflict(what)) if attempt < self.limits.max_conflict_retries => {
+                    attempt += 1;
+                    let _ = what;
+                }
+                Err(StoreError::Conflict(what)) => {
+                    return Err(DeskError::Conflict(format!("{what} kept changing; try again")));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// How callers name an item: by id, or by its number (`1042` or `#1042`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemRef {
+    Id(ItemId),
+    Number(i64),
+}
+
+impl FromStr for ItemRef {
+    type Err = crate::error::Invalid;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if let Ok(n) = s.trim_start_matches('#').parse::<i64>()
+            && n > 0
+        {
+            return Ok(ItemRef::Number(n));
+        }
+        s.parse::<ItemId>()
+            .map(ItemRef::Id)
+            .map_err(|_| crate::error::Invalid::new("item", format!("'{s}' is neither an item number nor an item id")))
+    }
+}
+
+impl From<ItemId> for ItemRef {
+    fn from(id: ItemId) -> Self {
+        ItemRef::Id(id)
+    }
+}
+
+impl std::fmt::Display for ItemRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ItemRef::Id(id) => write!(f, "item {id}"),
+            ItemRef::Number(n) => write!(f, "item #{n}"),
+        }
+    }
+}
+
+/// Loads an item or answers `NotFound`.
+pub async fn load_item(store: &dyn Store, ws: WorkspaceId, item: ItemRef) -> Result<Item, DeskError> {
+    let found = match item {
+        ItemRef::Id(id) => store::get::<Item>(store, ws, id.as_uuid()).await?,
+        ItemRef::Number(n) => store.item_by_number(ws, n).await?,
+    };
+    found.ok_or_else(|| DeskError::not_found(item))
+}
+
+/// Loads a record of a known type or answers `NotFound` naming it.
+pub async fn load<T: TypedRecord>(store: &dyn Store, ws: WorkspaceId, id: impl Into<uuid::Uuid>) -> Result<T, DeskError> {
+    let id = id.into();
+    store::get::<T>(store, ws, id).await?.ok_or_else(|| DeskError::not_found(format!("{} {id}", T::KIND.label())))
+}
+
+/// Loads an optional reference.
+pub async fn load_opt<T: TypedRecord>(
+    store: &dyn Store,
+    ws: WorkspaceId,
+    id: Option<impl Into<uuid::Uuid>>,
+) -> Result<Option<T>, DeskError> {
+    match id {
+        Some(id) => load::<T>(store, ws, id).await.map(Some),
+        None => Ok(None),
+    }
+}

@@ -1,0 +1,37 @@
+//! `tandem-core` — the pure domain of Tandem, a helpdesk and project-management engine.
+//!
+//! Sans-IO: nothing here reads a clock, a socket, a file or the environment. Time and new ids are
+//! parameters ([`Clock`], [`IdSource`]); storage is the [`Store`] port; every change goes through
+//! [`Desk::execute`] as a [`Command`] whose `decide` step is a pure function.
+
+pub mod access;
+pub mod change;
+pub mod commands;
+pub mod conversation;
+pub mod desk;
+pub mod diff;
+pub mod error;
+pub mod event;
+pub mod fields;
+pub mod hierarchy;
+pub mod ids;
+pub mod item;
+pub mod patch;
+pub mod people;
+mod queries;
+pub mod store;
+pub mod workflow;
+
+pub use access::{Action, Actor, ActorKind, Decision, Target, can};
+pub use change::{ChangeSet, CommitReceipt, NewJob, Record, RecordKind, Write};
+pub use conversation::{Attachment, Body, EmailMeta, Message, Visibility};
+pub use desk::{Command, Decided, Desk, Env, ItemRef, Limits};
+pub use error::{DeskError, Invalid, StoreError};
+pub use event::{Event, EventData, FieldChange, NewEvent};
+pub use fields::{FieldDef, FieldKind, FieldRules};
+pub use hierarchy::{Folder, Portfolio, Project, Workspace};
+pub use ids::*;
+pub use item::{ActorRef, Assignee, Channel, Item, ItemKind, ItemLink, ItemType, LinkKind, Priority};
+pub use people::{ApiToken, Notification, NotificationKind, Role, Team, TokenScope, User};
+pub use store::{ItemFilter, ItemQuery, ItemScope, Page, SortKey, Store};
+pub use workflow::{Status, StatusCategory, Transition, Workflow, WorkflowDefaults};

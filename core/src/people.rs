@@ -1,0 +1,113 @@
+//! Users (staff and customers), teams, API tokens and in-app notifications.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Invalid;
+use crate::ids::{ItemId, MessageId, NotificationId, TeamId, TokenId, UserId, WorkspaceId};
+
+/// A person's role in a workspace. Customers are requesters (members, clinic owners, store staff)
+/// and may have no login at all, only an email address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Manager,
+    Agent,
+    Collaborator,
+    Customer,
+}
+
+impl Role {
+    pub fn is_staff(self) -> bool {
+        self != Role::Customer
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub workspace_id: WorkspaceId,
+    pub name: String,
+    /// Lowercased; unique within a workspace.
+    pub email: Option<String>,
+    /// The name used in `@mentions`; unique within a workspace.
+    pub handle: Option<String>,
+    pub role: Role,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Team {
+    pub id: TeamId,
+    pub workspace_id: WorkspaceId,
+    pub name: String,
+    pub members: Vec<UserId>,
+    pub created_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+/// What a token may do: read only, read and write, or also administer the workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenScope {
+    Read,
+    Write,
+    Admin,
+}
+
+/// An API token. Only the SHA-256 of the secret is stored; the secret is shown once at creation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub id: TokenId,
+    pub workspace_id: WorkspaceId,
+    pub user: UserId,
+    pub name: String,
+    pub secret_sha256: String,
+    pub scope: TokenScope,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// The user was `@mentioned` in a message.
+    Mention { message: MessageId },
+}
+
+/// An in-app notification in a user's inbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub id: NotificationId,
+    pub workspace_id: WorkspaceId,
+    pub user: UserId,
+    pub item: ItemId,
+    pub kind: NotificationKind,
+    pub created_at: DateTime<Utc>,
+    pub read_at: Option<DateTime<Utc>>,
+    pub version: i64,
+}
+
+/// Normalises an email address for storage and comparison.
+pub fn normalise_email(field: &str, email: &str) -> Result<String, Invalid> {
+    let e = email.trim().to_lowercase();
+    if !crate::fields::is_email(&e) {
+        return Err(Invalid::new(field, format!("'{}' is not an email address", email.trim())));
+    }
+    Ok(e)
+}
+
+/// A handle is what follows `@` in a mention: 2–32 of letters, digits, `.`, `_`, `-`.
+pub fn validate_handle(field: &str, handle: &str) -> Result<String, Invalid> {
+    let h = handle.trim().trim_start_matches('@').to_lowercase();
+    let ok_len = (2..=32).contains(&h.chars().count());
+    let ok_chars = h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !ok_len || !ok_chars || !h.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(Invalid::new(field, "must be 2 to 32 letters, digits, '.', '_' or '-'"));
+    }
+    Ok(h)
+}

@@ -1,0 +1,214 @@
+//! The read side of `Desk`: every query checks access and pushes the reader's visibility down
+//! into storage.
+
+use std::collections::HashSet;
+
+use crate::access::{Action, Actor, ActorKind, Target, can, item_scope};
+use crate::change::RecordKind;
+use crate::conversation::{Attachment, Message, Visibility};
+use crate::desk::{Desk, ItemRef, load, load_item};
+use crate::error::DeskError;
+use crate::event::Event;
+use crate::hierarchy::Workspace;
+use crate::ids::{AttachmentId, ItemId};
+use crate::item::{Item, ItemLink, ItemType};
+use crate::people::Notification;
+use crate::store::{self, EventQuery, ItemQuery, Job, JobFilter, Page, RecordQuery, SearchHit, SearchQuery, TypedRecord};
+
+impl Desk {
+    /// The workspaces the actor can enter: all of them for the server administrator.
+    pub async fn workspaces(&self, actor: &Actor) -> Result<Vec<Workspace>, DeskError> {
+        let all = self.store().workspaces().await?;
+        Ok(match actor.kind {
+            ActorKind::ServerAdmin => all,
+            _ => all.into_iter().filter(|w| w.id == actor.workspace_id).collect(),
+        })
+    }
+
+    pub async fn workspace(&self, actor: &Actor) -> Result<Workspace, DeskError> {
+        load::<Workspace>(self.store().as_ref(), actor.workspace_id, actor.workspace_id).await
+    }
+
+    /// Structure and directory records (portfolios, projects, folders, item types, users, teams).
+    /// Customers may read item types (to fill in forms), nothing else.
+    pub async fn directory<T: TypedRecord>(&self, actor: &Actor, query: &RecordQuery) -> Result<Vec<T>, DeskError> {
+        self.check_directory(actor, T::KIND)?;
+        Ok(store::list::<T>(self.store().as_ref(), actor.workspace_id, query).await?)
+    }
+
+    pub async fn directory_entry<T: TypedRecord>(&self, actor: &Actor, id: uuid::Uuid) -> Result<T, DeskError> {
+        self.check_directory(actor, T::KIND)?;
+        load::<T>(self.store().as_ref(), actor.workspace_id, id).await
+    }
+
+    fn check_directory(&self, actor: &Actor, kind: RecordKind) -> Result<(), DeskError> {
+        match kind {
+            RecordKind::ItemType if !actor.is_staff() => Ok(()),
+            RecordKind::Portfolio
+            | RecordKind::Project
+            | RecordKind::Folder
+            | RecordKind::ItemType
+            | RecordKind::User
+            | RecordKind::Team => can(actor, Action::ViewDirectory, Target::Workspace).into_result(),
+            other => Err(DeskError::Forbidden(format!("{} records are not part of the directory", other.label()))),
+        }
+    }
+
+    /// One item, as the actor may see it.
+    pub async fn item(&self, actor: &Actor, item: ItemRef) -> Result<Item, DeskError> {
+        let item = load_item(self.store().as_ref(), actor.workspace_id, item).await?;
+        self.visible(actor, item).await
+    }
+
+    async fn visible(&self, actor: &Actor, item: Item) -> Result<Item, DeskError> {
+        let decision = can(actor, Action::ViewItem, Target::Item(&item));
+        if !decision.allowed {
+            // Indistinguishable from a missing item: customers must not learn what exists.
+            return Err(DeskError::NotFound(format!("item #{}", item.number)));
+        }
+        self.redact(actor, item).await
+    }
+
+    /// Hides internal-only custom fields from customers.
+    async fn redact(&self, actor: &Actor, mut item: Item) -> Result<Item, DeskError> {
+        if actor.is_staff() || item.custom.is_empty() {
+            return Ok(item);
+        }
+        let t = load::<ItemType>(self.store().as_ref(), actor.workspace_id, item.item_type).await?;
+        item.custom.retain(|key, _| t.field(key).is_some_and(|f| !f.internal));
+        Ok(item)
+    }
+
+    /// A page of items; `query.scope` is replaced by what the actor may see.
+    pub async fn items(&self, actor: &Actor, mut query: ItemQuery) -> Result<Page<Item>, DeskError> {
+        can(actor, Action::ViewItem, Target::Workspace).into_result().or_else(|e| {
+            if actor.is_staff() { Err(e) } else { Ok(()) }
+        })?;
+        query.scope = item_scope(actor);
+        query.limit = query.limit.clamp(1, 500);
+        let mut page = self.store().items(actor.workspace_id, &query).await?;
+        if !actor.is_staff() {
+            let mut redacted = Vec::with_capacity(page.items.len());
+            for item in page.items {
+                redacted.push(self.redact(actor, item).await?);
+            }
+            page.items = redacted;
+        }
+        Ok(page)
+    }
+
+    pub async fn search(&self, actor: &Actor, text: &str, limit: usize) -> Result<Vec<SearchHit>, DeskError> {
+        if text.trim().is_empty() {
+            return Err(DeskError::invalid("q", "must not be empty"));
+        }
+        let query = SearchQuery {
+            text: text.to_string(),
+            scope: item_scope(actor),
+            include_internal: can(actor, Action::ViewInternal, Target::Workspace).allowed && actor.is_staff(),
+            limit: limit.clamp(1, 200),
+        };
+        let hits = self.store().search(actor.workspace_id, &query).await?;
+        let mut out = Vec::with_capacity(hits.len());
+        for hit in hits {
+            out.push(SearchHit { item: self.redact(actor, hit.item).await?, snippet: hit.snippet });
+        }
+        Ok(out)
+    }
+
+    fn sees_internal(actor: &Actor, item: &Item) -> bool {
+        actor.is_staff() && can(actor, Action::ViewInternal, Target::Item(item)).allowed
+    }
+
+    /// The conversation: customers get public messages only.
+    pub async fn messages(&self, actor: &Actor, item: ItemRef) -> Result<Vec<Message>, DeskError> {
+        let item = self.item(actor, item).await?;
+        let internal = Self::sees_internal(actor, &item);
+        Ok(self.store().messages(actor.workspace_id, item.id, internal).await?)
+    }
+
+    /// Attachments of an item; customers do not see files attached to internal messages.
+    pub async fn attachments(&self, actor: &Actor, item: ItemRef) -> Result<Vec<Attachment>, DeskError> {
+        let item = self.item(actor, item).await?;
+        let all: Vec<Attachment> =
+            store::list(self.store().as_ref(), actor.workspace_id, &RecordQuery::children_of(item.id.0)).await?;
+        if Self::sees_internal(actor, &item) {
+            return Ok(all);
+        }
+        let public: HashSet<_> = self
+            .store()
+            .messages(actor.workspace_id, item.id, false)
+            .await?
+            .into_iter()
+            .filter(|m| m.visibility == Visibility::Public)
+            .map(|m| m.id)
+            .collect();
+        Ok(all.into_iter().filter(|a| a.message.is_none_or(|m| public.contains(&m))).collect())
+    }
+
+    /// An attachment and its bytes, if the actor may see it.
+    pub async fn attachment(&self, actor: &Actor, id: AttachmentId) -> Result<(Attachment, Vec<u8>), DeskError> {
+        let a = load::<Attachment>(self.store().as_ref(), actor.workspace_id, id).await?;
+        let visible = self.attachments(actor, ItemRef::Id(a.item)).await.map_err(|_| DeskError::not_found(format!("attachment {id}")))?;
+        if !visible.iter().any(|v| v.id == id) {
+            return Err(DeskError::not_found(format!("attachment {id}")));
+        }
+        let bytes = self
+            .store()
+            .blob(actor.workspace_id, &a.sha256)
+            .await?
+            .ok_or_else(|| DeskError::Store(crate::error::StoreError::Corrupt(format!("blob {} is missing", a.sha256))))?;
+        Ok((a, bytes))
+    }
+
+    pub async fn links(&self, actor: &Actor, item: ItemRef) -> Result<Vec<ItemLink>, DeskError> {
+        let item = self.item(actor, item).await?;
+        Ok(self.store().links(actor.workspace_id, item.id).await?)
+    }
+
+    /// An item's history: its events in order.
+    pub async fn history(&self, actor: &Actor, item: ItemRef) -> Result<Vec<Event>, DeskError> {
+        let item = self.item(actor, item).await?;
+        can(actor, Action::ViewHistory, Target::Item(&item)).into_result()?;
+        self.item_events(actor.workspace_id, item.id).await
+    }
+
+    async fn item_events(&self, ws: crate::ids::WorkspaceId, item: ItemId) -> Result<Vec<Event>, DeskError> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.store().events(ws, &EventQuery { after, item: Some(item), limit: 1000 }).await?;
+            let Some(last) = page.last() else { return Ok(out) };
+            after = last.seq;
+            let full = page.len() == 1000;
+            out.extend(page);
+            if !full {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The workspace's event log after `after`.
+    pub async fn events(&self, actor: &Actor, after: i64, limit: usize) -> Result<Vec<Event>, DeskError> {
+        can(actor, Action::ViewAudit, Target::Workspace).into_result()?;
+        Ok(self.store().events(actor.workspace_id, &EventQuery { after, item: None, limit: limit.clamp(1, 1000) }).await?)
+    }
+
+    /// The actor's own notifications, newest first.
+    pub async fn notifications(&self, actor: &Actor) -> Result<Vec<Notification>, DeskError> {
+        let Some(user) = actor.user_id() else { return Ok(Vec::new()) };
+        let mut all: Vec<Notification> =
+            store::list(self.store().as_ref(), actor.workspace_id, &RecordQuery::children_of(user.0)).await?;
+        all.reverse();
+        Ok(all)
+    }
+
+    /// Jobs of the actor's workspace (all workspaces for the server administrator).
+    pub async fn jobs(&self, actor: &Actor, mut filter: JobFilter) -> Result<Vec<Job>, DeskError> {
+        can(actor, Action::ViewAudit, Target::Workspace).into_result()?;
+        if actor.kind != ActorKind::ServerAdmin {
+            filter.workspace = Some(actor.workspace_id);
+        }
+        filter.limit = filter.limit.clamp(1, 1000);
+        Ok(self.store().jobs(&filter).await?)
+    }
+}

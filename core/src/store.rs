@@ -1,0 +1,345 @@
+//! The storage port. Both backends implement [`Store`] and pass the same conformance suite
+//! (`tests/`); a behaviour that differs between them is a bug.
+//!
+//! Contract, for every method:
+//! - **Tenancy is total.** Every read names its workspace and returns nothing of another one.
+//!   The only reads that cross workspaces are [`Store::workspaces`], the token lookup used for
+//!   authentication and the job queue, which workers drain for all tenants.
+//! - **Visibility is pushed down.** List and search reads take an [`ItemScope`] computed by the
+//!   access rules and apply it in the query itself; callers never fetch and then filter.
+//! - **Commits are atomic.** [`Store::commit`] writes all of a [`ChangeSet`] or none of it.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::change::{ChangeSet, CommitReceipt, Record, RecordKind};
+use crate::conversation::Message;
+use crate::error::StoreError;
+use crate::event::Event;
+use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
+use crate::ids::{FolderId, ItemId, ItemTypeId, JobId, ProjectId, UserId, WorkspaceId};
+use crate::item::{Assignee, Item, ItemKind, ItemLink, ItemType, Priority};
+use crate::people::{ApiToken, Notification, Team, User};
+use crate::workflow::StatusCategory;
+use crate::conversation::Attachment;
+
+/// Which items a reader may see, enforced inside the storage query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemScope {
+    /// Every item of the workspace (staff).
+    All,
+    /// Items the user requested or follows (a customer in the portal).
+    Involving(UserId),
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ItemFilter {
+    pub item_types: Vec<ItemTypeId>,
+    pub kind: Option<ItemKind>,
+    pub project: Option<ProjectId>,
+    pub folder: Option<FolderId>,
+    pub parent: Option<ItemId>,
+    pub statuses: Vec<String>,
+    pub categories: Vec<StatusCategory>,
+    pub priorities: Vec<Priority>,
+    pub assignee: Option<Assignee>,
+    pub requester: Option<UserId>,
+    pub follower: Option<UserId>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    pub updated_after: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortKey {
+    #[default]
+    Number,
+    CreatedAt,
+    UpdatedAt,
+    Priority,
+}
+
+impl SortKey {
+    /// The integer the store sorts by: the number itself, milliseconds since the epoch, or the
+    /// priority rank. Ties are broken by item number, which is unique.
+    pub fn value(self, item: &Item) -> i64 {
+        match self {
+            SortKey::Number => item.number,
+            SortKey::CreatedAt => item.created_at.timestamp_millis(),
+            SortKey::UpdatedAt => item.updated_at.timestamp_millis(),
+            SortKey::Priority => item.priority.rank(),
+        }
+    }
+}
+
+/// Keyset position: the last row's sort value and number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub value: i64,
+    pub number: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemQuery {
+    pub scope: ItemScope,
+    pub filter: ItemFilter,
+    pub sort: SortKey,
+    pub descending: bool,
+    /// Rows strictly after this position in the chosen order.
+    pub after: Option<Cursor>,
+    pub limit: usize,
+}
+
+impl ItemQuery {
+    pub fn new(scope: ItemScope) -> Self {
+        Self { scope, filter: ItemFilter::default(), sort: SortKey::Number, descending: false, after: None, limit: 50 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<Cursor>,
+}
+
+/// Generic listing of records of one kind, ordered by id (time-ordered UUIDs: creation order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordQuery {
+    pub parent: Option<Uuid>,
+    pub after: Option<Uuid>,
+    pub limit: usize,
+}
+
+impl RecordQuery {
+    pub fn all() -> Self {
+        Self { parent: None, after: None, limit: 10_000 }
+    }
+
+    pub fn children_of(parent: Uuid) -> Self {
+        Self { parent: Some(parent), after: None, limit: 10_000 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventQuery {
+    /// Events with `seq > after`.
+    pub after: i64,
+    pub item: Option<ItemId>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    pub text: String,
+    pub scope: ItemScope,
+    /// Whether internal messages may match (never for customers).
+    pub include_internal: bool,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    pub item: Item,
+    /// A short excerpt around the match.
+    pub snippet: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Running,
+    Done,
+    Dead,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [JobState::Queued, JobState::Running, JobState::Done, JobState::Dead].into_iter().find(|j| j.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: JobId,
+    pub workspace_id: WorkspaceId,
+    pub kind: String,
+    pub payload: Value,
+    pub idempotency_key: String,
+    pub state: JobState,
+    /// Claims so far; the current claim's number while running.
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub run_at: DateTime<Utc>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JobFilter {
+    pub workspace: Option<WorkspaceId>,
+    pub state: Option<JobState>,
+    pub kind: Option<String>,
+    pub limit: usize,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// All workspaces, oldest first.
+    async fn workspaces(&self) -> Result<Vec<Workspace>, StoreError>;
+
+    /// One record by id, of the given kind and workspace.
+    async fn record(&self, ws: WorkspaceId, kind: RecordKind, id: Uuid) -> Result<Option<Record>, StoreError>;
+
+    /// Records of one kind, in id order, optionally only the children of `parent` (see
+    /// [`Record::parent`]), starting after `after`, at most `limit`.
+    async fn records(&self, ws: WorkspaceId, kind: RecordKind, query: &RecordQuery) -> Result<Vec<Record>, StoreError>;
+
+    async fn user_by_email(&self, ws: WorkspaceId, email: &str) -> Result<Option<User>, StoreError>;
+
+    /// Users whose handle is one of `handles` (lowercase).
+    async fn users_by_handles(&self, ws: WorkspaceId, handles: &[String]) -> Result<Vec<User>, StoreError>;
+
+    async fn item_by_number(&self, ws: WorkspaceId, number: i64) -> Result<Option<Item>, StoreError>;
+
+    /// A page of items matching the filter within the scope, in the requested order.
+    async fn items(&self, ws: WorkspaceId, query: &ItemQuery) -> Result<Page<Item>, StoreError>;
+
+    /// An item's messages in posting order; internal ones only when `include_internal`.
+    async fn messages(&self, ws: WorkspaceId, item: ItemId, include_internal: bool) -> Result<Vec<Message>, StoreError>;
+
+    /// Links where the item is either end.
+    async fn links(&self, ws: WorkspaceId, item: ItemId) -> Result<Vec<ItemLink>, StoreError>;
+
+    /// Full-text search over item titles, descriptions and messages; best matches first, one hit
+    /// per item.
+    async fn search(&self, ws: WorkspaceId, query: &SearchQuery) -> Result<Vec<SearchHit>, StoreError>;
+
+    /// Events in sequence order.
+    async fn events(&self, ws: WorkspaceId, query: &EventQuery) -> Result<Vec<Event>, StoreError>;
+
+    async fn blob(&self, ws: WorkspaceId, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Commits a change set atomically: every write's version check passes and everything is
+    /// written, events get the next gap-free sequence numbers of the workspace and new items the
+    /// next numbers — or nothing is written and the error says why (`Conflict` on a stale version
+    /// or a record that already exists, `Duplicate` on a unique key, `TooLarge` on a blob over the
+    /// store's limit).
+    async fn commit(&self, changes: ChangeSet) -> Result<CommitReceipt, StoreError>;
+
+    /// An API token by the SHA-256 of its secret, whatever its workspace (authentication).
+    async fn token_by_secret(&self, secret_sha256: &str) -> Result<Option<ApiToken>, StoreError>;
+
+    /// Server-level settings outside any workspace (the bootstrap admin token's hash).
+    async fn server_setting(&self, key: &str) -> Result<Option<String>, StoreError>;
+    async fn set_server_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
+
+    /// Claims up to `limit` due jobs of the given kinds (all kinds when empty): queued jobs with
+    /// `run_at <= now` and running jobs whose lease expired. Each claimed job becomes `Running`
+    /// with `attempts + 1` and `lease_until`; no job is handed to two claimants at once.
+    async fn claim_jobs(
+        &self,
+        kinds: &[String],
+        limit: usize,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Job>, StoreError>;
+
+    /// Marks a claimed job done. Only the current claim (same `attempts`) may complete it;
+    /// returns false when the lease was lost to another claimant.
+    async fn complete_job(&self, id: JobId, attempt: u32, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Records a failed attempt: back to `Queued` at `retry_at`, or `Dead` when `retry_at` is
+    /// `None`. Same claim rule as [`Store::complete_job`].
+    async fn fail_job(
+        &self,
+        id: JobId,
+        attempt: u32,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    async fn jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, StoreError>;
+
+    async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError>;
+
+    /// Puts a dead or done job back in the queue to run at `now` with its attempts reset.
+    async fn retry_job(&self, id: JobId, now: DateTime<Utc>) -> Result<bool, StoreError>;
+}
+
+/// Conversion between [`Record`] and the concrete record types, so callers can write
+/// `get::<Project>(store, ws, id)`.
+pub trait TypedRecord: Sized {
+    const KIND: RecordKind;
+    fn from_record(record: Record) -> Option<Self>;
+    fn into_record(self) -> Record;
+}
+
+macro_rules! typed_records {
+    ($($ty:ident => $variant:ident),* $(,)?) => {$(
+        impl TypedRecord for $ty {
+            const KIND: RecordKind = RecordKind::$variant;
+            fn from_record(record: Record) -> Option<Self> {
+                match record { Record::$variant(r) => Some(r), _ => None }
+            }
+            fn into_record(self) -> Record {
+                Record::$variant(self)
+            }
+        }
+    )*};
+}
+
+typed_records! {
+    Workspace => Workspace,
+    Portfolio => Portfolio,
+    Project => Project,
+    Folder => Folder,
+    ItemType => ItemType,
+    User => User,
+    Team => Team,
+    Item => Item,
+    Message => Message,
+    Attachment => Attachment,
+    ItemLink => Link,
+    Notification => Notification,
+    ApiToken => Token,
+}
+
+fn wrong_kind(kind: RecordKind) -> StoreError {
+    StoreError::Corrupt(format!("a {} row holds another kind of record", kind.label()))
+}
+
+/// One typed record.
+pub async fn get<T: TypedRecord>(store: &dyn Store, ws: WorkspaceId, id: Uuid) -> Result<Option<T>, StoreError> {
+    match store.record(ws, T::KIND, id).await? {
+        Some(r) => T::from_record(r).map(Some).ok_or_else(|| wrong_kind(T::KIND)),
+        None => Ok(None),
+    }
+}
+
+/// Typed records.
+pub async fn list<T: TypedRecord>(store: &dyn Store, ws: WorkspaceId, query: &RecordQuery) -> Result<Vec<T>, StoreError> {
+    store
+        .records(ws, T::KIND, query)
+        .await?
+        .into_iter()
+        .map(|r| T::from_record(r).ok_or_else(|| wrong_kind(T::KIND)))
+        .collect()
+}
