@@ -1,0 +1,107 @@
+//! Records to rows and back. A record is stored whole as JSON (`doc`); the columns beside it are
+//! derived from it for filtering and sorting, and rewritten on every put.
+
+use rusqlite::types::Value as Sql;
+use serde::de::DeserializeOwned;
+use tandem_core::{Record, RecordKind, StoreError};
+
+pub fn corrupt(kind: RecordKind, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("a stored {} cannot be read: {e}", kind.label()))
+}
+
+fn from_doc<T: DeserializeOwned>(kind: RecordKind, doc: &str) -> Result<T, StoreError> {
+    serde_json::from_str(doc).map_err(|e| corrupt(kind, e))
+}
+
+pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
+    Ok(match kind {
+        RecordKind::Workspace => Record::Workspace(from_doc(kind, doc)?),
+        RecordKind::Portfolio => Record::Portfolio(from_doc(kind, doc)?),
+        RecordKind::Project => Record::Project(from_doc(kind, doc)?),
+        RecordKind::Folder => Record::Folder(from_doc(kind, doc)?),
+        RecordKind::ItemType => Record::ItemType(from_doc(kind, doc)?),
+        RecordKind::User => Record::User(from_doc(kind, doc)?),
+        RecordKind::Team => Record::Team(from_doc(kind, doc)?),
+        RecordKind::Item => Record::Item(from_doc(kind, doc)?),
+        RecordKind::Message => Record::Message(from_doc(kind, doc)?),
+        RecordKind::Attachment => Record::Attachment(from_doc(kind, doc)?),
+        RecordKind::Link => Record::Link(from_doc(kind, doc)?),
+        RecordKind::Notification => Record::Notification(from_doc(kind, doc)?),
+        RecordKind::Token => Record::Token(from_doc(kind, doc)?),
+    })
+}
+
+pub fn decode_as<T: DeserializeOwned>(kind: RecordKind, doc: &str) -> Result<T, StoreError> {
+    from_doc(kind, doc)
+}
+
+pub fn encode(record: &Record) -> Result<String, StoreError> {
+    let json = match record {
+        Record::Workspace(r) => serde_json::to_string(r),
+        Record::Portfolio(r) => serde_json::to_string(r),
+        Record::Project(r) => serde_json::to_string(r),
+        Record::Folder(r) => serde_json::to_string(r),
+        Record::ItemType(r) => serde_json::to_string(r),
+        Record::User(r) => serde_json::to_string(r),
+        Record::Team(r) => serde_json::to_string(r),
+        Record::Item(r) => serde_json::to_string(r),
+        Record::Message(r) => serde_json::to_string(r),
+        Record::Attachment(r) => serde_json::to_string(r),
+        Record::Link(r) => serde_json::to_string(r),
+        Record::Notification(r) => serde_json::to_string(r),
+        Record::Token(r) => serde_json::to_string(r),
+    };
+    json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
+}
+
+fn uuid(u: uuid::Uuid) -> Sql {
+    Sql::Blob(u.as_bytes().to_vec())
+}
+
+fn opt_uuid(u: Option<uuid::Uuid>) -> Sql {
+    u.map_or(Sql::Null, uuid)
+}
+
+fn text(s: impl Into<String>) -> Sql {
+    Sql::Text(s.into())
+}
+
+fn opt_text(s: Option<&str>) -> Sql {
+    s.map_or(Sql::Null, |s| Sql::Text(s.to_string()))
+}
+
+/// The kind-specific columns of a record, beside `workspace_id, id, parent_id, version, doc`.
+pub fn extra_columns(record: &Record) -> Vec<(&'static str, Sql)> {
+    match record {
+        Record::User(u) => vec![("email", opt_text(u.email.as_deref())), ("handle", opt_text(u.handle.as_deref()))],
+        Record::Item(i) => vec![
+            ("number", Sql::Integer(i.number)),
+            ("item_type", uuid(i.item_type.0)),
+            ("kind", text(i.kind.as_str())),
+            ("project_id", opt_uuid(i.project.map(|p| p.0))),
+            ("folder_id", opt_uuid(i.folder.map(|f| f.0))),
+            ("status", text(i.status.clone())),
+            ("category", text(i.category.as_str())),
+            ("priority", Sql::Integer(i.priority.rank())),
+            ("requester_id", opt_uuid(i.requester.map(|r| r.0))),
+            ("created_ms", Sql::Integer(i.created_at.timestamp_millis())),
+            ("updated_ms", Sql::Integer(i.updated_at.timestamp_millis())),
+        ],
+        Record::Message(m) => vec![
+            ("internal", Sql::Integer(i64::from(m.visibility == tandem_core::Visibility::Internal))),
+            ("created_ms", Sql::Integer(m.created_at.timestamp_millis())),
+        ],
+        Record::Attachment(a) => vec![("sha256", text(a.sha256.clone()))],
+        Record::Link(l) => vec![("other_id", uuid(l.to.0))],
+        Record::Token(t) => vec![("secret_sha256", text(t.secret_sha256.clone()))],
+        _ => Vec::new(),
+    }
+}
+
+pub fn uuid_value(u: uuid::Uuid) -> Sql {
+    uuid(u)
+}
+
+pub fn ws_value(ws: tandem_core::WorkspaceId) -> Sql {
+    uuid(ws.0)
+}

@@ -1,0 +1,1 @@
+//! Shared fixtures for Tandem's end-to-end scenarios and the storage conformance suite.
