@@ -1,1 +1,17 @@
 //! Shared fixtures for Tandem's end-to-end scenarios and the storage conformance suite.
+//!
+//! - [`conformance`]: every storage behaviour written once, generic over [`Store`], stamped out per
+//!   backend by [`conformance_suite!`] so both backends run every case.
+//! - [`fixture`]: records and change sets for storage-level tests.
+//! - [`backends`]: how each backend's test store is made (and when it may be skipped).
+
+pub mod backends;
+pub mod conformance;
+pub mod fixture;
+
+use std::sync::Arc;
+
+use tandem_core::Store;
+
+/// A fresh, empty store of some backend for one test.
+pub type TestStore = Arc<dyn Store>;

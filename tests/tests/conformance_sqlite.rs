@@ -1,0 +1,3 @@
+//! The storage conformance suite on SQLite.
+
+tandem_tests::conformance_suite!(tandem_tests::backends::sqlite);
