@@ -25,7 +25,7 @@ use tandem_core::{
     Store, StoreError, User, Workspace, WorkspaceId,
 };
 
-use crate::writer::{Writer, sql_error};
+use crate::writer::{Attempt, Failure, Writer, sql_error};
 
 /// How hard a commit tries to survive a power cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +155,11 @@ impl SqliteStore {
     }
 }
 
+/// Adapts a write that fails only before writing (a single statement is atomic).
+fn clean<T>(mut f: impl FnMut(&Connection) -> Result<T, StoreError>) -> impl FnMut(&Connection) -> Attempt<T> {
+    move |c| f(c).map_err(Failure::clean)
+}
+
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
@@ -218,7 +223,7 @@ impl Store for SqliteStore {
 
     async fn commit(&self, changes: ChangeSet) -> Result<CommitReceipt, StoreError> {
         let max = self.options.max_blob_bytes;
-        self.writer.write(move |c| commit::apply(c, changes, max)).await
+        self.writer.write(move |c| commit::apply(c, &changes, max)).await
     }
 
     async fn token_by_secret(&self, secret_sha256: &str) -> Result<Option<ApiToken>, StoreError> {
@@ -234,14 +239,14 @@ impl Store for SqliteStore {
     async fn set_server_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
         let (key, value) = (key.to_string(), value.to_string());
         self.writer
-            .write(move |c| {
+            .write(clean(move |c| {
                 c.execute(
                     "INSERT INTO server_settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     params![key, value],
                 )
                 .map(|_| ())
                 .map_err(sql_error)
-            })
+            }))
             .await
     }
 
@@ -254,7 +259,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Job>, StoreError> {
         let kinds = kinds.to_vec();
         self.writer
-            .write(move |c| {
+            .write(clean(move |c| {
                 // A job whose lease expired as often as it may be tried is dead, not retried.
                 c.prepare_cached(
                     "UPDATE jobs SET state = 'dead', lease_until_ms = NULL, updated_ms = ?1, \
@@ -282,13 +287,13 @@ impl Store for SqliteStore {
                 );
                 let mut stmt = c.prepare_cached(&sql).map_err(sql_error)?;
                 read::collect_jobs(&mut stmt, &values)
-            })
+            }))
             .await
     }
 
     async fn complete_job(&self, id: JobId, attempt: u32, now: DateTime<Utc>) -> Result<bool, StoreError> {
         self.writer
-            .write(move |c| {
+            .write(clean(move |c| {
                 c.prepare_cached(
                     "UPDATE jobs SET state = 'done', lease_until_ms = NULL, updated_ms = ?3 \
                      WHERE id = ?1 AND attempts = ?2 AND state = 'running'",
@@ -296,7 +301,7 @@ impl Store for SqliteStore {
                 .and_then(|mut s| s.execute(params![codec::uuid_value(id.0), attempt, ms(now)]))
                 .map(|n| n > 0)
                 .map_err(sql_error)
-            })
+            }))
             .await
     }
 
@@ -310,7 +315,7 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let error: String = error.chars().take(4000).collect();
         self.writer
-            .write(move |c| {
+            .write(clean(move |c| {
                 let (state, run_at) = match retry_at {
                     Some(t) => ("queued", Some(ms(t))),
                     None => ("dead", None),
@@ -322,7 +327,7 @@ impl Store for SqliteStore {
                 .and_then(|mut s| s.execute(params![codec::uuid_value(id.0), attempt, ms(now), state, run_at, error]))
                 .map(|n| n > 0)
                 .map_err(sql_error)
-            })
+            }))
             .await
     }
 
@@ -337,7 +342,7 @@ impl Store for SqliteStore {
 
     async fn retry_job(&self, id: JobId, now: DateTime<Utc>) -> Result<bool, StoreError> {
         self.writer
-            .write(move |c| {
+            .write(clean(move |c| {
                 c.prepare_cached(
                     "UPDATE jobs SET state = 'queued', attempts = 0, run_at_ms = ?2, lease_until_ms = NULL, updated_ms = ?2 \
                      WHERE id = ?1 AND state IN ('dead', 'done')",
@@ -345,7 +350,7 @@ impl Store for SqliteStore {
                 .and_then(|mut s| s.execute(params![codec::uuid_value(id.0), ms(now)]))
                 .map(|n| n > 0)
                 .map_err(sql_error)
-            })
+            }))
             .await
     }
 }
