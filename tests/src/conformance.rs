@@ -2,7 +2,7 @@
 //!
 //! [`conformance_suite!`](crate::conformance_suite) stamps every case out for a backend:
 //!
-//! ```ignore
+//! ```text
 //! tandem_tests::conformance_suite!(tandem_tests::backends::sqlite);
 //! ```
 //!
