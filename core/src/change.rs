@@ -166,6 +166,9 @@ impl Record {
 }
 
 /// One write of a change set.
+// A `Write` is built once, moved into its change set and consumed by the store; boxing the large
+// `Put` variant would add an allocation per write and buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Write {
     /// Insert a record that must not exist yet (`expected_version: None`, the record's version is

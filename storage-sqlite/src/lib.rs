@@ -21,8 +21,8 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OpenFlags, params};
 use tandem_core::store::{EventQuery, Job, JobFilter, RecordQuery, SearchHit, SearchQuery};
 use tandem_core::{
-    ApiToken, ChangeSet, CommitReceipt, Event, Item, ItemId, ItemLink, ItemQuery, JobId, Message, Page, Record, RecordKind,
-    Store, StoreError, User, Workspace, WorkspaceId,
+    ApiToken, ChangeSet, CommitReceipt, Event, Item, ItemId, ItemLink, ItemQuery, JobId, Message, Page,
+    Record, RecordKind, Store, StoreError, User, Workspace, WorkspaceId,
 };
 
 use crate::writer::{Attempt, Failure, Writer, sql_error};
@@ -45,7 +45,10 @@ pub struct SqliteOptions {
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        Self { durability: Durability::Full, max_blob_bytes: 64 * 1024 * 1024 }
+        Self {
+            durability: Durability::Full,
+            max_blob_bytes: 64 * 1024 * 1024,
+        }
     }
 }
 
@@ -63,7 +66,10 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.path).field("options", &self.options).finish_non_exhaustive()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
     }
 }
 
@@ -71,7 +77,11 @@ fn migrate(conn: &mut Connection) -> Result<Vec<i64>, StoreError> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
         .map_err(sql_error)?;
     let current: i64 = conn
-        .query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))
+        .query_row(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )
         .map_err(sql_error)?;
     if current > SCHEMA_VERSION {
         return Err(StoreError::Unavailable(format!(
@@ -81,9 +91,13 @@ fn migrate(conn: &mut Connection) -> Result<Vec<i64>, StoreError> {
     let mut applied = Vec::new();
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
         let tx = conn.transaction().map_err(sql_error)?;
-        tx.execute_batch(sql).map_err(|e| StoreError::Unavailable(format!("migration {version} failed: {e}")))?;
-        tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)", params![version, Utc::now().to_rfc3339()])
-            .map_err(sql_error)?;
+        tx.execute_batch(sql)
+            .map_err(|e| StoreError::Unavailable(format!("migration {version} failed: {e}")))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+            params![version, Utc::now().to_rfc3339()],
+        )
+        .map_err(sql_error)?;
         tx.commit().map_err(sql_error)?;
         applied.push(*version);
     }
@@ -110,7 +124,12 @@ impl SqliteStore {
             tracing::info!(path = %path.display(), ?applied, "applied schema migrations");
         }
         conn.set_prepared_statement_cache_capacity(256);
-        Ok(Self { writer: Writer::start(conn)?, path, options, readers: Arc::new(Mutex::new(Vec::new())) })
+        Ok(Self {
+            writer: Writer::start(conn)?,
+            path,
+            options,
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -123,9 +142,13 @@ impl SqliteStore {
     }
 
     fn reader(path: &Path) -> Result<Connection, StoreError> {
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .map_err(|e| StoreError::Unavailable(format!("cannot open {} for reading: {e}", path.display())))?;
-        conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA cache_size = -16384;").map_err(sql_error)?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {} for reading: {e}", path.display())))?;
+        conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA cache_size = -16384;")
+            .map_err(sql_error)?;
         conn.set_prepared_statement_cache_capacity(128);
         Ok(conn)
     }
@@ -139,7 +162,10 @@ impl SqliteStore {
         let pool = self.readers.clone();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
-            let pooled = pool.lock().map_err(|_| StoreError::Unavailable("reader pool poisoned".into()))?.pop();
+            let pooled = pool
+                .lock()
+                .map_err(|_| StoreError::Unavailable("reader pool poisoned".into()))?
+                .pop();
             let conn = match pooled {
                 Some(c) => c,
                 None => Self::reader(&path)?,
@@ -156,7 +182,9 @@ impl SqliteStore {
 }
 
 /// Adapts a write that fails only before writing (a single statement is atomic).
-fn clean<T>(mut f: impl FnMut(&Connection) -> Result<T, StoreError>) -> impl FnMut(&Connection) -> Attempt<T> {
+fn clean<T>(
+    mut f: impl FnMut(&Connection) -> Result<T, StoreError>,
+) -> impl FnMut(&Connection) -> Attempt<T> {
     move |c| f(c).map_err(Failure::clean)
 }
 
@@ -170,11 +198,21 @@ impl Store for SqliteStore {
         self.read(read::workspaces).await
     }
 
-    async fn record(&self, ws: WorkspaceId, kind: RecordKind, id: uuid::Uuid) -> Result<Option<Record>, StoreError> {
+    async fn record(
+        &self,
+        ws: WorkspaceId,
+        kind: RecordKind,
+        id: uuid::Uuid,
+    ) -> Result<Option<Record>, StoreError> {
         self.read(move |c| read::record(c, ws, kind, id)).await
     }
 
-    async fn records(&self, ws: WorkspaceId, kind: RecordKind, query: &RecordQuery) -> Result<Vec<Record>, StoreError> {
+    async fn records(
+        &self,
+        ws: WorkspaceId,
+        kind: RecordKind,
+        query: &RecordQuery,
+    ) -> Result<Vec<Record>, StoreError> {
         let query = query.clone();
         self.read(move |c| read::records(c, ws, kind, &query)).await
     }
@@ -198,8 +236,14 @@ impl Store for SqliteStore {
         self.read(move |c| read::items(c, ws, &query)).await
     }
 
-    async fn messages(&self, ws: WorkspaceId, item: ItemId, include_internal: bool) -> Result<Vec<Message>, StoreError> {
-        self.read(move |c| read::messages(c, ws, item, include_internal)).await
+    async fn messages(
+        &self,
+        ws: WorkspaceId,
+        item: ItemId,
+        include_internal: bool,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.read(move |c| read::messages(c, ws, item, include_internal))
+            .await
     }
 
     async fn links(&self, ws: WorkspaceId, item: ItemId) -> Result<Vec<ItemLink>, StoreError> {
@@ -324,7 +368,16 @@ impl Store for SqliteStore {
                     "UPDATE jobs SET state = ?4, run_at_ms = coalesce(?5, run_at_ms), lease_until_ms = NULL, \
                      last_error = ?6, updated_ms = ?3 WHERE id = ?1 AND attempts = ?2 AND state = 'running'",
                 )
-                .and_then(|mut s| s.execute(params![codec::uuid_value(id.0), attempt, ms(now), state, run_at, error]))
+                .and_then(|mut s| {
+                    s.execute(params![
+                        codec::uuid_value(id.0),
+                        attempt,
+                        ms(now),
+                        state,
+                        run_at,
+                        error
+                    ])
+                })
                 .map(|n| n > 0)
                 .map_err(sql_error)
             }))

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use tandem_core::store::{Cursor, EventQuery, Job, JobFilter, JobState, RecordQuery, SearchHit, SearchQuery};
 use tandem_core::{
     ApiToken, Assignee, Event, Item, ItemLink, ItemQuery, ItemScope, Message, Page, Record, RecordKind,
-    SortKey, StoreError, User, WorkspaceId, Workspace,
+    SortKey, StoreError, User, Workspace, WorkspaceId,
 };
 
 use crate::codec::{decode, decode_as, uuid_value, ws_value};
@@ -14,7 +14,9 @@ use crate::writer::sql_error;
 
 fn docs(conn: &Connection, sql: &str, values: Vec<Sql>) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare_cached(sql).map_err(sql_error)?;
-    let rows = stmt.query_map(params_from_iter(values.iter()), |r| r.get::<_, String>(0)).map_err(sql_error)?;
+    let rows = stmt
+        .query_map(params_from_iter(values.iter()), |r| r.get::<_, String>(0))
+        .map_err(sql_error)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(sql_error)
 }
 
@@ -27,16 +29,32 @@ pub fn workspaces(conn: &Connection) -> Result<Vec<Workspace>, StoreError> {
     Ok(all)
 }
 
-pub fn record(conn: &Connection, ws: WorkspaceId, kind: RecordKind, id: uuid::Uuid) -> Result<Option<Record>, StoreError> {
-    let sql = format!("SELECT doc FROM {} WHERE workspace_id = ?1 AND id = ?2", kind.table());
+pub fn record(
+    conn: &Connection,
+    ws: WorkspaceId,
+    kind: RecordKind,
+    id: uuid::Uuid,
+) -> Result<Option<Record>, StoreError> {
+    let sql = format!(
+        "SELECT doc FROM {} WHERE workspace_id = ?1 AND id = ?2",
+        kind.table()
+    );
     let doc: Option<String> = conn
         .prepare_cached(&sql)
-        .and_then(|mut s| s.query_row(params![ws_value(ws), uuid_value(id)], |r| r.get(0)).optional())
+        .and_then(|mut s| {
+            s.query_row(params![ws_value(ws), uuid_value(id)], |r| r.get(0))
+                .optional()
+        })
         .map_err(sql_error)?;
     doc.map(|d| decode(kind, &d)).transpose()
 }
 
-pub fn records(conn: &Connection, ws: WorkspaceId, kind: RecordKind, q: &RecordQuery) -> Result<Vec<Record>, StoreError> {
+pub fn records(
+    conn: &Connection,
+    ws: WorkspaceId,
+    kind: RecordKind,
+    q: &RecordQuery,
+) -> Result<Vec<Record>, StoreError> {
     let mut sql = format!("SELECT doc FROM {} WHERE workspace_id = ?1", kind.table());
     let mut values = vec![ws_value(ws)];
     if let Some(parent) = q.parent {
@@ -49,7 +67,10 @@ pub fn records(conn: &Connection, ws: WorkspaceId, kind: RecordKind, q: &RecordQ
     }
     values.push(Sql::Integer(q.limit as i64));
     sql.push_str(&format!(" ORDER BY id LIMIT ?{}", values.len()));
-    docs(conn, &sql, values)?.iter().map(|d| decode(kind, d)).collect()
+    docs(conn, &sql, values)?
+        .iter()
+        .map(|d| decode(kind, d))
+        .collect()
 }
 
 pub fn user_by_email(conn: &Connection, ws: WorkspaceId, email: &str) -> Result<Option<User>, StoreError> {
@@ -60,11 +81,20 @@ pub fn user_by_email(conn: &Connection, ws: WorkspaceId, email: &str) -> Result<
     doc.map(|d| decode_as(RecordKind::User, &d)).transpose()
 }
 
-pub fn users_by_handles(conn: &Connection, ws: WorkspaceId, handles: &[String]) -> Result<Vec<User>, StoreError> {
+pub fn users_by_handles(
+    conn: &Connection,
+    ws: WorkspaceId,
+    handles: &[String],
+) -> Result<Vec<User>, StoreError> {
     let mut out = Vec::new();
-    let mut stmt = conn.prepare_cached("SELECT doc FROM users WHERE workspace_id = ?1 AND handle = ?2").map_err(sql_error)?;
+    let mut stmt = conn
+        .prepare_cached("SELECT doc FROM users WHERE workspace_id = ?1 AND handle = ?2")
+        .map_err(sql_error)?;
     for h in handles {
-        let doc: Option<String> = stmt.query_row(params![ws_value(ws), h], |r| r.get(0)).optional().map_err(sql_error)?;
+        let doc: Option<String> = stmt
+            .query_row(params![ws_value(ws), h], |r| r.get(0))
+            .optional()
+            .map_err(sql_error)?;
         if let Some(d) = doc {
             out.push(decode_as(RecordKind::User, &d)?);
         }
@@ -75,7 +105,10 @@ pub fn users_by_handles(conn: &Connection, ws: WorkspaceId, handles: &[String]) 
 pub fn item_by_number(conn: &Connection, ws: WorkspaceId, number: i64) -> Result<Option<Item>, StoreError> {
     let doc: Option<String> = conn
         .prepare_cached("SELECT doc FROM items WHERE workspace_id = ?1 AND number = ?2")
-        .and_then(|mut s| s.query_row(params![ws_value(ws), number], |r| r.get(0)).optional())
+        .and_then(|mut s| {
+            s.query_row(params![ws_value(ws), number], |r| r.get(0))
+                .optional()
+        })
         .map_err(sql_error)?;
     doc.map(|d| decode_as(RecordKind::Item, &d)).transpose()
 }
@@ -126,7 +159,12 @@ pub fn items(conn: &Connection, ws: WorkspaceId, q: &ItemQuery) -> Result<Page<I
     let mut values = vec![ws_value(ws)];
     scope_sql(&q.scope, &mut sql, &mut values);
     let f = &q.filter;
-    in_list("i.item_type", f.item_types.iter().map(|t| uuid_value(t.0)).collect(), &mut sql, &mut values);
+    in_list(
+        "i.item_type",
+        f.item_types.iter().map(|t| uuid_value(t.0)).collect(),
+        &mut sql,
+        &mut values,
+    );
     if let Some(kind) = f.kind {
         eq("i.kind", Sql::Text(kind.as_str().into()), &mut sql, &mut values);
     }
@@ -139,9 +177,27 @@ pub fn items(conn: &Connection, ws: WorkspaceId, q: &ItemQuery) -> Result<Page<I
     if let Some(parent) = f.parent {
         eq("i.parent_id", uuid_value(parent.0), &mut sql, &mut values);
     }
-    in_list("i.status", f.statuses.iter().map(|s| Sql::Text(s.clone())).collect(), &mut sql, &mut values);
-    in_list("i.category", f.categories.iter().map(|c| Sql::Text(c.as_str().into())).collect(), &mut sql, &mut values);
-    in_list("i.priority", f.priorities.iter().map(|p| Sql::Integer(p.rank())).collect(), &mut sql, &mut values);
+    in_list(
+        "i.status",
+        f.statuses.iter().map(|s| Sql::Text(s.clone())).collect(),
+        &mut sql,
+        &mut values,
+    );
+    in_list(
+        "i.category",
+        f.categories
+            .iter()
+            .map(|c| Sql::Text(c.as_str().into()))
+            .collect(),
+        &mut sql,
+        &mut values,
+    );
+    in_list(
+        "i.priority",
+        f.priorities.iter().map(|p| Sql::Integer(p.rank())).collect(),
+        &mut sql,
+        &mut values,
+    );
     if let Some(requester) = f.requester {
         eq("i.requester_id", uuid_value(requester.0), &mut sql, &mut values);
     }
@@ -184,28 +240,48 @@ pub fn items(conn: &Connection, ws: WorkspaceId, q: &ItemQuery) -> Result<Page<I
         sql.push_str(&format!(" AND ({col}, i.number) {cmp} (?{}, ?{n})", n - 1));
     }
     values.push(Sql::Integer(q.limit as i64 + 1));
-    sql.push_str(&format!(" ORDER BY {col} {dir}, i.number {dir} LIMIT ?{}", values.len()));
-    let mut items: Vec<Item> =
-        docs(conn, &sql, values)?.iter().map(|d| decode_as(RecordKind::Item, d)).collect::<Result<_, _>>()?;
+    sql.push_str(&format!(
+        " ORDER BY {col} {dir}, i.number {dir} LIMIT ?{}",
+        values.len()
+    ));
+    let mut items: Vec<Item> = docs(conn, &sql, values)?
+        .iter()
+        .map(|d| decode_as(RecordKind::Item, d))
+        .collect::<Result<_, _>>()?;
     let next = if items.len() > q.limit {
         items.truncate(q.limit);
-        items.last().map(|last| Cursor { value: q.sort.value(last), number: last.number })
+        items.last().map(|last| Cursor {
+            value: q.sort.value(last),
+            number: last.number,
+        })
     } else {
         None
     };
     Ok(Page { items, next })
 }
 
-pub fn messages(conn: &Connection, ws: WorkspaceId, item: tandem_core::ItemId, internal: bool) -> Result<Vec<Message>, StoreError> {
+pub fn messages(
+    conn: &Connection,
+    ws: WorkspaceId,
+    item: tandem_core::ItemId,
+    internal: bool,
+) -> Result<Vec<Message>, StoreError> {
     let sql = if internal {
         "SELECT doc FROM messages WHERE workspace_id = ?1 AND parent_id = ?2 ORDER BY created_ms, id"
     } else {
         "SELECT doc FROM messages WHERE workspace_id = ?1 AND parent_id = ?2 AND internal = 0 ORDER BY created_ms, id"
     };
-    docs(conn, sql, vec![ws_value(ws), uuid_value(item.0)])?.iter().map(|d| decode_as(RecordKind::Message, d)).collect()
+    docs(conn, sql, vec![ws_value(ws), uuid_value(item.0)])?
+        .iter()
+        .map(|d| decode_as(RecordKind::Message, d))
+        .collect()
 }
 
-pub fn links(conn: &Connection, ws: WorkspaceId, item: tandem_core::ItemId) -> Result<Vec<ItemLink>, StoreError> {
+pub fn links(
+    conn: &Connection,
+    ws: WorkspaceId,
+    item: tandem_core::ItemId,
+) -> Result<Vec<ItemLink>, StoreError> {
     docs(
         conn,
         "SELECT doc FROM item_links WHERE workspace_id = ?1 AND (parent_id = ?2 OR other_id = ?2) ORDER BY id",
@@ -232,8 +308,14 @@ pub fn fts_query(text: &str) -> Option<String> {
 }
 
 pub fn search(conn: &Connection, ws: WorkspaceId, q: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
-    let Some(fts) = fts_query(&q.text) else { return Ok(Vec::new()) };
-    let mut values = vec![Sql::Text(fts), ws_value(ws), Sql::Integer(i64::from(q.include_internal))];
+    let Some(fts) = fts_query(&q.text) else {
+        return Ok(Vec::new());
+    };
+    let mut values = vec![
+        Sql::Text(fts),
+        ws_value(ws),
+        Sql::Integer(i64::from(q.include_internal)),
+    ];
     let mut sql = String::from(
         "WITH hits AS ( \
            SELECT it.rowid AS irow, bm25(item_fts, 10.0, 1.0) AS score, \
@@ -253,12 +335,17 @@ pub fn search(conn: &Connection, ws: WorkspaceId, q: &SearchQuery) -> Result<Vec
     sql.push_str(&format!(" GROUP BY h.irow ORDER BY best LIMIT ?{}", values.len()));
     let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
     let rows = stmt
-        .query_map(params_from_iter(values.iter()), |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(2)?)))
+        .query_map(params_from_iter(values.iter()), |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(2)?))
+        })
         .map_err(sql_error)?;
     let mut out = Vec::new();
     for row in rows {
         let (doc, snippet) = row.map_err(sql_error)?;
-        out.push(SearchHit { item: decode_as(RecordKind::Item, &doc)?, snippet });
+        out.push(SearchHit {
+            item: decode_as(RecordKind::Item, &doc)?,
+            snippet,
+        });
     }
     Ok(out)
 }
@@ -283,7 +370,13 @@ pub fn events(conn: &Connection, ws: WorkspaceId, q: &EventQuery) -> Result<Vec<
     let mut stmt = conn.prepare_cached(sql).map_err(sql_error)?;
     let rows = stmt
         .query_map(params_from_iter(values.iter()), |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<uuid::Uuid>>(3)?, r.get::<_, String>(4)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<uuid::Uuid>>(3)?,
+                r.get::<_, String>(4)?,
+            ))
         })
         .map_err(sql_error)?;
     let mut out = Vec::new();
@@ -304,7 +397,10 @@ pub fn events(conn: &Connection, ws: WorkspaceId, q: &EventQuery) -> Result<Vec<
 
 pub fn blob(conn: &Connection, ws: WorkspaceId, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
     conn.prepare_cached("SELECT data FROM blobs WHERE workspace_id = ?1 AND sha256 = ?2")
-        .and_then(|mut s| s.query_row(params![ws_value(ws), sha256], |r| r.get(0)).optional())
+        .and_then(|mut s| {
+            s.query_row(params![ws_value(ws), sha256], |r| r.get(0))
+                .optional()
+        })
         .map_err(sql_error)
 }
 
@@ -334,9 +430,11 @@ pub fn job_row(r: &Row<'_>) -> rusqlite::Result<Result<Job, StoreError>> {
             id: tandem_core::JobId(r.get(0).map_err(sql_error)?),
             workspace_id: WorkspaceId(r.get(1).map_err(sql_error)?),
             kind: r.get(2).map_err(sql_error)?,
-            payload: serde_json::from_str(&payload).map_err(|e| StoreError::Corrupt(format!("job payload: {e}")))?,
+            payload: serde_json::from_str(&payload)
+                .map_err(|e| StoreError::Corrupt(format!("job payload: {e}")))?,
             idempotency_key: r.get(4).map_err(sql_error)?,
-            state: JobState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("job state '{state}'")))?,
+            state: JobState::parse(&state)
+                .ok_or_else(|| StoreError::Corrupt(format!("job state '{state}'")))?,
             attempts: r.get(6).map_err(sql_error)?,
             max_attempts: r.get(7).map_err(sql_error)?,
             run_at: millis(r.get(8).map_err(sql_error)?),
@@ -349,7 +447,9 @@ pub fn job_row(r: &Row<'_>) -> rusqlite::Result<Result<Job, StoreError>> {
 }
 
 pub fn collect_jobs(stmt: &mut rusqlite::Statement<'_>, values: &[Sql]) -> Result<Vec<Job>, StoreError> {
-    let rows = stmt.query_map(params_from_iter(values.iter()), job_row).map_err(sql_error)?;
+    let rows = stmt
+        .query_map(params_from_iter(values.iter()), job_row)
+        .map_err(sql_error)?;
     let mut out = Vec::new();
     for row in rows {
         out.push(row.map_err(sql_error)??);
@@ -373,12 +473,17 @@ pub fn jobs(conn: &Connection, f: &JobFilter) -> Result<Vec<Job>, StoreError> {
         sql.push_str(&format!(" AND kind = ?{}", values.len()));
     }
     values.push(Sql::Integer(f.limit as i64));
-    sql.push_str(&format!(" ORDER BY created_ms DESC, id DESC LIMIT ?{}", values.len()));
+    sql.push_str(&format!(
+        " ORDER BY created_ms DESC, id DESC LIMIT ?{}",
+        values.len()
+    ));
     let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
     collect_jobs(&mut stmt, &values)
 }
 
 pub fn job(conn: &Connection, id: tandem_core::JobId) -> Result<Option<Job>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1")).map_err(sql_error)?;
+    let mut stmt = conn
+        .prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"))
+        .map_err(sql_error)?;
     Ok(collect_jobs(&mut stmt, &[uuid_value(id.0)])?.pop())
 }

@@ -16,20 +16,29 @@ pub struct Harness {
 
 impl std::fmt::Debug for Harness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Harness").field("store", &self.store).finish_non_exhaustive()
+        f.debug_struct("Harness")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
     }
 }
 
 impl Harness {
     pub fn new(store: TestStore, keep: impl Any + Send + Sync) -> Self {
-        Self { store, _keep: Box::new(keep) }
+        Self {
+            store,
+            _keep: Box::new(keep),
+        }
     }
 }
 
 /// A fresh SQLite store in a temporary directory, with durable commits as in production.
 pub async fn sqlite() -> Option<Harness> {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let options = tandem_storage_sqlite::SqliteOptions { max_blob_bytes: TEST_MAX_BLOB, ..Default::default() };
-    let store = tandem_storage_sqlite::SqliteStore::open(dir.path().join("tandem.db"), options).expect("sqlite opens");
+    let options = tandem_storage_sqlite::SqliteOptions {
+        max_blob_bytes: TEST_MAX_BLOB,
+        ..Default::default()
+    };
+    let store = tandem_storage_sqlite::SqliteStore::open(dir.path().join("tandem.db"), options)
+        .expect("sqlite opens");
     Some(Harness::new(Arc::new(store), dir))
 }

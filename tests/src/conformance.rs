@@ -37,7 +37,9 @@ pub async fn commit_assigns_numbers_and_sequences(store: TestStore) {
     let mut changes = a.changes();
     let first = a.item("one");
     let second = a.item("two");
-    changes.insert(Record::Item(first.clone())).insert(Record::Item(second.clone()));
+    changes
+        .insert(Record::Item(first.clone()))
+        .insert(Record::Item(second.clone()));
     changes.event(Some(first.id), EventData::ItemUpdated { changes: vec![] });
     changes.event(Some(second.id), EventData::ItemUpdated { changes: vec![] });
     let receipt = store.commit(changes).await.unwrap();
@@ -81,34 +83,95 @@ pub async fn concurrent_creates_are_numbered_without_gaps(store: TestStore) {
 pub async fn stale_version_conflicts_and_writes_nothing(store: TestStore) {
     let ws = workspace(store.as_ref(), "w").await;
     let item = insert(store.as_ref(), &ws, ws.item("original")).await;
-    let renamed = Item { title: "renamed".into(), version: 2, ..item.clone() };
+    let renamed = Item {
+        title: "renamed".into(),
+        version: 2,
+        ..item.clone()
+    };
     update(store.as_ref(), &ws, renamed.clone()).await.unwrap();
 
     // Another writer read version 1 as well.
     let mut changes = ws.changes();
     let newcomer = ws.item("newcomer");
     changes.insert(Record::Item(newcomer.clone()));
-    changes.update(Record::Item(Item { title: "lost update".into(), version: 2, ..item.clone() }), 1);
+    changes.update(
+        Record::Item(Item {
+            title: "lost update".into(),
+            version: 2,
+            ..item.clone()
+        }),
+        1,
+    );
     changes.event(Some(item.id), EventData::ItemUpdated { changes: vec![] });
     changes.job(ws.job("mail", "k1"));
     let err = store.commit(changes).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
 
-    assert_eq!(store.item_by_number(ws.id, 1).await.unwrap().unwrap().title, "renamed");
-    assert!(tandem_core::store::get::<Item>(store.as_ref(), ws.id, newcomer.id.0).await.unwrap().is_none());
-    assert!(store.events(ws.id, &EventQuery { after: 0, item: None, limit: 10 }).await.unwrap().is_empty());
-    assert!(store.jobs(&JobFilter { workspace: Some(ws.id), limit: 10, ..Default::default() }).await.unwrap().is_empty());
+    assert_eq!(
+        store.item_by_number(ws.id, 1).await.unwrap().unwrap().title,
+        "renamed"
+    );
+    assert!(
+        tandem_core::store::get::<Item>(store.as_ref(), ws.id, newcomer.id.0)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .events(
+                ws.id,
+                &EventQuery {
+                    after: 0,
+                    item: None,
+                    limit: 10
+                }
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .jobs(&JobFilter {
+                workspace: Some(ws.id),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let next = insert(store.as_ref(), &ws, ws.item("next")).await;
     assert_eq!(next.number, 2, "the failed commit used no number");
 
     // Inserting a record that exists is a conflict too; deleting needs the current version.
     let mut again = ws.changes();
-    again.insert(Record::Item(Item { version: 1, ..renamed.clone() }));
+    again.insert(Record::Item(Item {
+        version: 1,
+        ..renamed.clone()
+    }));
     assert!(matches!(store.commit(again).await, Err(StoreError::Conflict(_))));
-    let link = insert(store.as_ref(), &ws, ItemLink { id: id(), workspace_id: ws.id, from: item.id, to: next.id, kind: LinkKind::Relates, created_at: ws.now, version: 1 }).await;
+    let link = insert(
+        store.as_ref(),
+        &ws,
+        ItemLink {
+            id: id(),
+            workspace_id: ws.id,
+            from: item.id,
+            to: next.id,
+            kind: LinkKind::Relates,
+            created_at: ws.now,
+            version: 1,
+        },
+    )
+    .await;
     let mut stale_delete = ws.changes();
     stale_delete.delete(RecordKind::Link, link.id.0, 7);
-    assert!(matches!(store.commit(stale_delete).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.commit(stale_delete).await,
+        Err(StoreError::Conflict(_))
+    ));
     let mut delete = ws.changes();
     delete.delete(RecordKind::Link, link.id.0, 1);
     store.commit(delete).await.unwrap();
@@ -123,10 +186,20 @@ pub async fn unique_keys_are_duplicates(store: TestStore) {
     clash.handle = Some("someone_else".into());
     let mut changes = ws.changes();
     changes.insert(Record::User(clash));
-    assert!(matches!(store.commit(changes).await, Err(StoreError::Duplicate(_))));
-    let found = store.user_by_email(ws.id, "ANA@example.org").await.unwrap().unwrap();
+    assert!(matches!(
+        store.commit(changes).await,
+        Err(StoreError::Duplicate(_))
+    ));
+    let found = store
+        .user_by_email(ws.id, "ANA@example.org")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found.id, ana.id);
-    let by_handle = store.users_by_handles(ws.id, &["ana".into(), "nobody".into()]).await.unwrap();
+    let by_handle = store
+        .users_by_handles(ws.id, &["ana".into(), "nobody".into()])
+        .await
+        .unwrap();
     assert_eq!(by_handle.len(), 1);
     // The same email in another workspace is fine.
     let other = workspace(store.as_ref(), "other").await;
@@ -136,24 +209,87 @@ pub async fn unique_keys_are_duplicates(store: TestStore) {
 /// Records are listed in id order, by parent, with `after` + `limit` paging.
 pub async fn records_list_by_parent_in_order(store: TestStore) {
     let ws = workspace(store.as_ref(), "w").await;
-    let project = insert(store.as_ref(), &ws, Project { id: id(), workspace_id: ws.id, name: "P".into(), description: String::new(), portfolio: None, archived: false, created_at: ws.now, version: 1 }).await;
-    let other = insert(store.as_ref(), &ws, Project { id: id(), name: "Q".into(), ..project.clone() }).await;
+    let project = insert(
+        store.as_ref(),
+        &ws,
+        Project {
+            id: id(),
+            workspace_id: ws.id,
+            name: "P".into(),
+            description: String::new(),
+            portfolio: None,
+            archived: false,
+            created_at: ws.now,
+            version: 1,
+        },
+    )
+    .await;
+    let other = insert(
+        store.as_ref(),
+        &ws,
+        Project {
+            id: id(),
+            name: "Q".into(),
+            ..project.clone()
+        },
+    )
+    .await;
     let mut folders = Vec::new();
     for i in 0..5 {
         let parent = if i < 4 { project.id } else { other.id };
-        folders.push(insert(store.as_ref(), &ws, Folder { id: id(), workspace_id: ws.id, project: parent, name: format!("f{i}"), parent: None, created_at: ws.now, version: 1 }).await);
+        folders.push(
+            insert(
+                store.as_ref(),
+                &ws,
+                Folder {
+                    id: id(),
+                    workspace_id: ws.id,
+                    project: parent,
+                    name: format!("f{i}"),
+                    parent: None,
+                    created_at: ws.now,
+                    version: 1,
+                },
+            )
+            .await,
+        );
     }
-    let q = RecordQuery { parent: Some(project.id.0), after: None, limit: 3 };
+    let q = RecordQuery {
+        parent: Some(project.id.0),
+        after: None,
+        limit: 3,
+    };
     let page1: Vec<Folder> = tandem_core::store::list(store.as_ref(), ws.id, &q).await.unwrap();
-    assert_eq!(page1.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["f0", "f1", "f2"]);
-    let q2 = RecordQuery { after: Some(page1[2].id.0), ..q };
-    let page2: Vec<Folder> = tandem_core::store::list(store.as_ref(), ws.id, &q2).await.unwrap();
+    assert_eq!(
+        page1.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+        ["f0", "f1", "f2"]
+    );
+    let q2 = RecordQuery {
+        after: Some(page1[2].id.0),
+        ..q
+    };
+    let page2: Vec<Folder> = tandem_core::store::list(store.as_ref(), ws.id, &q2)
+        .await
+        .unwrap();
     assert_eq!(page2.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["f3"]);
-    let all: Vec<Folder> = tandem_core::store::list(store.as_ref(), ws.id, &RecordQuery::all()).await.unwrap();
+    let all: Vec<Folder> = tandem_core::store::list(store.as_ref(), ws.id, &RecordQuery::all())
+        .await
+        .unwrap();
     assert_eq!(all.len(), 5);
-    let types: Vec<ItemType> = tandem_core::store::list(store.as_ref(), ws.id, &RecordQuery::all()).await.unwrap();
+    let types: Vec<ItemType> = tandem_core::store::list(store.as_ref(), ws.id, &RecordQuery::all())
+        .await
+        .unwrap();
     assert_eq!(types.len(), 2);
-    assert_eq!(store.workspaces().await.unwrap().iter().filter(|w| w.id == ws.id).count(), 1);
+    assert_eq!(
+        store
+            .workspaces()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|w| w.id == ws.id)
+            .count(),
+        1
+    );
 }
 
 /// Events come back in sequence order, paged by `after`, filtered by item.
@@ -164,14 +300,56 @@ pub async fn events_are_ordered_and_paged(store: TestStore) {
     for i in 0..10 {
         let mut changes = ws.changes();
         let target = if i % 2 == 0 { &a } else { &b };
-        changes.event(Some(target.id), EventData::ItemUpdated { changes: vec![FieldChange { field: "n".into(), from: serde_json::json!(i), to: serde_json::json!(i + 1) }] });
+        changes.event(
+            Some(target.id),
+            EventData::ItemUpdated {
+                changes: vec![FieldChange {
+                    field: "n".into(),
+                    from: serde_json::json!(i),
+                    to: serde_json::json!(i + 1),
+                }],
+            },
+        );
         store.commit(changes).await.unwrap();
     }
-    let all = store.events(ws.id, &EventQuery { after: 0, item: None, limit: 100 }).await.unwrap();
-    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
-    let page = store.events(ws.id, &EventQuery { after: 4, item: None, limit: 3 }).await.unwrap();
+    let all = store
+        .events(
+            ws.id,
+            &EventQuery {
+                after: 0,
+                item: None,
+                limit: 100,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=10).collect::<Vec<_>>()
+    );
+    let page = store
+        .events(
+            ws.id,
+            &EventQuery {
+                after: 4,
+                item: None,
+                limit: 3,
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [5, 6, 7]);
-    let of_a = store.events(ws.id, &EventQuery { after: 0, item: Some(a.id), limit: 100 }).await.unwrap();
+    let of_a = store
+        .events(
+            ws.id,
+            &EventQuery {
+                after: 0,
+                item: Some(a.id),
+                limit: 100,
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(of_a.len(), 5);
     assert!(of_a.iter().all(|e| e.item == Some(a.id)));
     assert_eq!(of_a[0].actor, ActorRef::System);
@@ -182,7 +360,19 @@ pub async fn events_are_ordered_and_paged(store: TestStore) {
 async fn seed_items(store: &dyn Store, ws: &Ws, n: usize) -> (Vec<Item>, User, User, Team) {
     let agent = insert(store, ws, ws.user("Agent", Role::Agent)).await;
     let customer = insert(store, ws, ws.user("Customer", Role::Customer)).await;
-    let team = insert(store, ws, Team { id: id(), workspace_id: ws.id, name: "Hardware".into(), members: vec![agent.id], created_at: ws.now, version: 1 }).await;
+    let team = insert(
+        store,
+        ws,
+        Team {
+            id: id(),
+            workspace_id: ws.id,
+            name: "Hardware".into(),
+            members: vec![agent.id],
+            created_at: ws.now,
+            version: 1,
+        },
+    )
+    .await;
     let mut items = Vec::new();
     for i in 0..n {
         let mut item = ws.item(&format!("item {i}"));
@@ -215,7 +405,12 @@ async fn seed_items(store: &dyn Store, ws: &Ws, n: usize) -> (Vec<Item>, User, U
 pub async fn keyset_pagination_covers_every_order(store: TestStore) {
     let ws = workspace(store.as_ref(), "w").await;
     let (items, ..) = seed_items(store.as_ref(), &ws, 37).await;
-    for sort in [SortKey::Number, SortKey::CreatedAt, SortKey::UpdatedAt, SortKey::Priority] {
+    for sort in [
+        SortKey::Number,
+        SortKey::CreatedAt,
+        SortKey::UpdatedAt,
+        SortKey::Priority,
+    ] {
         for descending in [false, true] {
             let mut q = ItemQuery::new(ItemScope::All);
             q.sort = sort;
@@ -236,7 +431,11 @@ pub async fn keyset_pagination_covers_every_order(store: TestStore) {
             if descending {
                 expected.reverse();
             }
-            assert_eq!(numbers(&seen), numbers(&expected), "{sort:?} descending={descending}");
+            assert_eq!(
+                numbers(&seen),
+                numbers(&expected),
+                "{sort:?} descending={descending}"
+            );
         }
     }
 }
@@ -255,38 +454,177 @@ pub async fn filters_select_exactly(store: TestStore) {
             assert_eq!(got, expected, "{filter:?}");
         }
     };
-    check(ItemFilter { kind: Some(ItemKind::Task), ..Default::default() }, &|i| i.kind == ItemKind::Task).await;
-    check(ItemFilter { item_types: vec![ws.ticket_type], ..Default::default() }, &|i| i.item_type == ws.ticket_type).await;
-    check(ItemFilter { statuses: vec!["delivery".into()], ..Default::default() }, &|i| i.status == "delivery").await;
-    check(ItemFilter { categories: vec![StatusCategory::New], ..Default::default() }, &|i| i.category == StatusCategory::New).await;
-    check(ItemFilter { priorities: vec![Priority::High, Priority::Urgent], ..Default::default() }, &|i| i.priority >= Priority::High).await;
-    check(ItemFilter { assignee: Some(Assignee::User(agent.id)), ..Default::default() }, &|i| i.assignees.contains(&Assignee::User(agent.id))).await;
-    check(ItemFilter { assignee: Some(Assignee::Team(team.id)), ..Default::default() }, &|i| i.assignees.contains(&Assignee::Team(team.id))).await;
-    check(ItemFilter { requester: Some(customer.id), ..Default::default() }, &|i| i.requester == Some(customer.id)).await;
-    check(ItemFilter { follower: Some(customer.id), ..Default::default() }, &|i| i.followers.contains(&customer.id)).await;
-    check(ItemFilter { created_after: Some(ws.at(10)), created_before: Some(ws.at(20)), ..Default::default() }, &|i| i.created_at >= ws.at(10) && i.created_at < ws.at(20)).await;
-    check(ItemFilter { updated_after: Some(ws.at(25)), ..Default::default() }, &|i| i.updated_at >= ws.at(25)).await;
-    check(ItemFilter { kind: Some(ItemKind::Ticket), priorities: vec![Priority::Low], ..Default::default() }, &|i| i.kind == ItemKind::Ticket && i.priority == Priority::Low).await;
+    check(
+        ItemFilter {
+            kind: Some(ItemKind::Task),
+            ..Default::default()
+        },
+        &|i| i.kind == ItemKind::Task,
+    )
+    .await;
+    check(
+        ItemFilter {
+            item_types: vec![ws.ticket_type],
+            ..Default::default()
+        },
+        &|i| i.item_type == ws.ticket_type,
+    )
+    .await;
+    check(
+        ItemFilter {
+            statuses: vec!["delivery".into()],
+            ..Default::default()
+        },
+        &|i| i.status == "delivery",
+    )
+    .await;
+    check(
+        ItemFilter {
+            categories: vec![StatusCategory::New],
+            ..Default::default()
+        },
+        &|i| i.category == StatusCategory::New,
+    )
+    .await;
+    check(
+        ItemFilter {
+            priorities: vec![Priority::High, Priority::Urgent],
+            ..Default::default()
+        },
+        &|i| i.priority >= Priority::High,
+    )
+    .await;
+    check(
+        ItemFilter {
+            assignee: Some(Assignee::User(agent.id)),
+            ..Default::default()
+        },
+        &|i| i.assignees.contains(&Assignee::User(agent.id)),
+    )
+    .await;
+    check(
+        ItemFilter {
+            assignee: Some(Assignee::Team(team.id)),
+            ..Default::default()
+        },
+        &|i| i.assignees.contains(&Assignee::Team(team.id)),
+    )
+    .await;
+    check(
+        ItemFilter {
+            requester: Some(customer.id),
+            ..Default::default()
+        },
+        &|i| i.requester == Some(customer.id),
+    )
+    .await;
+    check(
+        ItemFilter {
+            follower: Some(customer.id),
+            ..Default::default()
+        },
+        &|i| i.followers.contains(&customer.id),
+    )
+    .await;
+    check(
+        ItemFilter {
+            created_after: Some(ws.at(10)),
+            created_before: Some(ws.at(20)),
+            ..Default::default()
+        },
+        &|i| i.created_at >= ws.at(10) && i.created_at < ws.at(20),
+    )
+    .await;
+    check(
+        ItemFilter {
+            updated_after: Some(ws.at(25)),
+            ..Default::default()
+        },
+        &|i| i.updated_at >= ws.at(25),
+    )
+    .await;
+    check(
+        ItemFilter {
+            kind: Some(ItemKind::Ticket),
+            priorities: vec![Priority::Low],
+            ..Default::default()
+        },
+        &|i| i.kind == ItemKind::Ticket && i.priority == Priority::Low,
+    )
+    .await;
 
     // Project, folder and parent.
-    let project = insert(store.as_ref(), &ws, Project { id: id(), workspace_id: ws.id, name: "P".into(), description: String::new(), portfolio: None, archived: false, created_at: ws.now, version: 1 }).await;
-    let folder = insert(store.as_ref(), &ws, Folder { id: id(), workspace_id: ws.id, project: project.id, name: "F".into(), parent: None, created_at: ws.now, version: 1 }).await;
-    let filed = Item { project: Some(project.id), folder: Some(folder.id), parent: Some(items[0].id), version: items[1].version + 1, ..items[1].clone() };
+    let project = insert(
+        store.as_ref(),
+        &ws,
+        Project {
+            id: id(),
+            workspace_id: ws.id,
+            name: "P".into(),
+            description: String::new(),
+            portfolio: None,
+            archived: false,
+            created_at: ws.now,
+            version: 1,
+        },
+    )
+    .await;
+    let folder = insert(
+        store.as_ref(),
+        &ws,
+        Folder {
+            id: id(),
+            workspace_id: ws.id,
+            project: project.id,
+            name: "F".into(),
+            parent: None,
+            created_at: ws.now,
+            version: 1,
+        },
+    )
+    .await;
+    let filed = Item {
+        project: Some(project.id),
+        folder: Some(folder.id),
+        parent: Some(items[0].id),
+        version: items[1].version + 1,
+        ..items[1].clone()
+    };
     update(store.as_ref(), &ws, filed.clone()).await.unwrap();
     for filter in [
-        ItemFilter { project: Some(project.id), ..Default::default() },
-        ItemFilter { folder: Some(folder.id), ..Default::default() },
-        ItemFilter { parent: Some(items[0].id), ..Default::default() },
+        ItemFilter {
+            project: Some(project.id),
+            ..Default::default()
+        },
+        ItemFilter {
+            folder: Some(folder.id),
+            ..Default::default()
+        },
+        ItemFilter {
+            parent: Some(items[0].id),
+            ..Default::default()
+        },
     ] {
         let mut q = all_in(ItemScope::All);
         q.filter = filter;
-        assert_eq!(numbers(&store.items(ws.id, &q).await.unwrap().items), [filed.number]);
+        assert_eq!(
+            numbers(&store.items(ws.id, &q).await.unwrap().items),
+            [filed.number]
+        );
     }
     // Updating an item re-indexes its assignees and followers.
-    let unassigned = Item { assignees: vec![], followers: vec![], version: items[0].version + 1, ..items[0].clone() };
+    let unassigned = Item {
+        assignees: vec![],
+        followers: vec![],
+        version: items[0].version + 1,
+        ..items[0].clone()
+    };
     update(store.as_ref(), &ws, unassigned).await.unwrap();
     let mut q = all_in(ItemScope::All);
-    q.filter = ItemFilter { assignee: Some(Assignee::User(agent.id)), ..Default::default() };
+    q.filter = ItemFilter {
+        assignee: Some(Assignee::User(agent.id)),
+        ..Default::default()
+    };
     assert!(!numbers(&store.items(ws.id, &q).await.unwrap().items).contains(&items[0].number));
 }
 
@@ -294,7 +632,11 @@ pub async fn filters_select_exactly(store: TestStore) {
 pub async fn scope_is_pushed_down(store: TestStore) {
     let ws = workspace(store.as_ref(), "w").await;
     let (items, _, customer, _) = seed_items(store.as_ref(), &ws, 30).await;
-    let mine: Vec<i64> = items.iter().filter(|i| i.requester == Some(customer.id) || i.followers.contains(&customer.id)).map(|i| i.number).collect();
+    let mine: Vec<i64> = items
+        .iter()
+        .filter(|i| i.requester == Some(customer.id) || i.followers.contains(&customer.id))
+        .map(|i| i.number)
+        .collect();
     let mut q = all_in(ItemScope::Involving(customer.id));
     q.limit = 4;
     let mut seen = Vec::new();
@@ -307,7 +649,18 @@ pub async fn scope_is_pushed_down(store: TestStore) {
         }
     }
     assert_eq!(seen, mine);
-    let hits = store.search(ws.id, &SearchQuery { text: "item".into(), scope: ItemScope::Involving(customer.id), include_internal: false, limit: 100 }).await.unwrap();
+    let hits = store
+        .search(
+            ws.id,
+            &SearchQuery {
+                text: "item".into(),
+                scope: ItemScope::Involving(customer.id),
+                include_internal: false,
+                limit: 100,
+            },
+        )
+        .await
+        .unwrap();
     let mut hit_numbers: Vec<i64> = hits.iter().map(|h| h.item.number).collect();
     hit_numbers.sort();
     assert_eq!(hit_numbers, mine);
@@ -322,30 +675,111 @@ pub async fn search_matches_text_and_respects_internal(store: TestStore) {
     let printer = insert(store.as_ref(), &ws, printer).await;
     let vpn = insert(store.as_ref(), &ws, ws.item("VPN disconnects every hour")).await;
     let mut changes = ws.changes();
-    changes.insert(Record::Message(ws.message(&vpn, "Could be the router firmware, see ticket about Zürich office", Visibility::Public)));
-    changes.insert(Record::Message(ws.message(&printer, "Secret budget code 4711 for the replacement", Visibility::Internal)));
-    changes.insert(Record::Message(ws.message(&printer, "The printer grinding again", Visibility::Public)));
+    changes.insert(Record::Message(ws.message(
+        &vpn,
+        "Could be the router firmware, see ticket about Zürich office",
+        Visibility::Public,
+    )));
+    changes.insert(Record::Message(ws.message(
+        &printer,
+        "Secret budget code 4711 for the replacement",
+        Visibility::Internal,
+    )));
+    changes.insert(Record::Message(ws.message(
+        &printer,
+        "The printer grinding again",
+        Visibility::Public,
+    )));
     store.commit(changes).await.unwrap();
     let search = |text: &str, internal: bool| {
         let store = store.clone();
-        let q = SearchQuery { text: text.to_string(), scope: ItemScope::All, include_internal: internal, limit: 10 };
-        async move { store.search(ws.id, &q).await.unwrap().into_iter().map(|h| h.item.number).collect::<Vec<_>>() }
+        let q = SearchQuery {
+            text: text.to_string(),
+            scope: ItemScope::All,
+            include_internal: internal,
+            limit: 10,
+        };
+        async move {
+            store
+                .search(ws.id, &q)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|h| h.item.number)
+                .collect::<Vec<_>>()
+        }
     };
     assert_eq!(search("jammed", false).await, [printer.number]);
-    assert_eq!(search("grinding", false).await, [printer.number], "title+description+message match once");
+    assert_eq!(
+        search("grinding", false).await,
+        [printer.number],
+        "title+description+message match once"
+    );
     assert_eq!(search("firmware", false).await, [vpn.number]);
-    assert_eq!(search("zurich", false).await, [vpn.number], "diacritics are folded");
-    assert_eq!(search("budget", false).await, Vec::<i64>::new(), "internal notes are hidden");
+    assert_eq!(
+        search("zurich", false).await,
+        [vpn.number],
+        "diacritics are folded"
+    );
+    assert_eq!(
+        search("budget", false).await,
+        Vec::<i64>::new(),
+        "internal notes are hidden"
+    );
     assert_eq!(search("budget", true).await, [printer.number]);
-    assert_eq!(search("disconn", false).await, [vpn.number], "the last word is a prefix");
-    assert_eq!(search("printer floor", false).await, [printer.number], "all words must match");
-    for hostile in ["\"", "*", "AND OR NOT", "-", "floor\" OR \"x", "(", "NEAR(a b)", "title:x", "🙂", "   "] {
+    assert_eq!(
+        search("disconn", false).await,
+        [vpn.number],
+        "the last word is a prefix"
+    );
+    assert_eq!(
+        search("printer floor", false).await,
+        [printer.number],
+        "all words must match"
+    );
+    for hostile in [
+        "\"",
+        "*",
+        "AND OR NOT",
+        "-",
+        "floor\" OR \"x",
+        "(",
+        "NEAR(a b)",
+        "title:x",
+        "🙂",
+        "   ",
+    ] {
         let _ = search(hostile, false).await;
     }
-    let hits = store.search(ws.id, &SearchQuery { text: "jammed".into(), scope: ItemScope::All, include_internal: false, limit: 10 }).await.unwrap();
-    assert!(hits[0].snippet.to_lowercase().contains("jammed"), "{}", hits[0].snippet);
+    let hits = store
+        .search(
+            ws.id,
+            &SearchQuery {
+                text: "jammed".into(),
+                scope: ItemScope::All,
+                include_internal: false,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        hits[0].snippet.to_lowercase().contains("jammed"),
+        "{}",
+        hits[0].snippet
+    );
     // Retitling re-indexes.
-    update(store.as_ref(), &ws, Item { title: "Toner empty".into(), version: 2, ..printer.clone() }).await.unwrap();
+    update(
+        store.as_ref(),
+        &ws,
+        Item {
+            title: "Toner empty".into(),
+            version: 2,
+            ..printer.clone()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(search("jammed", false).await, Vec::<i64>::new());
     assert_eq!(search("toner", false).await, [printer.number]);
 }
@@ -355,16 +789,25 @@ pub async fn messages_are_ordered_and_filtered(store: TestStore) {
     let ws = workspace(store.as_ref(), "w").await;
     let item = insert(store.as_ref(), &ws, ws.item("x")).await;
     let mut changes = ws.changes();
-    for (i, vis) in [Visibility::Public, Visibility::Internal, Visibility::Public].into_iter().enumerate() {
+    for (i, vis) in [Visibility::Public, Visibility::Internal, Visibility::Public]
+        .into_iter()
+        .enumerate()
+    {
         let mut m = ws.message(&item, &format!("m{i}"), vis);
         m.created_at = ws.at(i as i64);
         changes.insert(Record::Message(m));
     }
     store.commit(changes).await.unwrap();
     let all = store.messages(ws.id, item.id, true).await.unwrap();
-    assert_eq!(all.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["m0", "m1", "m2"]);
+    assert_eq!(
+        all.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        ["m0", "m1", "m2"]
+    );
     let public = store.messages(ws.id, item.id, false).await.unwrap();
-    assert_eq!(public.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["m0", "m2"]);
+    assert_eq!(
+        public.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        ["m0", "m2"]
+    );
 }
 
 /// Links are found from either end.
@@ -373,8 +816,34 @@ pub async fn links_are_found_from_both_ends(store: TestStore) {
     let a = insert(store.as_ref(), &ws, ws.item("a")).await;
     let b = insert(store.as_ref(), &ws, ws.item("b")).await;
     let c = insert(store.as_ref(), &ws, ws.item("c")).await;
-    insert(store.as_ref(), &ws, ItemLink { id: id(), workspace_id: ws.id, from: a.id, to: b.id, kind: LinkKind::Blocks, created_at: ws.now, version: 1 }).await;
-    insert(store.as_ref(), &ws, ItemLink { id: id(), workspace_id: ws.id, from: c.id, to: a.id, kind: LinkKind::Relates, created_at: ws.now, version: 1 }).await;
+    insert(
+        store.as_ref(),
+        &ws,
+        ItemLink {
+            id: id(),
+            workspace_id: ws.id,
+            from: a.id,
+            to: b.id,
+            kind: LinkKind::Blocks,
+            created_at: ws.now,
+            version: 1,
+        },
+    )
+    .await;
+    insert(
+        store.as_ref(),
+        &ws,
+        ItemLink {
+            id: id(),
+            workspace_id: ws.id,
+            from: c.id,
+            to: a.id,
+            kind: LinkKind::Relates,
+            created_at: ws.now,
+            version: 1,
+        },
+    )
+    .await;
     assert_eq!(store.links(ws.id, a.id).await.unwrap().len(), 2);
     assert_eq!(store.links(ws.id, b.id).await.unwrap().len(), 1);
     assert_eq!(store.links(ws.id, c.id).await.unwrap().len(), 1);
@@ -391,15 +860,40 @@ pub async fn blobs_are_deduplicated_and_limited(store: TestStore) {
         changes.blob(sha.clone(), bytes.clone());
         store.commit(changes).await.unwrap();
     }
-    assert_eq!(store.blob(ws.id, &sha).await.unwrap().as_deref(), Some(&bytes[..]));
+    assert_eq!(
+        store.blob(ws.id, &sha).await.unwrap().as_deref(),
+        Some(&bytes[..])
+    );
     let huge: Arc<[u8]> = Arc::from(vec![1u8; TEST_MAX_BLOB as usize + 1]);
     let huge_sha = tandem_core::conversation::sha256_hex(&huge);
     let mut changes = ws.changes();
-    let attachment = Attachment { id: id(), workspace_id: ws.id, item: item.id, message: None, filename: "big.bin".into(), content_type: "application/octet-stream".into(), size: huge.len() as u64, sha256: huge_sha.clone(), uploaded_by: ActorRef::System, created_at: ws.now, version: 1 };
-    changes.blob(huge_sha.clone(), huge).insert(Record::Attachment(attachment.clone()));
-    assert!(matches!(store.commit(changes).await, Err(StoreError::TooLarge { .. })));
+    let attachment = Attachment {
+        id: id(),
+        workspace_id: ws.id,
+        item: item.id,
+        message: None,
+        filename: "big.bin".into(),
+        content_type: "application/octet-stream".into(),
+        size: huge.len() as u64,
+        sha256: huge_sha.clone(),
+        uploaded_by: ActorRef::System,
+        created_at: ws.now,
+        version: 1,
+    };
+    changes
+        .blob(huge_sha.clone(), huge)
+        .insert(Record::Attachment(attachment.clone()));
+    assert!(matches!(
+        store.commit(changes).await,
+        Err(StoreError::TooLarge { .. })
+    ));
     assert!(store.blob(ws.id, &huge_sha).await.unwrap().is_none());
-    assert!(tandem_core::store::get::<Attachment>(store.as_ref(), ws.id, attachment.id.0).await.unwrap().is_none());
+    assert!(
+        tandem_core::store::get::<Attachment>(store.as_ref(), ws.id, attachment.id.0)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// Nothing of workspace A can be read through workspace B.
@@ -412,11 +906,28 @@ pub async fn tenancy_is_total(store: TestStore) {
     item.followers = vec![user.id];
     let item = insert(store.as_ref(), &a, item).await;
     let other = insert(store.as_ref(), &a, a.item("other")).await;
-    insert(store.as_ref(), &a, ItemLink { id: id(), workspace_id: a.id, from: item.id, to: other.id, kind: LinkKind::Relates, created_at: a.now, version: 1 }).await;
+    insert(
+        store.as_ref(),
+        &a,
+        ItemLink {
+            id: id(),
+            workspace_id: a.id,
+            from: item.id,
+            to: other.id,
+            kind: LinkKind::Relates,
+            created_at: a.now,
+            version: 1,
+        },
+    )
+    .await;
     let bytes: Arc<[u8]> = Arc::from(&b"plans"[..]);
     let sha = tandem_core::conversation::sha256_hex(&bytes);
     let mut changes = a.changes();
-    changes.insert(Record::Message(a.message(&item, "secret message", Visibility::Public)));
+    changes.insert(Record::Message(a.message(
+        &item,
+        "secret message",
+        Visibility::Public,
+    )));
     changes.blob(sha.clone(), bytes);
     changes.event(Some(item.id), EventData::ItemUpdated { changes: vec![] });
     changes.job(a.job("mail", "secret"));
@@ -431,23 +942,83 @@ pub async fn tenancy_is_total(store: TestStore) {
             _ => item.id.0,
         };
         assert!(store.record(ws, kind, id).await.unwrap().is_none(), "{kind:?}");
-        let leaked: Vec<_> = store.records(ws, kind, &RecordQuery::all()).await.unwrap().into_iter().filter(|r| r.workspace_id() != b.id).collect();
+        let leaked: Vec<_> = store
+            .records(ws, kind, &RecordQuery::all())
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.workspace_id() != b.id)
+            .collect();
         assert!(leaked.is_empty(), "{kind:?}");
     }
     assert!(store.item_by_number(ws, item.number).await.unwrap().is_none());
-    assert!(store.items(ws, &all_in(ItemScope::All)).await.unwrap().items.is_empty());
-    assert!(store.items(ws, &all_in(ItemScope::Involving(user.id))).await.unwrap().items.is_empty());
+    assert!(
+        store
+            .items(ws, &all_in(ItemScope::All))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        store
+            .items(ws, &all_in(ItemScope::Involving(user.id)))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     for internal in [false, true] {
-        let q = SearchQuery { text: "secret".into(), scope: ItemScope::All, include_internal: internal, limit: 10 };
+        let q = SearchQuery {
+            text: "secret".into(),
+            scope: ItemScope::All,
+            include_internal: internal,
+            limit: 10,
+        };
         assert!(store.search(ws, &q).await.unwrap().is_empty());
     }
     assert!(store.messages(ws, item.id, true).await.unwrap().is_empty());
     assert!(store.links(ws, item.id).await.unwrap().is_empty());
-    assert!(store.events(ws, &EventQuery { after: 0, item: None, limit: 100 }).await.unwrap().is_empty());
+    assert!(
+        store
+            .events(
+                ws,
+                &EventQuery {
+                    after: 0,
+                    item: None,
+                    limit: 100
+                }
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(store.blob(ws, &sha).await.unwrap().is_none());
-    assert!(store.user_by_email(ws, "ana@example.org").await.unwrap().is_none());
-    assert!(store.users_by_handles(ws, &["ana".into()]).await.unwrap().is_empty());
-    assert!(store.jobs(&JobFilter { workspace: Some(ws), limit: 100, ..Default::default() }).await.unwrap().is_empty());
+    assert!(
+        store
+            .user_by_email(ws, "ana@example.org")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .users_by_handles(ws, &["ana".into()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .jobs(&JobFilter {
+                workspace: Some(ws),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // A change set may not write into another workspace.
     let mut sneaky = b.changes();
     sneaky.insert(Record::Item(a.item("planted")));
@@ -459,38 +1030,92 @@ pub async fn jobs_lifecycle(store: TestStore) {
     let ws = workspace(store.as_ref(), "w").await;
     let now = ws.now;
     let mut changes = ws.changes();
-    changes.job(ws.job("mail", "a")).job(ws.job("mail", "a")).job(ws.job("hook", "b"));
+    changes
+        .job(ws.job("mail", "a"))
+        .job(ws.job("mail", "a"))
+        .job(ws.job("hook", "b"));
     let mut later = ws.job("mail", "c");
     later.run_at = now + Duration::minutes(10);
     changes.job(later);
     store.commit(changes).await.unwrap();
-    let all = store.jobs(&JobFilter { workspace: Some(ws.id), limit: 10, ..Default::default() }).await.unwrap();
+    let all = store
+        .jobs(&JobFilter {
+            workspace: Some(ws.id),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(all.len(), 3, "the duplicate idempotency key was dropped");
 
     let lease = now + Duration::seconds(30);
     let mail = store.claim_jobs(&["mail".into()], 10, now, lease).await.unwrap();
     assert_eq!(mail.len(), 1, "only due jobs of the kind");
     let job = &mail[0];
-    assert_eq!((job.state, job.attempts, job.lease_until), (JobState::Running, 1, Some(lease)));
-    assert!(store.claim_jobs(&["mail".into()], 10, now, lease).await.unwrap().is_empty(), "a claimed job is not handed out twice");
+    assert_eq!(
+        (job.state, job.attempts, job.lease_until),
+        (JobState::Running, 1, Some(lease))
+    );
+    assert!(
+        store
+            .claim_jobs(&["mail".into()], 10, now, lease)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a claimed job is not handed out twice"
+    );
 
     // Failing schedules a retry; the stale claim can no longer complete it.
     let retry_at = now + Duration::seconds(5);
-    assert!(store.fail_job(job.id, 1, "smtp 451", Some(retry_at), now).await.unwrap());
+    assert!(
+        store
+            .fail_job(job.id, 1, "smtp 451", Some(retry_at), now)
+            .await
+            .unwrap()
+    );
     assert!(!store.complete_job(job.id, 1, now).await.unwrap());
-    assert!(store.claim_jobs(&["mail".into()], 10, now, lease).await.unwrap().is_empty(), "not due yet");
-    let again = store.claim_jobs(&["mail".into()], 10, retry_at, retry_at + Duration::seconds(30)).await.unwrap();
+    assert!(
+        store
+            .claim_jobs(&["mail".into()], 10, now, lease)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due yet"
+    );
+    let again = store
+        .claim_jobs(&["mail".into()], 10, retry_at, retry_at + Duration::seconds(30))
+        .await
+        .unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempts, 2);
     assert_eq!(again[0].last_error.as_deref(), Some("smtp 451"));
 
     // A worker that dies: its lease expires and another worker reclaims the job.
-    let reclaimed = store.claim_jobs(&["mail".into()], 10, retry_at + Duration::seconds(31), retry_at + Duration::seconds(60)).await.unwrap();
+    let reclaimed = store
+        .claim_jobs(
+            &["mail".into()],
+            10,
+            retry_at + Duration::seconds(31),
+            retry_at + Duration::seconds(60),
+        )
+        .await
+        .unwrap();
     assert_eq!(reclaimed.len(), 1);
     assert_eq!(reclaimed[0].attempts, 3);
-    assert!(!store.complete_job(job.id, 2, now).await.unwrap(), "the dead worker's claim is void");
+    assert!(
+        !store.complete_job(job.id, 2, now).await.unwrap(),
+        "the dead worker's claim is void"
+    );
     // The job has used all 3 attempts; when this lease expires too it is dead.
-    let after = store.claim_jobs(&["mail".into()], 10, retry_at + Duration::seconds(61), retry_at + Duration::seconds(90)).await.unwrap();
+    let after = store
+        .claim_jobs(
+            &["mail".into()],
+            10,
+            retry_at + Duration::seconds(61),
+            retry_at + Duration::seconds(90),
+        )
+        .await
+        .unwrap();
     assert!(after.iter().all(|j| j.id != job.id));
     let dead = store.job(job.id).await.unwrap().unwrap();
     assert_eq!(dead.state, JobState::Dead);
@@ -502,13 +1127,34 @@ pub async fn jobs_lifecycle(store: TestStore) {
     assert_eq!(revived[0].attempts, 1);
     assert!(store.complete_job(job.id, 1, now).await.unwrap());
     assert_eq!(store.job(job.id).await.unwrap().unwrap().state, JobState::Done);
-    assert!(!store.retry_job(all.iter().find(|j| j.kind == "hook").unwrap().id, now).await.unwrap(), "only done/dead jobs are retried");
+    assert!(
+        !store
+            .retry_job(all.iter().find(|j| j.kind == "hook").unwrap().id, now)
+            .await
+            .unwrap(),
+        "only done/dead jobs are retried"
+    );
 
     // Failing without a retry time is a dead letter with the error kept.
     let hook = store.claim_jobs(&["hook".into()], 10, now, lease).await.unwrap();
-    assert!(store.fail_job(hook[0].id, 1, "410 Gone", None, now).await.unwrap());
-    let dead = store.jobs(&JobFilter { state: Some(JobState::Dead), limit: 10, ..Default::default() }).await.unwrap();
-    assert!(dead.iter().any(|j| j.id == hook[0].id && j.last_error.as_deref() == Some("410 Gone")));
+    assert!(
+        store
+            .fail_job(hook[0].id, 1, "410 Gone", None, now)
+            .await
+            .unwrap()
+    );
+    let dead = store
+        .jobs(&JobFilter {
+            state: Some(JobState::Dead),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        dead.iter()
+            .any(|j| j.id == hook[0].id && j.last_error.as_deref() == Some("410 Gone"))
+    );
 }
 
 /// Concurrent claimers never receive the same job.
@@ -526,7 +1172,10 @@ pub async fn concurrent_claims_are_exclusive(store: TestStore) {
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let got = store.claim_jobs(&["work".into()], 7, now, now + Duration::minutes(5)).await.unwrap();
+                let got = store
+                    .claim_jobs(&["work".into()], 7, now, now + Duration::minutes(5))
+                    .await
+                    .unwrap();
                 if got.is_empty() {
                     return mine;
                 }
@@ -546,13 +1195,41 @@ pub async fn concurrent_claims_are_exclusive(store: TestStore) {
 /// Server settings and token lookup (authentication crosses workspaces by design).
 pub async fn settings_and_tokens(store: TestStore) {
     assert_eq!(store.server_setting("admin_token_sha256").await.unwrap(), None);
-    store.set_server_setting("admin_token_sha256", "abc").await.unwrap();
-    store.set_server_setting("admin_token_sha256", "def").await.unwrap();
-    assert_eq!(store.server_setting("admin_token_sha256").await.unwrap().as_deref(), Some("def"));
+    store
+        .set_server_setting("admin_token_sha256", "abc")
+        .await
+        .unwrap();
+    store
+        .set_server_setting("admin_token_sha256", "def")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .server_setting("admin_token_sha256")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("def")
+    );
     let ws = workspace(store.as_ref(), "w").await;
     let user = insert(store.as_ref(), &ws, ws.user("Ana", Role::Agent)).await;
     let secret = "f".repeat(64);
-    insert(store.as_ref(), &ws, ApiToken { id: id(), workspace_id: ws.id, user: user.id, name: "cli".into(), secret_sha256: secret.clone(), scope: TokenScope::Write, created_at: ws.now, revoked_at: None, version: 1 }).await;
+    insert(
+        store.as_ref(),
+        &ws,
+        ApiToken {
+            id: id(),
+            workspace_id: ws.id,
+            user: user.id,
+            name: "cli".into(),
+            secret_sha256: secret.clone(),
+            scope: TokenScope::Write,
+            created_at: ws.now,
+            revoked_at: None,
+            version: 1,
+        },
+    )
+    .await;
     let found = store.token_by_secret(&secret).await.unwrap().unwrap();
     assert_eq!((found.user, found.workspace_id), (user.id, ws.id));
     assert!(store.token_by_secret(&"0".repeat(64)).await.unwrap().is_none());
@@ -564,7 +1241,7 @@ pub async fn settings_and_tokens(store: TestStore) {
 #[macro_export]
 macro_rules! conformance_suite {
     ($harness:path) => {
-        $crate::conformance_suite!(@cases $harness;
+        $crate::stamp!($harness; conformance;
             commit_assigns_numbers_and_sequences,
             concurrent_creates_are_numbered_without_gaps,
             stale_version_conflicts_and_writes_nothing,
@@ -584,11 +1261,16 @@ macro_rules! conformance_suite {
             settings_and_tokens,
         );
     };
-    (@cases $harness:path; $($case:ident),* $(,)?) => {$(
+}
+
+/// One `#[tokio::test]` per case of `$module`, each on a fresh store from `$harness`.
+#[macro_export]
+macro_rules! stamp {
+    ($harness:path; $module:ident; $($case:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn $case() {
             let Some(harness) = $harness().await else { return };
-            $crate::conformance::$case(harness.store.clone()).await;
+            $crate::$module::$case(harness.store.clone()).await;
         }
     )*};
 }

@@ -20,7 +20,9 @@ pub fn id<T: From<Uuid>>() -> T {
 }
 
 pub fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).single().unwrap_or_default()
+    Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
+        .single()
+        .unwrap_or_default()
 }
 
 /// A workspace and the helpers to fill it.
@@ -117,7 +119,12 @@ impl Ws {
 pub async fn workspace(store: &dyn Store, name: &str) -> Ws {
     let ws_id: WorkspaceId = id();
     let mut changes = ChangeSet::new(ws_id, ActorRef::ServerAdmin, t0());
-    changes.insert(Record::Workspace(Workspace { id: ws_id, name: name.into(), created_at: t0(), version: 1 }));
+    changes.insert(Record::Workspace(Workspace {
+        id: ws_id,
+        name: name.into(),
+        created_at: t0(),
+        version: 1,
+    }));
     let mut type_ids = Vec::new();
     for (name, kind) in [("Ticket", ItemKind::Ticket), ("Task", ItemKind::Task)] {
         let t = ItemType {
@@ -135,7 +142,12 @@ pub async fn workspace(store: &dyn Store, name: &str) -> Ws {
         changes.insert(Record::ItemType(t));
     }
     store.commit(changes).await.expect("creating a workspace commits");
-    Ws { id: ws_id, ticket_type: type_ids[0], task_type: type_ids[1], now: t0() }
+    Ws {
+        id: ws_id,
+        ticket_type: type_ids[0],
+        task_type: type_ids[1],
+        now: t0(),
+    }
 }
 
 /// Commits one record insert and returns it with what the store assigned (item numbers).
@@ -153,10 +165,61 @@ pub async fn insert<T: TypedRecord + Clone>(store: &dyn Store, ws: &Ws, record: 
 }
 
 /// Commits an update of a record read at `version - 1`.
-pub async fn update<T: TypedRecord + Clone>(store: &dyn Store, ws: &Ws, record: T) -> Result<CommitReceipt, StoreError> {
+pub async fn update<T: TypedRecord + Clone>(
+    store: &dyn Store,
+    ws: &Ws,
+    record: T,
+) -> Result<CommitReceipt, StoreError> {
     let record = record.into_record();
     let expected = record.version() - 1;
     let mut changes = ws.changes();
     changes.update(record, expected);
     store.commit(changes).await
+}
+
+/// A clock tests move by hand.
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(at: DateTime<Utc>) -> Self {
+        Self(std::sync::Mutex::new(at))
+    }
+
+    pub fn advance(&self, by: Duration) {
+        if let Ok(mut now) = self.0.lock() {
+            *now += by;
+        }
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.lock().map(|t| *t).unwrap_or_else(|e| *e.into_inner())
+    }
+}
+
+/// Ids for a `Desk` in tests: time-ordered like production's UUIDv7, unique across the process.
+#[derive(Debug, Default)]
+pub struct TestIds;
+
+impl IdSource for TestIds {
+    fn new_id(&self) -> Uuid {
+        id()
+    }
+}
+
+/// A `Desk` over `store` with a manual clock starting at [`t0`].
+pub fn desk(store: std::sync::Arc<dyn Store>) -> (Desk, std::sync::Arc<ManualClock>) {
+    let clock = std::sync::Arc::new(ManualClock::new(t0()));
+    let desk = Desk::new(
+        store,
+        clock.clone(),
+        std::sync::Arc::new(TestIds),
+        Limits {
+            max_attachment_bytes: 64 * 1024,
+            ..Limits::default()
+        },
+    );
+    (desk, clock)
 }

@@ -4,10 +4,15 @@
 //!   backend by [`conformance_suite!`] so both backends run every case.
 //! - [`fixture`]: records and change sets for storage-level tests.
 //! - [`backends`]: how each backend's test store is made (and when it may be skipped).
+//! - [`scenarios`]: end-to-end flows through `Desk`, run on every backend.
+
+// Test support code: a failed unwrap is a failed test, which is the point.
+#![allow(clippy::unwrap_used)]
 
 pub mod backends;
 pub mod conformance;
 pub mod fixture;
+pub mod scenarios;
 
 use std::sync::Arc;
 

@@ -1,0 +1,3 @@
+//! Desk scenarios on SQLite.
+
+tandem_tests::scenario_suite!(tandem_tests::backends::sqlite);
