@@ -10,7 +10,7 @@ use crate::desk::{Desk, ItemRef, load, load_item};
 use crate::error::DeskError;
 use crate::event::Event;
 use crate::hierarchy::Workspace;
-use crate::ids::{AttachmentId, ItemId};
+use crate::ids::{AttachmentId, ItemId, JobId};
 use crate::item::{Item, ItemLink, ItemType};
 use crate::people::Notification;
 use crate::store::{self, EventQuery, ItemQuery, Job, JobFilter, Page, RecordQuery, SearchHit, SearchQuery, TypedRecord};
@@ -210,5 +210,21 @@ impl Desk {
         }
         filter.limit = filter.limit.clamp(1, 1000);
         Ok(self.store().jobs(&filter).await?)
+    }
+
+    /// Puts a dead or done job back in the queue. Workspace administrators may retry their
+    /// workspace's jobs, the server administrator any job. The queue is operational state, not
+    /// part of the event log, so this is no `Command`.
+    pub async fn retry_job(&self, actor: &Actor, id: JobId) -> Result<Job, DeskError> {
+        can(actor, Action::AdministerWorkspace, Target::Workspace).into_result()?;
+        let mine = |job: &Job| actor.kind == ActorKind::ServerAdmin || job.workspace_id == actor.workspace_id;
+        let job = self.store().job(id).await?.filter(mine).ok_or_else(|| DeskError::not_found(format!("job {id}")))?;
+        if !self.store().retry_job(id, self.now()).await? {
+            return Err(DeskError::Conflict(format!(
+                "job {id} is {}; only dead or done jobs can be retried",
+                job.state.as_str()
+            )));
+        }
+        self.store().job(id).await?.ok_or_else(|| DeskError::not_found(format!("job {id}")))
     }
 }

@@ -15,7 +15,7 @@ use crate::fields::{FieldDef, check_required, validate_value, validate_values};
 use crate::hierarchy::{Folder, Project, validate_title};
 use crate::ids::{FolderId, ItemId, ItemTypeId, LinkId, ProjectId, UserId};
 use crate::item::{Assignee, Channel, Item, ItemLink, ItemType, LinkKind, Priority};
-use crate::people::{Team, User};
+use crate::people::{Team, TokenScope, User};
 use crate::store::Store;
 use crate::workflow::Workflow;
 
@@ -229,7 +229,7 @@ fn check_parent(item: ItemId, ancestors: &[Item]) -> Result<(), Invalid> {
 }
 
 /// Fields a customer may fill in: the type's fields minus internal ones.
-fn fields_for<'a>(actor: &Actor, t: &'a ItemType) -> Vec<FieldDef> {
+fn fields_for(actor: &Actor, t: &ItemType) -> Vec<FieldDef> {
     t.fields.iter().filter(|f| actor.is_staff() || !f.internal).cloned().collect()
 }
 
@@ -290,9 +290,15 @@ impl Command for CreateItem {
         let (project, folder) = place(&refs, self.project, self.folder)?;
         if self.parent.is_some() {
             check_parent(id, &refs.ancestors)?;
+            // Nesting under an item touches it: only under items the actor may see.
+            if let Some(parent) = refs.ancestors.first() {
+                can(actor, Action::ViewItem, Target::Item(parent)).into_result()?;
+            }
         }
         let requester = self.requester.or(actor.user_id());
-        if let Some(r) = requester {
+        // The acting user is not among the loaded references (`load` reads only the people the
+        // request names); `can` has already checked that their account is active.
+        if let Some(r) = requester.filter(|r| Some(*r) != actor.user_id()) {
             check_user(&refs, r, "requester")?;
         }
         let assignees = check_assignees(&refs, &self.assignees)?;
@@ -415,9 +421,11 @@ pub struct ItemPatch {
     pub version: Option<i64>,
 }
 
-/// The folder after a patch: moving to another project alone leaves the old folder behind.
+/// The folder after a patch: moving to another project alone leaves the old folder behind;
+/// naming the project the item is already in is no move.
 fn new_folder(p: &ItemPatch, item: &Item) -> Option<FolderId> {
-    p.folder.unwrap_or(if p.project.is_some() { None } else { item.folder })
+    let moves_project = p.project.is_some_and(|project| project != item.project);
+    p.folder.unwrap_or(if moves_project { None } else { item.folder })
 }
 
 /// The project after a patch: named explicitly, or implied by the new folder.
@@ -621,6 +629,14 @@ impl Command for ChangeFollowers {
         let only_self = self.add.iter().chain(&self.remove).all(|u| Some(*u) == actor.user_id());
         if only_self && actor.is_staff() {
             can(actor, Action::ViewItem, Target::Item(&old)).into_result()?;
+            // Following is a write even when seeing the item is enough to be allowed it.
+            if actor.scope < TokenScope::Write {
+                return Err(DeskError::Forbidden(format!(
+                    "this token's scope is {:?}; following an item needs {:?}",
+                    actor.scope,
+                    TokenScope::Write
+                )));
+            }
         } else {
             can(actor, Action::ManageFollowers, Target::Item(&old)).into_result()?;
         }

@@ -17,3 +17,6 @@ pub use structure::{
     PortfolioPatch, ProjectPatch, RenameWorkspace, UpdateFolder, UpdatePortfolio, UpdateProject,
 };
 pub use types::{CreateItemType, EditFields, EditWorkflow, FieldEdit, ItemTypePatch, UpdateItemType, WorkflowEdit};
+
+#[cfg(test)]
+mod tests;

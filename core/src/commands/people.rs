@@ -139,11 +139,11 @@ impl Command for UpdateUser {
         if let Some(handle) = &self.patch.handle {
             next.handle = clean_handle(handle)?;
         }
+        next.role = new_role;
         if next.role.is_staff() && next.email.is_none() {
             return Err(Invalid::new("email", "staff need an email address").into());
         }
         check_unique(Some(old.id), &holders, &next.email, &next.handle)?;
-        next.role = new_role;
         if let Some(active) = self.patch.active {
             next.active = active;
         }

@@ -238,6 +238,10 @@ fn move_items(changes: &mut ChangeSet, workflow: &Workflow, affected: Vec<Item>,
             (_, false) => None,
             (true, true) => item.done_at,
         };
+        if next.status == item.status && next.category == item.category {
+            // A recategorisation to the category the status already had moves nothing.
+            continue;
+        }
         next.updated_at = env.now;
         next.version = item.version + 1;
         if next.status != item.status {
