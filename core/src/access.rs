@@ -95,9 +95,11 @@ pub enum Action {
 impl Action {
     fn needs(self) -> TokenScope {
         match self {
-            Action::ViewDirectory | Action::ViewAudit | Action::ViewItem | Action::ViewInternal | Action::ViewHistory => {
-                TokenScope::Read
-            }
+            Action::ViewDirectory
+            | Action::ViewAudit
+            | Action::ViewItem
+            | Action::ViewInternal
+            | Action::ViewHistory => TokenScope::Read,
             Action::AdministerWorkspace | Action::ManageStructure | Action::ManageUsers => TokenScope::Admin,
             _ => TokenScope::Write,
         }
@@ -110,7 +112,10 @@ pub enum Target<'a> {
     Workspace,
     Item(&'a Item),
     /// A person being created or changed, with the role they would have afterwards.
-    Person { current: Option<&'a User>, new_role: Role },
+    Person {
+        current: Option<&'a User>,
+        new_role: Role,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +150,11 @@ pub fn can(actor: &Actor, action: Action, target: Target<'_>) -> Decision {
         return Decision::deny("the item belongs to another workspace");
     }
     if actor.scope < action.needs() {
-        return Decision::deny(format!("this token's scope is {:?}; the action needs {:?}", actor.scope, action.needs()));
+        return Decision::deny(format!(
+            "this token's scope is {:?}; the action needs {:?}",
+            actor.scope,
+            action.needs()
+        ));
     }
     let user = match &actor.kind {
         ActorKind::ServerAdmin => return Decision::allow("server administrator"),
@@ -179,7 +188,9 @@ pub fn can(actor: &Actor, action: Action, target: Target<'_>) -> Decision {
             AdministerWorkspace | ManageStructure | ManageUsers | ViewAudit => {
                 Decision::deny("collaborators cannot change the workspace's structure or people")
             }
-            PostPublicMessage => Decision::deny("collaborators write internal notes; only agents answer requesters"),
+            PostPublicMessage => {
+                Decision::deny("collaborators write internal notes; only agents answer requesters")
+            }
             _ => Decision::allow("collaborators work on items"),
         },
         Role::Customer => match (action, target) {
@@ -301,10 +312,17 @@ mod tests {
     fn scopes_disabled_accounts_and_tenancy() {
         let agent = user(20, Role::Agent);
         let mine = item(agent.id);
-        assert!(!can(&Actor::user(agent.clone(), TokenScope::Read), Action::EditItem, Target::Item(&mine)).allowed);
-        assert!(can(&Actor::user(agent.clone(), TokenScope::Read), Action::ViewItem, Target::Item(&mine)).allowed);
+        assert!(
+            !can(&Actor::user(agent.clone(), TokenScope::Read), Action::EditItem, Target::Item(&mine))
+                .allowed
+        );
+        assert!(
+            can(&Actor::user(agent.clone(), TokenScope::Read), Action::ViewItem, Target::Item(&mine)).allowed
+        );
         let disabled = User { active: false, ..agent.clone() };
-        assert!(!can(&Actor::user(disabled, TokenScope::Write), Action::ViewItem, Target::Item(&mine)).allowed);
+        assert!(
+            !can(&Actor::user(disabled, TokenScope::Write), Action::ViewItem, Target::Item(&mine)).allowed
+        );
         let foreign = Item { workspace_id: WorkspaceId(Uuid::from_u128(2)), ..mine };
         assert!(!can(&Actor::server_admin(ws()), Action::ViewItem, Target::Item(&foreign)).allowed);
     }
@@ -314,8 +332,25 @@ mod tests {
         let manager = Actor::user(user(30, Role::Manager), TokenScope::Admin);
         let admin = user(31, Role::Admin);
         let agent = user(32, Role::Agent);
-        assert!(!can(&manager, Action::ManageUsers, Target::Person { current: None, new_role: Role::Admin }).allowed);
-        assert!(!can(&manager, Action::ManageUsers, Target::Person { current: Some(&admin), new_role: Role::Agent }).allowed);
-        assert!(can(&manager, Action::ManageUsers, Target::Person { current: Some(&agent), new_role: Role::Manager }).allowed);
+        assert!(
+            !can(&manager, Action::ManageUsers, Target::Person { current: None, new_role: Role::Admin })
+                .allowed
+        );
+        assert!(
+            !can(
+                &manager,
+                Action::ManageUsers,
+                Target::Person { current: Some(&admin), new_role: Role::Agent }
+            )
+            .allowed
+        );
+        assert!(
+            can(
+                &manager,
+                Action::ManageUsers,
+                Target::Person { current: Some(&agent), new_role: Role::Manager }
+            )
+            .allowed
+        );
     }
 }

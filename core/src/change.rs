@@ -143,7 +143,20 @@ macro_rules! record_accessors {
     };
 }
 
-record_accessors!(Portfolio, Project, Folder, ItemType, User, Team, Item, Message, Attachment, Link, Notification, Token);
+record_accessors!(
+    Portfolio,
+    Project,
+    Folder,
+    ItemType,
+    User,
+    Team,
+    Item,
+    Message,
+    Attachment,
+    Link,
+    Notification,
+    Token
+);
 
 impl Record {
     /// The record this one belongs to, indexed as `parent_id`: a portfolio's parent portfolio, a

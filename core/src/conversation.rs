@@ -83,7 +83,11 @@ pub fn sanitize_html(html: &str) -> String {
 /// Escapes text and turns paragraphs and line breaks into HTML.
 pub fn text_to_html(text: &str) -> String {
     let escape = |s: &str| {
-        s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&#39;")
     };
     text.split("\n\n")
         .filter(|p| !p.trim().is_empty())
@@ -94,7 +98,8 @@ pub fn text_to_html(text: &str) -> String {
 fn block_breaks() -> &'static regex::Regex {
     static RE: OnceLock<regex::Regex> = OnceLock::new();
     RE.get_or_init(|| {
-        regex::Regex::new(r"(?i)<br\s*/?>|</(p|div|li|tr|h[1-6]|blockquote|pre|table)\s*>").unwrap_or_else(|_| unreachable!())
+        regex::Regex::new(r"(?i)<br\s*/?>|</(p|div|li|tr|h[1-6]|blockquote|pre|table)\s*>")
+            .unwrap_or_else(|_| unreachable!())
     })
 }
 
@@ -193,7 +198,8 @@ pub fn render_body(body: &Body) -> Result<(String, String), Invalid> {
 fn mention_pattern() -> &'static regex::Regex {
     static RE: OnceLock<regex::Regex> = OnceLock::new();
     RE.get_or_init(|| {
-        regex::Regex::new(r"(?:^|[^\w@.])@([A-Za-z0-9][A-Za-z0-9._-]{1,31})").unwrap_or_else(|_| unreachable!())
+        regex::Regex::new(r"(?:^|[^\w@.])@([A-Za-z0-9][A-Za-z0-9._-]{1,31})")
+            .unwrap_or_else(|_| unreachable!())
     })
 }
 
@@ -218,7 +224,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// at most 200 characters.
 pub fn sanitize_filename(name: &str) -> Result<String, Invalid> {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
-    let cleaned: String = base.chars().filter(|c| !c.is_control() && !matches!(c, '"' | '<' | '>' | '|' | ':' | '*' | '?')).collect();
+    let cleaned: String = base
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '"' | '<' | '>' | '|' | ':' | '*' | '?'))
+        .collect();
     let cleaned = cleaned.trim().trim_start_matches('.').trim().to_string();
     if cleaned.is_empty() {
         return Err(Invalid::new("filename", "must name a file"));
@@ -230,7 +239,9 @@ pub fn sanitize_filename(name: &str) -> Result<String, Invalid> {
 pub fn normalise_content_type(ct: &str) -> String {
     let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let valid = essence.split_once('/').is_some_and(|(t, s)| {
-        let ok = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c));
+        let ok = |p: &str| {
+            !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c))
+        };
         ok(t) && ok(s)
     });
     if valid { essence } else { "application/octet-stream".into() }
@@ -261,9 +272,10 @@ mod tests {
         let (text, html) = render_body(&Body::Text("Hello <team>\n\nSecond & last".into())).unwrap();
         assert_eq!(text, "Hello <team>\n\nSecond & last");
         assert_eq!(html, "<p>Hello &lt;team&gt;</p><p>Second &amp; last</p>");
-        let (text, html) =
-            render_body(&Body::Html("<p>Printer <b>down</b></p><p>Room&nbsp;4 &amp; 5<br>asap</p><script>x</script>".into()))
-                .unwrap();
+        let (text, html) = render_body(&Body::Html(
+            "<p>Printer <b>down</b></p><p>Room&nbsp;4 &amp; 5<br>asap</p><script>x</script>".into(),
+        ))
+        .unwrap();
         assert_eq!(text, "Printer down\nRoom 4 & 5\nasap");
         assert!(!html.contains("script"));
         assert_eq!(render_body(&Body::Text("   ".into())).unwrap_err().field, "body");

@@ -71,9 +71,18 @@ pub trait Command: Send + Sync {
     type State: Send;
     type Output: Send;
 
-    fn load(&self, actor: &Actor, store: &dyn Store) -> impl Future<Output = Result<Self::State, DeskError>> + Send;
+    fn load(
+        &self,
+        actor: &Actor,
+        store: &dyn Store,
+    ) -> impl Future<Output = Result<Self::State, DeskError>> + Send;
 
-    fn decide(&self, actor: &Actor, state: Self::State, env: &Env<'_>) -> Result<Decided<Self::Output>, DeskError>;
+    fn decide(
+        &self,
+        actor: &Actor,
+        state: Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<Self::Output>, DeskError>;
 
     /// Fills in what only the commit knows (new item numbers).
     fn finish(output: Self::Output, _receipt: &CommitReceipt) -> Self::Output {
@@ -91,7 +100,10 @@ pub struct Desk {
 
 impl std::fmt::Debug for Desk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Desk").field("store", &self.store).field("limits", &self.limits).finish_non_exhaustive()
+        f.debug_struct("Desk")
+            .field("store", &self.store)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
     }
 }
 
@@ -158,9 +170,9 @@ impl FromStr for ItemRef {
         {
             return Ok(ItemRef::Number(n));
         }
-        s.parse::<ItemId>()
-            .map(ItemRef::Id)
-            .map_err(|_| crate::error::Invalid::new("item", format!("'{s}' is neither an item number nor an item id")))
+        s.parse::<ItemId>().map(ItemRef::Id).map_err(|_| {
+            crate::error::Invalid::new("item", format!("'{s}' is neither an item number nor an item id"))
+        })
     }
 }
 
@@ -189,9 +201,15 @@ pub async fn load_item(store: &dyn Store, ws: WorkspaceId, item: ItemRef) -> Res
 }
 
 /// Loads a record of a known type or answers `NotFound` naming it.
-pub async fn load<T: TypedRecord>(store: &dyn Store, ws: WorkspaceId, id: impl Into<uuid::Uuid>) -> Result<T, DeskError> {
+pub async fn load<T: TypedRecord>(
+    store: &dyn Store,
+    ws: WorkspaceId,
+    id: impl Into<uuid::Uuid>,
+) -> Result<T, DeskError> {
     let id = id.into();
-    store::get::<T>(store, ws, id).await?.ok_or_else(|| DeskError::not_found(format!("{} {id}", T::KIND.label())))
+    store::get::<T>(store, ws, id)
+        .await?
+        .ok_or_else(|| DeskError::not_found(format!("{} {id}", T::KIND.label())))
 }
 
 /// Loads an optional reference.

@@ -10,7 +10,9 @@ const BOOKKEEPING: &[&str] = &["version", "updated_at"];
 
 /// The top-level fields (and `custom.*` entries) that differ between `old` and `new`.
 pub fn diff<T: Serialize>(old: &T, new: &T) -> Vec<FieldChange> {
-    let (Ok(Value::Object(old)), Ok(Value::Object(new))) = (serde_json::to_value(old), serde_json::to_value(new)) else {
+    let (Ok(Value::Object(old)), Ok(Value::Object(new))) =
+        (serde_json::to_value(old), serde_json::to_value(new))
+    else {
         return Vec::new();
     };
     let mut changes = Vec::new();
@@ -29,7 +31,11 @@ pub fn diff<T: Serialize>(old: &T, new: &T) -> Vec<FieldChange> {
                 for k in sub {
                     let (x, y) = (a.get(k).unwrap_or(&Value::Null), b.get(k).unwrap_or(&Value::Null));
                     if x != y {
-                        changes.push(FieldChange { field: format!("custom.{k}"), from: x.clone(), to: y.clone() });
+                        changes.push(FieldChange {
+                            field: format!("custom.{k}"),
+                            from: x.clone(),
+                            to: y.clone(),
+                        });
                     }
                 }
             }

@@ -25,14 +25,45 @@ pub struct FieldChange {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventData {
     /// A configuration record (portfolio, project, folder, item type, user, team, token) was created.
-    RecordCreated { record: RecordKind, id: Uuid, name: String },
-    RecordUpdated { record: RecordKind, id: Uuid, changes: Vec<FieldChange> },
-    RecordDeleted { record: RecordKind, id: Uuid },
-    ItemCreated { item_type: ItemTypeId, kind: ItemKind, title: String, status: String, requester: Option<UserId>, channel: Channel },
-    ItemUpdated { changes: Vec<FieldChange> },
-    StatusChanged { from: String, to: String, from_category: StatusCategory, to_category: StatusCategory },
-    AssigneesChanged { added: Vec<Assignee>, removed: Vec<Assignee> },
-    FollowersChanged { added: Vec<UserId>, removed: Vec<UserId> },
+    RecordCreated {
+        record: RecordKind,
+        id: Uuid,
+        name: String,
+    },
+    RecordUpdated {
+        record: RecordKind,
+        id: Uuid,
+        changes: Vec<FieldChange>,
+    },
+    RecordDeleted {
+        record: RecordKind,
+        id: Uuid,
+    },
+    ItemCreated {
+        item_type: ItemTypeId,
+        kind: ItemKind,
+        title: String,
+        status: String,
+        requester: Option<UserId>,
+        channel: Channel,
+    },
+    ItemUpdated {
+        changes: Vec<FieldChange>,
+    },
+    StatusChanged {
+        from: String,
+        to: String,
+        from_category: StatusCategory,
+        to_category: StatusCategory,
+    },
+    AssigneesChanged {
+        added: Vec<Assignee>,
+        removed: Vec<Assignee>,
+    },
+    FollowersChanged {
+        added: Vec<UserId>,
+        removed: Vec<UserId>,
+    },
     ItemConverted {
         from_type: ItemTypeId,
         to_type: ItemTypeId,
@@ -41,10 +72,30 @@ pub enum EventData {
         from_status: String,
         to_status: String,
     },
-    MessagePosted { message: MessageId, visibility: Visibility, channel: Channel, mentions: Vec<UserId> },
-    AttachmentAdded { attachment: AttachmentId, filename: String, size: u64, message: Option<MessageId> },
-    ItemLinked { link: LinkId, kind: LinkKind, from: ItemId, to: ItemId },
-    ItemUnlinked { link: LinkId, kind: LinkKind, from: ItemId, to: ItemId },
+    MessagePosted {
+        message: MessageId,
+        visibility: Visibility,
+        channel: Channel,
+        mentions: Vec<UserId>,
+    },
+    AttachmentAdded {
+        attachment: AttachmentId,
+        filename: String,
+        size: u64,
+        message: Option<MessageId>,
+    },
+    ItemLinked {
+        link: LinkId,
+        kind: LinkKind,
+        from: ItemId,
+        to: ItemId,
+    },
+    ItemUnlinked {
+        link: LinkId,
+        kind: LinkKind,
+        from: ItemId,
+        to: ItemId,
+    },
 }
 
 impl EventData {

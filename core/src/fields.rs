@@ -102,7 +102,10 @@ pub fn validate_def(def: &FieldDef) -> Result<(), Invalid> {
         for (i, option) in rules.options.iter().enumerate() {
             validate_name(option).map_err(|r| Invalid::new(format!("rules.options[{i}]"), r))?;
             if rules.options[..i].iter().any(|o| o == option) {
-                return Err(Invalid::new(format!("rules.options[{i}]"), format!("'{option}' is listed twice")));
+                return Err(Invalid::new(
+                    format!("rules.options[{i}]"),
+                    format!("'{option}' is listed twice"),
+                ));
             }
         }
     } else if !rules.options.is_empty() {
@@ -112,7 +115,8 @@ pub fn validate_def(def: &FieldDef) -> Result<(), Invalid> {
         if !def.kind.is_textual() {
             return Err(Invalid::new("rules.pattern", "only text, url and email fields have a pattern"));
         }
-        regex::Regex::new(pattern).map_err(|e| Invalid::new("rules.pattern", format!("not a valid regular expression: {e}")))?;
+        regex::Regex::new(pattern)
+            .map_err(|e| Invalid::new("rules.pattern", format!("not a valid regular expression: {e}")))?;
     }
     if (rules.min.is_some() || rules.max.is_some()) && !def.kind.has_bounds() {
         return Err(Invalid::new("rules", "min and max apply to number, text and multi-choice fields"));
@@ -243,7 +247,9 @@ pub fn validate_value(def: &FieldDef, value: &Value) -> Result<Value, Invalid> {
             {
                 return Err(Invalid::new("", format!("must be at most {max}")));
             }
-            serde_json::Number::from_f64(n).map(Value::Number).ok_or_else(|| Invalid::new("", "must be a number"))?
+            serde_json::Number::from_f64(n)
+                .map(Value::Number)
+                .ok_or_else(|| Invalid::new("", "must be a number"))?
         }
         FieldKind::Date => {
             let s = value.as_str().ok_or_else(|| Invalid::new("", "must be a date like 2026-03-31"))?;
@@ -252,18 +258,18 @@ pub fn validate_value(def: &FieldDef, value: &Value) -> Result<Value, Invalid> {
             Value::String(d.format("%Y-%m-%d").to_string())
         }
         FieldKind::Datetime => {
-            let s = value.as_str().ok_or_else(|| Invalid::new("", "must be a date and time like 2026-03-31T14:00:00Z"))?;
+            let s = value
+                .as_str()
+                .ok_or_else(|| Invalid::new("", "must be a date and time like 2026-03-31T14:00:00Z"))?;
             let t = DateTime::parse_from_rfc3339(s.trim())
                 .map_err(|_| Invalid::new("", "must be a date and time like 2026-03-31T14:00:00Z"))?;
             Value::String(t.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::Secs, true))
         }
         FieldKind::Choice => {
             let s = value.as_str().ok_or_else(|| Invalid::new("", "must be one of the options"))?;
-            let option = rules
-                .options
-                .iter()
-                .find(|o| o.as_str() == s.trim())
-                .ok_or_else(|| Invalid::new("", format!("'{s}' is not one of: {}", rules.options.join(", "))))?;
+            let option = rules.options.iter().find(|o| o.as_str() == s.trim()).ok_or_else(|| {
+                Invalid::new("", format!("'{s}' is not one of: {}", rules.options.join(", ")))
+            })?;
             Value::String(option.clone())
         }
         FieldKind::MultiChoice => {
@@ -276,7 +282,10 @@ pub fn validate_value(def: &FieldDef, value: &Value) -> Result<Value, Invalid> {
             };
             for p in &picked {
                 if !rules.options.iter().any(|o| o == p.trim()) {
-                    return Err(Invalid::new("", format!("'{p}' is not one of: {}", rules.options.join(", "))));
+                    return Err(Invalid::new(
+                        "",
+                        format!("'{p}' is not one of: {}", rules.options.join(", ")),
+                    ));
                 }
             }
             let normalised: Vec<Value> = rules
@@ -364,7 +373,15 @@ mod tests {
     use serde_json::json;
 
     fn def(kind: FieldKind, rules: FieldRules) -> FieldDef {
-        FieldDef { key: "f".into(), label: "F".into(), kind, required: false, help: None, internal: false, rules }
+        FieldDef {
+            key: "f".into(),
+            label: "F".into(),
+            kind,
+            required: false,
+            help: None,
+            internal: false,
+            rules,
+        }
     }
 
     fn options(opts: &[&str]) -> FieldRules {
@@ -390,8 +407,18 @@ mod tests {
         check(Text, none(), json!(5), Err("must be a string"));
         check(Text, FieldRules { max: Some(3.0), ..none() }, json!("abcd"), Err("at most 3"));
         check(Text, FieldRules { min: Some(2.0), ..none() }, json!("a"), Err("at least 2"));
-        check(Text, FieldRules { pattern: Some("[A-Z]{3}-\\d+".into()), ..none() }, json!("ABC-12"), Ok(json!("ABC-12")));
-        check(Text, FieldRules { pattern: Some("[A-Z]{3}-\\d+".into()), ..none() }, json!("xABC-12"), Err("format"));
+        check(
+            Text,
+            FieldRules { pattern: Some("[A-Z]{3}-\\d+".into()), ..none() },
+            json!("ABC-12"),
+            Ok(json!("ABC-12")),
+        );
+        check(
+            Text,
+            FieldRules { pattern: Some("[A-Z]{3}-\\d+".into()), ..none() },
+            json!("xABC-12"),
+            Err("format"),
+        );
         check(Text, none(), json!("line\nbreak"), Err("control"));
         check(LongText, none(), json!("line\nbreak\n"), Ok(json!("line\nbreak")));
         check(Number, FieldRules { min: Some(0.0), max: Some(10.0), ..none() }, json!(7.5), Ok(json!(7.5)));
@@ -406,10 +433,20 @@ mod tests {
         check(Choice, options(&["Low", "High"]), json!("Medium"), Err("not one of"));
         check(MultiChoice, options(&["A", "B", "C"]), json!(["C", "A", "C"]), Ok(json!(["A", "C"])));
         check(MultiChoice, options(&["A", "B"]), json!("A"), Err("list"));
-        check(MultiChoice, FieldRules { max: Some(1.0), ..options(&["A", "B"]) }, json!(["A", "B"]), Err("at most 1"));
+        check(
+            MultiChoice,
+            FieldRules { max: Some(1.0), ..options(&["A", "B"]) },
+            json!(["A", "B"]),
+            Err("at most 1"),
+        );
         check(Checkbox, none(), json!("on"), Ok(json!(true)));
         check(Checkbox, none(), json!(3), Err("true or false"));
-        check(User, none(), json!("00000000-0000-0000-0000-000000000007"), Ok(json!("00000000-0000-0000-0000-000000000007")));
+        check(
+            User,
+            none(),
+            json!("00000000-0000-0000-0000-000000000007"),
+            Ok(json!("00000000-0000-0000-0000-000000000007")),
+        );
         check(User, none(), json!("alice"), Err("user id"));
         check(Url, none(), json!("https://example.org/a?b=c"), Ok(json!("https://example.org/a?b=c")));
         check(Url, none(), json!("javascript:alert(1)"), Err("http"));
@@ -440,10 +477,15 @@ mod tests {
     #[test]
     fn required_unknown_and_clearing() {
         let defs = vec![
-            FieldDef { key: "location".into(), required: true, ..def(FieldKind::Text, FieldRules::default()) },
+            FieldDef {
+                key: "location".into(),
+                required: true,
+                ..def(FieldKind::Text, FieldRules::default())
+            },
             FieldDef { key: "count".into(), ..def(FieldKind::Number, FieldRules::default()) },
         ];
-        let submit = |pairs: &[(&str, Value)]| pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let submit =
+            |pairs: &[(&str, Value)]| pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
         let empty = BTreeMap::new();
         assert_eq!(validate_values(&defs, &empty, &submit(&[])).unwrap_err().field, "custom.location");
         assert_eq!(
@@ -452,11 +494,16 @@ mod tests {
                 .field,
             "custom.nope"
         );
-        let ok = validate_values(&defs, &empty, &submit(&[("location", json!("Leeds")), ("count", json!(2))])).unwrap();
+        let ok =
+            validate_values(&defs, &empty, &submit(&[("location", json!("Leeds")), ("count", json!(2))]))
+                .unwrap();
         assert_eq!(ok.len(), 2);
         let cleared = validate_values(&defs, &ok, &submit(&[("count", Value::Null)])).unwrap();
         assert!(!cleared.contains_key("count"));
-        assert_eq!(validate_values(&defs, &ok, &submit(&[("location", json!("  "))])).unwrap_err().field, "custom.location");
+        assert_eq!(
+            validate_values(&defs, &ok, &submit(&[("location", json!("  "))])).unwrap_err().field,
+            "custom.location"
+        );
         assert_eq!(
             validate_values(&defs, &ok, &submit(&[("count", json!("x"))])).unwrap_err().field,
             "custom.count"
@@ -465,18 +512,38 @@ mod tests {
 
     fn kind() -> impl Strategy<Value = FieldKind> {
         use FieldKind::*;
-        proptest::sample::select(vec![Text, LongText, Number, Date, Datetime, Choice, MultiChoice, Checkbox, User, Url, Email])
+        proptest::sample::select(vec![
+            Text,
+            LongText,
+            Number,
+            Date,
+            Datetime,
+            Choice,
+            MultiChoice,
+            Checkbox,
+            User,
+            Url,
+            Email,
+        ])
     }
 
     fn any_json() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
-            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)),
             any::<i64>().prop_map(|i| json!(i)),
             ".{0,40}".prop_map(Value::String),
-            proptest::sample::select(vec!["A", "B", "2026-01-31", "https://x.example/a", "a@b.example", "true"])
-                .prop_map(|s| json!(s)),
+            proptest::sample::select(vec![
+                "A",
+                "B",
+                "2026-01-31",
+                "https://x.example/a",
+                "a@b.example",
+                "true"
+            ])
+            .prop_map(|s| json!(s)),
         ];
         leaf.prop_recursive(2, 8, 4, |inner| proptest::collection::vec(inner, 0..4).prop_map(Value::Array))
     }

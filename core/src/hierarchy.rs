@@ -68,7 +68,11 @@ pub fn validate_title(field: &str, name: &str, max: usize) -> Result<String, Inv
 
 /// Whether making `new_parent` the parent of `node` would create a cycle, given each node's
 /// current parent. Used for nested portfolios, folders and parent items.
-pub fn creates_cycle<T: Copy + PartialEq>(node: T, new_parent: Option<T>, parent_of: impl Fn(T) -> Option<T>) -> bool {
+pub fn creates_cycle<T: Copy + PartialEq>(
+    node: T,
+    new_parent: Option<T>,
+    parent_of: impl Fn(T) -> Option<T>,
+) -> bool {
     let mut cursor = new_parent;
     let mut steps = 0usize;
     while let Some(p) = cursor {

@@ -73,7 +73,9 @@ impl Priority {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Priority::Low, Priority::Normal, Priority::High, Priority::Urgent].into_iter().find(|p| p.as_str() == s)
+        [Priority::Low, Priority::Normal, Priority::High, Priority::Urgent]
+            .into_iter()
+            .find(|p| p.as_str() == s)
     }
 }
 

@@ -13,7 +13,9 @@ use crate::hierarchy::Workspace;
 use crate::ids::{AttachmentId, ItemId, JobId};
 use crate::item::{Item, ItemLink, ItemType};
 use crate::people::Notification;
-use crate::store::{self, EventQuery, ItemQuery, Job, JobFilter, Page, RecordQuery, SearchHit, SearchQuery, TypedRecord};
+use crate::store::{
+    self, EventQuery, ItemQuery, Job, JobFilter, Page, RecordQuery, SearchHit, SearchQuery, TypedRecord,
+};
 
 impl Desk {
     /// The workspaces the actor can enter: all of them for the server administrator.
@@ -31,12 +33,20 @@ impl Desk {
 
     /// Structure and directory records (portfolios, projects, folders, item types, users, teams).
     /// Customers may read item types (to fill in forms), nothing else.
-    pub async fn directory<T: TypedRecord>(&self, actor: &Actor, query: &RecordQuery) -> Result<Vec<T>, DeskError> {
+    pub async fn directory<T: TypedRecord>(
+        &self,
+        actor: &Actor,
+        query: &RecordQuery,
+    ) -> Result<Vec<T>, DeskError> {
         self.check_directory(actor, T::KIND)?;
         Ok(store::list::<T>(self.store().as_ref(), actor.workspace_id, query).await?)
     }
 
-    pub async fn directory_entry<T: TypedRecord>(&self, actor: &Actor, id: uuid::Uuid) -> Result<T, DeskError> {
+    pub async fn directory_entry<T: TypedRecord>(
+        &self,
+        actor: &Actor,
+        id: uuid::Uuid,
+    ) -> Result<T, DeskError> {
         self.check_directory(actor, T::KIND)?;
         load::<T>(self.store().as_ref(), actor.workspace_id, id).await
     }
@@ -50,7 +60,9 @@ impl Desk {
             | RecordKind::ItemType
             | RecordKind::User
             | RecordKind::Team => can(actor, Action::ViewDirectory, Target::Workspace).into_result(),
-            other => Err(DeskError::Forbidden(format!("{} records are not part of the directory", other.label()))),
+            other => {
+                Err(DeskError::Forbidden(format!("{} records are not part of the directory", other.label())))
+            }
         }
     }
 
@@ -81,9 +93,9 @@ impl Desk {
 
     /// A page of items; `query.scope` is replaced by what the actor may see.
     pub async fn items(&self, actor: &Actor, mut query: ItemQuery) -> Result<Page<Item>, DeskError> {
-        can(actor, Action::ViewItem, Target::Workspace).into_result().or_else(|e| {
-            if actor.is_staff() { Err(e) } else { Ok(()) }
-        })?;
+        can(actor, Action::ViewItem, Target::Workspace)
+            .into_result()
+            .or_else(|e| if actor.is_staff() { Err(e) } else { Ok(()) })?;
         query.scope = item_scope(actor);
         query.limit = query.limit.clamp(1, 500);
         let mut page = self.store().items(actor.workspace_id, &query).await?;
@@ -130,7 +142,8 @@ impl Desk {
     pub async fn attachments(&self, actor: &Actor, item: ItemRef) -> Result<Vec<Attachment>, DeskError> {
         let item = self.item(actor, item).await?;
         let all: Vec<Attachment> =
-            store::list(self.store().as_ref(), actor.workspace_id, &RecordQuery::children_of(item.id.0)).await?;
+            store::list(self.store().as_ref(), actor.workspace_id, &RecordQuery::children_of(item.id.0))
+                .await?;
         if Self::sees_internal(actor, &item) {
             return Ok(all);
         }
@@ -146,17 +159,22 @@ impl Desk {
     }
 
     /// An attachment and its bytes, if the actor may see it.
-    pub async fn attachment(&self, actor: &Actor, id: AttachmentId) -> Result<(Attachment, Vec<u8>), DeskError> {
+    pub async fn attachment(
+        &self,
+        actor: &Actor,
+        id: AttachmentId,
+    ) -> Result<(Attachment, Vec<u8>), DeskError> {
         let a = load::<Attachment>(self.store().as_ref(), actor.workspace_id, id).await?;
-        let visible = self.attachments(actor, ItemRef::Id(a.item)).await.map_err(|_| DeskError::not_found(format!("attachment {id}")))?;
+        let visible = self
+            .attachments(actor, ItemRef::Id(a.item))
+            .await
+            .map_err(|_| DeskError::not_found(format!("attachment {id}")))?;
         if !visible.iter().any(|v| v.id == id) {
             return Err(DeskError::not_found(format!("attachment {id}")));
         }
-        let bytes = self
-            .store()
-            .blob(actor.workspace_id, &a.sha256)
-            .await?
-            .ok_or_else(|| DeskError::Store(crate::error::StoreError::Corrupt(format!("blob {} is missing", a.sha256))))?;
+        let bytes = self.store().blob(actor.workspace_id, &a.sha256).await?.ok_or_else(|| {
+            DeskError::Store(crate::error::StoreError::Corrupt(format!("blob {} is missing", a.sha256)))
+        })?;
         Ok((a, bytes))
     }
 
@@ -190,7 +208,10 @@ impl Desk {
     /// The workspace's event log after `after`.
     pub async fn events(&self, actor: &Actor, after: i64, limit: usize) -> Result<Vec<Event>, DeskError> {
         can(actor, Action::ViewAudit, Target::Workspace).into_result()?;
-        Ok(self.store().events(actor.workspace_id, &EventQuery { after, item: None, limit: limit.clamp(1, 1000) }).await?)
+        Ok(self
+            .store()
+            .events(actor.workspace_id, &EventQuery { after, item: None, limit: limit.clamp(1, 1000) })
+            .await?)
     }
 
     /// The actor's own notifications, newest first.
@@ -218,7 +239,12 @@ impl Desk {
     pub async fn retry_job(&self, actor: &Actor, id: JobId) -> Result<Job, DeskError> {
         can(actor, Action::AdministerWorkspace, Target::Workspace).into_result()?;
         let mine = |job: &Job| actor.kind == ActorKind::ServerAdmin || job.workspace_id == actor.workspace_id;
-        let job = self.store().job(id).await?.filter(mine).ok_or_else(|| DeskError::not_found(format!("job {id}")))?;
+        let job = self
+            .store()
+            .job(id)
+            .await?
+            .filter(mine)
+            .ok_or_else(|| DeskError::not_found(format!("job {id}")))?;
         if !self.store().retry_job(id, self.now()).await? {
             return Err(DeskError::Conflict(format!(
                 "job {id} is {}; only dead or done jobs can be retried",

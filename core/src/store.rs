@@ -16,6 +16,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::change::{ChangeSet, CommitReceipt, Record, RecordKind};
+use crate::conversation::Attachment;
 use crate::conversation::Message;
 use crate::error::StoreError;
 use crate::event::Event;
@@ -24,7 +25,6 @@ use crate::ids::{FolderId, ItemId, ItemTypeId, JobId, ProjectId, UserId, Workspa
 use crate::item::{Assignee, Item, ItemKind, ItemLink, ItemType, Priority};
 use crate::people::{ApiToken, Notification, Team, User};
 use crate::workflow::StatusCategory;
-use crate::conversation::Attachment;
 
 /// Which items a reader may see, enforced inside the storage query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +96,14 @@ pub struct ItemQuery {
 
 impl ItemQuery {
     pub fn new(scope: ItemScope) -> Self {
-        Self { scope, filter: ItemFilter::default(), sort: SortKey::Number, descending: false, after: None, limit: 50 }
+        Self {
+            scope,
+            filter: ItemFilter::default(),
+            sort: SortKey::Number,
+            descending: false,
+            after: None,
+            limit: 50,
+        }
     }
 }
 
@@ -169,7 +176,9 @@ impl JobState {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [JobState::Queued, JobState::Running, JobState::Done, JobState::Dead].into_iter().find(|j| j.as_str() == s)
+        [JobState::Queued, JobState::Running, JobState::Done, JobState::Dead]
+            .into_iter()
+            .find(|j| j.as_str() == s)
     }
 }
 
@@ -205,11 +214,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn workspaces(&self) -> Result<Vec<Workspace>, StoreError>;
 
     /// One record by id, of the given kind and workspace.
-    async fn record(&self, ws: WorkspaceId, kind: RecordKind, id: Uuid) -> Result<Option<Record>, StoreError>;
+    async fn record(&self, ws: WorkspaceId, kind: RecordKind, id: Uuid)
+    -> Result<Option<Record>, StoreError>;
 
     /// Records of one kind, in id order, optionally only the children of `parent` (see
     /// [`Record::parent`]), starting after `after`, at most `limit`.
-    async fn records(&self, ws: WorkspaceId, kind: RecordKind, query: &RecordQuery) -> Result<Vec<Record>, StoreError>;
+    async fn records(
+        &self,
+        ws: WorkspaceId,
+        kind: RecordKind,
+        query: &RecordQuery,
+    ) -> Result<Vec<Record>, StoreError>;
 
     async fn user_by_email(&self, ws: WorkspaceId, email: &str) -> Result<Option<User>, StoreError>;
 
@@ -222,7 +237,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn items(&self, ws: WorkspaceId, query: &ItemQuery) -> Result<Page<Item>, StoreError>;
 
     /// An item's messages in posting order; internal ones only when `include_internal`.
-    async fn messages(&self, ws: WorkspaceId, item: ItemId, include_internal: bool) -> Result<Vec<Message>, StoreError>;
+    async fn messages(
+        &self,
+        ws: WorkspaceId,
+        item: ItemId,
+        include_internal: bool,
+    ) -> Result<Vec<Message>, StoreError>;
 
     /// Links where the item is either end.
     async fn links(&self, ws: WorkspaceId, item: ItemId) -> Result<Vec<ItemLink>, StoreError>;
@@ -327,7 +347,11 @@ fn wrong_kind(kind: RecordKind) -> StoreError {
 }
 
 /// One typed record.
-pub async fn get<T: TypedRecord>(store: &dyn Store, ws: WorkspaceId, id: Uuid) -> Result<Option<T>, StoreError> {
+pub async fn get<T: TypedRecord>(
+    store: &dyn Store,
+    ws: WorkspaceId,
+    id: Uuid,
+) -> Result<Option<T>, StoreError> {
     match store.record(ws, T::KIND, id).await? {
         Some(r) => T::from_record(r).map(Some).ok_or_else(|| wrong_kind(T::KIND)),
         None => Ok(None),
@@ -335,7 +359,11 @@ pub async fn get<T: TypedRecord>(store: &dyn Store, ws: WorkspaceId, id: Uuid) -
 }
 
 /// Typed records.
-pub async fn list<T: TypedRecord>(store: &dyn Store, ws: WorkspaceId, query: &RecordQuery) -> Result<Vec<T>, StoreError> {
+pub async fn list<T: TypedRecord>(
+    store: &dyn Store,
+    ws: WorkspaceId,
+    query: &RecordQuery,
+) -> Result<Vec<T>, StoreError> {
     store
         .records(ws, T::KIND, query)
         .await?

@@ -360,7 +360,9 @@ impl Workflow {
         }
         let mut next = self.clone();
         next.statuses.remove(i);
-        for default in [&mut next.defaults.create, &mut next.defaults.customer_reply, &mut next.defaults.close] {
+        for default in
+            [&mut next.defaults.create, &mut next.defaults.customer_reply, &mut next.defaults.close]
+        {
             if default == key {
                 *default = replace_with.to_string();
             }
@@ -463,7 +465,10 @@ mod tests {
         let w = Workflow::default_workflow();
         let next = w.update_status("triage", Some("Inbox"), None, None).unwrap();
         assert_eq!(next.status("triage").unwrap().name, "Inbox");
-        assert_eq!(w.update_status("triage", Some("execution"), None, None).unwrap_err().field, "statuses[1].name");
+        assert_eq!(
+            w.update_status("triage", Some("execution"), None, None).unwrap_err().field,
+            "statuses[1].name"
+        );
     }
 
     #[derive(Debug, Clone)]
@@ -482,7 +487,8 @@ mod tests {
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
-            ("[A-Za-z ]{0,12}", category(), proptest::option::of(0usize..8)).prop_map(|(n, c, p)| Op::Add(n, c, p)),
+            ("[A-Za-z ]{0,12}", category(), proptest::option::of(0usize..8))
+                .prop_map(|(n, c, p)| Op::Add(n, c, p)),
             (0usize..8, "[A-Za-z ]{0,12}").prop_map(|(i, n)| Op::Rename(i, n)),
             (0usize..8, category()).prop_map(|(i, c)| Op::Recategorise(i, c)),
             (0usize..8, 0usize..8).prop_map(|(i, p)| Op::Move(i, p)),

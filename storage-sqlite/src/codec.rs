@@ -73,10 +73,9 @@ fn opt_text(s: Option<&str>) -> Sql {
 /// The kind-specific columns of a record, beside `workspace_id, id, parent_id, version, doc`.
 pub fn extra_columns(record: &Record) -> Vec<(&'static str, Sql)> {
     match record {
-        Record::User(u) => vec![
-            ("email", opt_text(u.email.as_deref())),
-            ("handle", opt_text(u.handle.as_deref())),
-        ],
+        Record::User(u) => {
+            vec![("email", opt_text(u.email.as_deref())), ("handle", opt_text(u.handle.as_deref()))]
+        }
         Record::Item(i) => vec![
             ("number", Sql::Integer(i.number)),
             ("item_type", uuid(i.item_type.0)),
@@ -91,10 +90,7 @@ pub fn extra_columns(record: &Record) -> Vec<(&'static str, Sql)> {
             ("updated_ms", Sql::Integer(i.updated_at.timestamp_millis())),
         ],
         Record::Message(m) => vec![
-            (
-                "internal",
-                Sql::Integer(i64::from(m.visibility == tandem_core::Visibility::Internal)),
-            ),
+            ("internal", Sql::Integer(i64::from(m.visibility == tandem_core::Visibility::Internal))),
             ("created_ms", Sql::Integer(m.created_at.timestamp_millis())),
         ],
         Record::Attachment(a) => vec![("sha256", text(a.sha256.clone()))],

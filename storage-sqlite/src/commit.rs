@@ -32,15 +32,9 @@ fn stored_version(
     kind: RecordKind,
     id: uuid::Uuid,
 ) -> Result<Option<i64>, StoreError> {
-    conn.prepare_cached(&format!(
-        "SELECT version FROM {} WHERE workspace_id = ?1 AND id = ?2",
-        kind.table()
-    ))
-    .and_then(|mut s| {
-        s.query_row(params![ws_value(ws), uuid_value(id)], |r| r.get(0))
-            .optional()
-    })
-    .map_err(sql_error)
+    conn.prepare_cached(&format!("SELECT version FROM {} WHERE workspace_id = ?1 AND id = ?2", kind.table()))
+        .and_then(|mut s| s.query_row(params![ws_value(ws), uuid_value(id)], |r| r.get(0)).optional())
+        .map_err(sql_error)
 }
 
 /// Everything that can fail without writing: tenancy, versions, existence, sizes.
@@ -48,15 +42,10 @@ fn check(conn: &Connection, changes: &ChangeSet, max_blob_bytes: u64) -> Result<
     let ws = changes.workspace_id;
     for write in &changes.writes {
         match write {
-            Write::Put {
-                record,
-                expected_version,
-            } => {
+            Write::Put { record, expected_version } => {
                 let kind = record.kind();
                 if record.workspace_id() != ws {
-                    return Err(StoreError::Corrupt(
-                        "a change set writes into another workspace".into(),
-                    ));
+                    return Err(StoreError::Corrupt("a change set writes into another workspace".into()));
                 }
                 let expected_next = expected_version.map_or(1, |v| v + 1);
                 if record.version() != expected_next {
@@ -86,26 +75,15 @@ fn check(conn: &Connection, changes: &ChangeSet, max_blob_bytes: u64) -> Result<
                     }
                 }
             }
-            Write::Delete {
-                kind,
-                id,
-                expected_version,
-            } => {
+            Write::Delete { kind, id, expected_version } => {
                 if stored_version(conn, ws, *kind, *id)? != Some(*expected_version) {
-                    return Err(StoreError::Conflict(format!(
-                        "{} {id} changed or is gone",
-                        kind.label()
-                    )));
+                    return Err(StoreError::Conflict(format!("{} {id} changed or is gone", kind.label())));
                 }
             }
             Write::Blob { bytes, .. } => {
                 let size = bytes.len() as u64;
                 if size > max_blob_bytes {
-                    return Err(StoreError::TooLarge {
-                        what: "a file".into(),
-                        size,
-                        limit: max_blob_bytes,
-                    });
+                    return Err(StoreError::TooLarge { what: "a file".into(), size, limit: max_blob_bytes });
                 }
             }
         }
@@ -114,25 +92,14 @@ fn check(conn: &Connection, changes: &ChangeSet, max_blob_bytes: u64) -> Result<
 }
 
 fn is_new_item(write: &Write) -> bool {
-    matches!(
-        write,
-        Write::Put {
-            record: Record::Item(_),
-            expected_version: None
-        }
-    )
+    matches!(write, Write::Put { record: Record::Item(_), expected_version: None })
 }
 
 fn creates_workspace(changes: &ChangeSet) -> bool {
-    changes.writes.iter().any(|w| {
-        matches!(
-            w,
-            Write::Put {
-                record: Record::Workspace(_),
-                expected_version: None
-            }
-        )
-    })
+    changes
+        .writes
+        .iter()
+        .any(|w| matches!(w, Write::Put { record: Record::Workspace(_), expected_version: None }))
 }
 
 /// Takes `items` numbers and `events` sequence numbers from the workspace's counters, returning
@@ -162,35 +129,19 @@ fn write(conn: &Connection, changes: &ChangeSet) -> Result<CommitReceipt, StoreE
     }
     let new_items = changes.writes.iter().filter(|w| is_new_item(w)).count() as i64;
     let events = changes.events.len() as i64;
-    let (mut next_number, first_seq) = if new_items + events > 0 {
-        allocate(conn, ws, new_items, events)?
-    } else {
-        (0, 0)
-    };
+    let (mut next_number, first_seq) =
+        if new_items + events > 0 { allocate(conn, ws, new_items, events)? } else { (0, 0) };
 
     for w in &changes.writes {
         match w {
-            Write::Put {
-                record: Record::Item(item),
-                expected_version: None,
-            } => {
-                let numbered = Item {
-                    number: next_number,
-                    ..item.clone()
-                };
+            Write::Put { record: Record::Item(item), expected_version: None } => {
+                let numbered = Item { number: next_number, ..item.clone() };
                 next_number += 1;
                 receipt.item_numbers.push((item.id, numbered.number));
                 put(conn, &Record::Item(numbered), None)?;
             }
-            Write::Put {
-                record,
-                expected_version,
-            } => put(conn, record, *expected_version)?,
-            Write::Delete {
-                kind,
-                id,
-                expected_version,
-            } => {
+            Write::Put { record, expected_version } => put(conn, record, *expected_version)?,
+            Write::Delete { kind, id, expected_version } => {
                 let sql = format!(
                     "DELETE FROM {} WHERE workspace_id = ?1 AND id = ?2 AND version = ?3",
                     kind.table()
@@ -200,10 +151,7 @@ fn write(conn: &Connection, changes: &ChangeSet) -> Result<CommitReceipt, StoreE
                     .and_then(|mut s| s.execute(params![ws_value(ws), uuid_value(*id), expected_version]))
                     .map_err(sql_error)?;
                 if n == 0 {
-                    return Err(StoreError::Conflict(format!(
-                        "{} {id} changed or is gone",
-                        kind.label()
-                    )));
+                    return Err(StoreError::Conflict(format!("{} {id} changed or is gone", kind.label())));
                 }
             }
             Write::Blob { sha256, bytes } => {
@@ -229,15 +177,7 @@ fn write(conn: &Connection, changes: &ChangeSet) -> Result<CommitReceipt, StoreE
             let data = serde_json::to_string(&event.data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let item = event.item.map(|i| uuid_value(i.0));
             insert
-                .execute(params![
-                    ws_value(ws),
-                    seq,
-                    at,
-                    actor,
-                    item,
-                    event.data.name(),
-                    data
-                ])
+                .execute(params![ws_value(ws), seq, at, actor, item, event.data.name(), data])
                 .map_err(sql_error)?;
             receipt.seqs.push(seq);
         }
@@ -290,28 +230,17 @@ fn put(conn: &Connection, record: &Record, expected_version: Option<i64>) -> Res
                 .chain(extra.iter().map(|(c, _)| *c))
                 .collect();
             let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
-            let sql = format!(
-                "INSERT INTO {table} ({}) VALUES ({})",
-                columns.join(", "),
-                placeholders.join(", ")
-            );
+            let sql =
+                format!("INSERT INTO {table} ({}) VALUES ({})", columns.join(", "), placeholders.join(", "));
             conn.prepare_cached(&sql)
                 .and_then(|mut s| s.execute(params_from_iter(values.iter())))
                 .map_err(|e| constraint(e, kind))?;
             conn.last_insert_rowid()
         }
         Some(expected) => {
-            let mut sets = vec![
-                "parent_id = ?3".to_string(),
-                "version = ?4".to_string(),
-                "doc = ?5".to_string(),
-            ];
-            sets.extend(
-                extra
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (c, _))| format!("{c} = ?{}", i + 6)),
-            );
+            let mut sets =
+                vec!["parent_id = ?3".to_string(), "version = ?4".to_string(), "doc = ?5".to_string()];
+            sets.extend(extra.iter().enumerate().map(|(i, (c, _))| format!("{c} = ?{}", i + 6)));
             let sql = format!(
                 "UPDATE {table} SET {} WHERE workspace_id = ?1 AND id = ?2 AND version = ?{} RETURNING rowid",
                 sets.join(", "),
@@ -320,8 +249,7 @@ fn put(conn: &Connection, record: &Record, expected_version: Option<i64>) -> Res
             values.push(Sql::Integer(expected));
             conn.prepare_cached(&sql)
                 .and_then(|mut s| {
-                    s.query_row(params_from_iter(values.iter()), |r| r.get::<_, i64>(0))
-                        .optional()
+                    s.query_row(params_from_iter(values.iter()), |r| r.get::<_, i64>(0)).optional()
                 })
                 .map_err(|e| constraint(e, kind))?
                 .ok_or_else(|| {
@@ -385,9 +313,7 @@ fn index_item(conn: &Connection, item: &Item, rowid: i64, existed: bool) -> Resu
             "DELETE FROM item_assignees WHERE workspace_id = ?1 AND item_id = ?2",
             "DELETE FROM item_followers WHERE workspace_id = ?1 AND item_id = ?2",
         ] {
-            conn.prepare_cached(sql)
-                .and_then(|mut s| s.execute(params![ws, id]))
-                .map_err(sql_error)?;
+            conn.prepare_cached(sql).and_then(|mut s| s.execute(params![ws, id])).map_err(sql_error)?;
         }
     }
     if !item.assignees.is_empty() {
@@ -402,9 +328,7 @@ fn index_item(conn: &Connection, item: &Item, rowid: i64, existed: bool) -> Resu
                 tandem_core::Assignee::User(u) => ("user", u.0),
                 tandem_core::Assignee::Team(t) => ("team", t.0),
             };
-            assign
-                .execute(params![ws, id, kind, uuid_value(who)])
-                .map_err(sql_error)?;
+            assign.execute(params![ws, id, kind, uuid_value(who)]).map_err(sql_error)?;
         }
     }
     if !item.followers.is_empty() {
@@ -414,16 +338,8 @@ fn index_item(conn: &Connection, item: &Item, rowid: i64, existed: bool) -> Resu
             )
             .map_err(sql_error)?;
         for f in &item.followers {
-            follow
-                .execute(params![ws, id, uuid_value(f.0)])
-                .map_err(sql_error)?;
+            follow.execute(params![ws, id, uuid_value(f.0)]).map_err(sql_error)?;
         }
     }
-    reindex(
-        conn,
-        Fts::Items,
-        rowid,
-        existed,
-        &[&item.title, &item.description],
-    )
+    reindex(conn, Fts::Items, rowid, existed, &[&item.title, &item.description])
 }

@@ -45,10 +45,7 @@ pub struct SqliteOptions {
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        Self {
-            durability: Durability::Full,
-            max_blob_bytes: 64 * 1024 * 1024,
-        }
+        Self { durability: Durability::Full, max_blob_bytes: 64 * 1024 * 1024 }
     }
 }
 
@@ -77,11 +74,7 @@ fn migrate(conn: &mut Connection) -> Result<Vec<i64>, StoreError> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
         .map_err(sql_error)?;
     let current: i64 = conn
-        .query_row(
-            "SELECT coalesce(max(version), 0) FROM schema_migrations",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))
         .map_err(sql_error)?;
     if current > SCHEMA_VERSION {
         return Err(StoreError::Unavailable(format!(
@@ -124,12 +117,7 @@ impl SqliteStore {
             tracing::info!(path = %path.display(), ?applied, "applied schema migrations");
         }
         conn.set_prepared_statement_cache_capacity(256);
-        Ok(Self {
-            writer: Writer::start(conn)?,
-            path,
-            options,
-            readers: Arc::new(Mutex::new(Vec::new())),
-        })
+        Ok(Self { writer: Writer::start(conn)?, path, options, readers: Arc::new(Mutex::new(Vec::new())) })
     }
 
     pub fn path(&self) -> &Path {
@@ -147,8 +135,7 @@ impl SqliteStore {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| StoreError::Unavailable(format!("cannot open {} for reading: {e}", path.display())))?;
-        conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA cache_size = -16384;")
-            .map_err(sql_error)?;
+        conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA cache_size = -16384;").map_err(sql_error)?;
         conn.set_prepared_statement_cache_capacity(128);
         Ok(conn)
     }
@@ -162,10 +149,8 @@ impl SqliteStore {
         let pool = self.readers.clone();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
-            let pooled = pool
-                .lock()
-                .map_err(|_| StoreError::Unavailable("reader pool poisoned".into()))?
-                .pop();
+            let pooled =
+                pool.lock().map_err(|_| StoreError::Unavailable("reader pool poisoned".into()))?.pop();
             let conn = match pooled {
                 Some(c) => c,
                 None => Self::reader(&path)?,
@@ -242,8 +227,7 @@ impl Store for SqliteStore {
         item: ItemId,
         include_internal: bool,
     ) -> Result<Vec<Message>, StoreError> {
-        self.read(move |c| read::messages(c, ws, item, include_internal))
-            .await
+        self.read(move |c| read::messages(c, ws, item, include_internal)).await
     }
 
     async fn links(&self, ws: WorkspaceId, item: ItemId) -> Result<Vec<ItemLink>, StoreError> {
@@ -369,14 +353,7 @@ impl Store for SqliteStore {
                      last_error = ?6, updated_ms = ?3 WHERE id = ?1 AND attempts = ?2 AND state = 'running'",
                 )
                 .and_then(|mut s| {
-                    s.execute(params![
-                        codec::uuid_value(id.0),
-                        attempt,
-                        ms(now),
-                        state,
-                        run_at,
-                        error
-                    ])
+                    s.execute(params![codec::uuid_value(id.0), attempt, ms(now), state, run_at, error])
                 })
                 .map(|n| n > 0)
                 .map_err(sql_error)

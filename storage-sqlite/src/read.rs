@@ -14,9 +14,8 @@ use crate::writer::sql_error;
 
 fn docs(conn: &Connection, sql: &str, values: Vec<Sql>) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare_cached(sql).map_err(sql_error)?;
-    let rows = stmt
-        .query_map(params_from_iter(values.iter()), |r| r.get::<_, String>(0))
-        .map_err(sql_error)?;
+    let rows =
+        stmt.query_map(params_from_iter(values.iter()), |r| r.get::<_, String>(0)).map_err(sql_error)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(sql_error)
 }
 
@@ -35,16 +34,10 @@ pub fn record(
     kind: RecordKind,
     id: uuid::Uuid,
 ) -> Result<Option<Record>, StoreError> {
-    let sql = format!(
-        "SELECT doc FROM {} WHERE workspace_id = ?1 AND id = ?2",
-        kind.table()
-    );
+    let sql = format!("SELECT doc FROM {} WHERE workspace_id = ?1 AND id = ?2", kind.table());
     let doc: Option<String> = conn
         .prepare_cached(&sql)
-        .and_then(|mut s| {
-            s.query_row(params![ws_value(ws), uuid_value(id)], |r| r.get(0))
-                .optional()
-        })
+        .and_then(|mut s| s.query_row(params![ws_value(ws), uuid_value(id)], |r| r.get(0)).optional())
         .map_err(sql_error)?;
     doc.map(|d| decode(kind, &d)).transpose()
 }
@@ -67,10 +60,7 @@ pub fn records(
     }
     values.push(Sql::Integer(q.limit as i64));
     sql.push_str(&format!(" ORDER BY id LIMIT ?{}", values.len()));
-    docs(conn, &sql, values)?
-        .iter()
-        .map(|d| decode(kind, d))
-        .collect()
+    docs(conn, &sql, values)?.iter().map(|d| decode(kind, d)).collect()
 }
 
 pub fn user_by_email(conn: &Connection, ws: WorkspaceId, email: &str) -> Result<Option<User>, StoreError> {
@@ -91,10 +81,8 @@ pub fn users_by_handles(
         .prepare_cached("SELECT doc FROM users WHERE workspace_id = ?1 AND handle = ?2")
         .map_err(sql_error)?;
     for h in handles {
-        let doc: Option<String> = stmt
-            .query_row(params![ws_value(ws), h], |r| r.get(0))
-            .optional()
-            .map_err(sql_error)?;
+        let doc: Option<String> =
+            stmt.query_row(params![ws_value(ws), h], |r| r.get(0)).optional().map_err(sql_error)?;
         if let Some(d) = doc {
             out.push(decode_as(RecordKind::User, &d)?);
         }
@@ -105,10 +93,7 @@ pub fn users_by_handles(
 pub fn item_by_number(conn: &Connection, ws: WorkspaceId, number: i64) -> Result<Option<Item>, StoreError> {
     let doc: Option<String> = conn
         .prepare_cached("SELECT doc FROM items WHERE workspace_id = ?1 AND number = ?2")
-        .and_then(|mut s| {
-            s.query_row(params![ws_value(ws), number], |r| r.get(0))
-                .optional()
-        })
+        .and_then(|mut s| s.query_row(params![ws_value(ws), number], |r| r.get(0)).optional())
         .map_err(sql_error)?;
     doc.map(|d| decode_as(RecordKind::Item, &d)).transpose()
 }
@@ -159,12 +144,7 @@ pub fn items(conn: &Connection, ws: WorkspaceId, q: &ItemQuery) -> Result<Page<I
     let mut values = vec![ws_value(ws)];
     scope_sql(&q.scope, &mut sql, &mut values);
     let f = &q.filter;
-    in_list(
-        "i.item_type",
-        f.item_types.iter().map(|t| uuid_value(t.0)).collect(),
-        &mut sql,
-        &mut values,
-    );
+    in_list("i.item_type", f.item_types.iter().map(|t| uuid_value(t.0)).collect(), &mut sql, &mut values);
     if let Some(kind) = f.kind {
         eq("i.kind", Sql::Text(kind.as_str().into()), &mut sql, &mut values);
     }
@@ -177,18 +157,10 @@ pub fn items(conn: &Connection, ws: WorkspaceId, q: &ItemQuery) -> Result<Page<I
     if let Some(parent) = f.parent {
         eq("i.parent_id", uuid_value(parent.0), &mut sql, &mut values);
     }
-    in_list(
-        "i.status",
-        f.statuses.iter().map(|s| Sql::Text(s.clone())).collect(),
-        &mut sql,
-        &mut values,
-    );
+    in_list("i.status", f.statuses.iter().map(|s| Sql::Text(s.clone())).collect(), &mut sql, &mut values);
     in_list(
         "i.category",
-        f.categories
-            .iter()
-            .map(|c| Sql::Text(c.as_str().into()))
-            .collect(),
+        f.categories.iter().map(|c| Sql::Text(c.as_str().into())).collect(),
         &mut sql,
         &mut values,
     );
@@ -240,20 +212,12 @@ pub fn items(conn: &Connection, ws: WorkspaceId, q: &ItemQuery) -> Result<Page<I
         sql.push_str(&format!(" AND ({col}, i.number) {cmp} (?{}, ?{n})", n - 1));
     }
     values.push(Sql::Integer(q.limit as i64 + 1));
-    sql.push_str(&format!(
-        " ORDER BY {col} {dir}, i.number {dir} LIMIT ?{}",
-        values.len()
-    ));
-    let mut items: Vec<Item> = docs(conn, &sql, values)?
-        .iter()
-        .map(|d| decode_as(RecordKind::Item, d))
-        .collect::<Result<_, _>>()?;
+    sql.push_str(&format!(" ORDER BY {col} {dir}, i.number {dir} LIMIT ?{}", values.len()));
+    let mut items: Vec<Item> =
+        docs(conn, &sql, values)?.iter().map(|d| decode_as(RecordKind::Item, d)).collect::<Result<_, _>>()?;
     let next = if items.len() > q.limit {
         items.truncate(q.limit);
-        items.last().map(|last| Cursor {
-            value: q.sort.value(last),
-            number: last.number,
-        })
+        items.last().map(|last| Cursor { value: q.sort.value(last), number: last.number })
     } else {
         None
     };
@@ -311,11 +275,7 @@ pub fn search(conn: &Connection, ws: WorkspaceId, q: &SearchQuery) -> Result<Vec
     let Some(fts) = fts_query(&q.text) else {
         return Ok(Vec::new());
     };
-    let mut values = vec![
-        Sql::Text(fts),
-        ws_value(ws),
-        Sql::Integer(i64::from(q.include_internal)),
-    ];
+    let mut values = vec![Sql::Text(fts), ws_value(ws), Sql::Integer(i64::from(q.include_internal))];
     let mut sql = String::from(
         "WITH hits AS ( \
            SELECT it.rowid AS irow, bm25(item_fts, 10.0, 1.0) AS score, \
@@ -335,17 +295,12 @@ pub fn search(conn: &Connection, ws: WorkspaceId, q: &SearchQuery) -> Result<Vec
     sql.push_str(&format!(" GROUP BY h.irow ORDER BY best LIMIT ?{}", values.len()));
     let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
     let rows = stmt
-        .query_map(params_from_iter(values.iter()), |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(2)?))
-        })
+        .query_map(params_from_iter(values.iter()), |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(2)?)))
         .map_err(sql_error)?;
     let mut out = Vec::new();
     for row in rows {
         let (doc, snippet) = row.map_err(sql_error)?;
-        out.push(SearchHit {
-            item: decode_as(RecordKind::Item, &doc)?,
-            snippet,
-        });
+        out.push(SearchHit { item: decode_as(RecordKind::Item, &doc)?, snippet });
     }
     Ok(out)
 }
@@ -397,10 +352,7 @@ pub fn events(conn: &Connection, ws: WorkspaceId, q: &EventQuery) -> Result<Vec<
 
 pub fn blob(conn: &Connection, ws: WorkspaceId, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
     conn.prepare_cached("SELECT data FROM blobs WHERE workspace_id = ?1 AND sha256 = ?2")
-        .and_then(|mut s| {
-            s.query_row(params![ws_value(ws), sha256], |r| r.get(0))
-                .optional()
-        })
+        .and_then(|mut s| s.query_row(params![ws_value(ws), sha256], |r| r.get(0)).optional())
         .map_err(sql_error)
 }
 
@@ -447,9 +399,7 @@ pub fn job_row(r: &Row<'_>) -> rusqlite::Result<Result<Job, StoreError>> {
 }
 
 pub fn collect_jobs(stmt: &mut rusqlite::Statement<'_>, values: &[Sql]) -> Result<Vec<Job>, StoreError> {
-    let rows = stmt
-        .query_map(params_from_iter(values.iter()), job_row)
-        .map_err(sql_error)?;
+    let rows = stmt.query_map(params_from_iter(values.iter()), job_row).map_err(sql_error)?;
     let mut out = Vec::new();
     for row in rows {
         out.push(row.map_err(sql_error)??);
@@ -473,17 +423,13 @@ pub fn jobs(conn: &Connection, f: &JobFilter) -> Result<Vec<Job>, StoreError> {
         sql.push_str(&format!(" AND kind = ?{}", values.len()));
     }
     values.push(Sql::Integer(f.limit as i64));
-    sql.push_str(&format!(
-        " ORDER BY created_ms DESC, id DESC LIMIT ?{}",
-        values.len()
-    ));
+    sql.push_str(&format!(" ORDER BY created_ms DESC, id DESC LIMIT ?{}", values.len()));
     let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
     collect_jobs(&mut stmt, &values)
 }
 
 pub fn job(conn: &Connection, id: tandem_core::JobId) -> Result<Option<Job>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"))
-        .map_err(sql_error)?;
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1")).map_err(sql_error)?;
     Ok(collect_jobs(&mut stmt, &[uuid_value(id.0)])?.pop())
 }

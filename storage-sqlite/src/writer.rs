@@ -107,10 +107,7 @@ impl Writer {
             .name("tandem-sqlite-writer".into())
             .spawn(move || run(conn, rx))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
-        Ok(Self {
-            tx: Some(tx),
-            thread: Some(thread),
-        })
+        Ok(Self { tx: Some(tx), thread: Some(thread) })
     }
 
     /// Runs `work` in the writer's next group commit and returns its result once durable.
@@ -121,20 +118,10 @@ impl Writer {
         F: FnMut(&Connection) -> Attempt<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let request = Box::new(Pending {
-            work,
-            result: None,
-            reply,
-        });
-        let tx = self
-            .tx
-            .as_ref()
-            .ok_or_else(|| StoreError::Unavailable("the store is closed".into()))?;
-        tx.send(request)
-            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
+        let request = Box::new(Pending { work, result: None, reply });
+        let tx = self.tx.as_ref().ok_or_else(|| StoreError::Unavailable("the store is closed".into()))?;
+        tx.send(request).map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
     }
 
     /// Stops accepting writes, finishes the queued ones and waits for the thread.
@@ -180,11 +167,8 @@ fn commit_group(conn: &Connection, mut group: Vec<Box<dyn Request>>) {
         exec(conn, "BEGIN IMMEDIATE")?;
         for request in &mut group {
             exec(conn, "SAVEPOINT request")?;
-            let end = if request.run(conn) {
-                "ROLLBACK TO request; RELEASE request"
-            } else {
-                "RELEASE request"
-            };
+            let end =
+                if request.run(conn) { "ROLLBACK TO request; RELEASE request" } else { "RELEASE request" };
             exec(conn, end)?;
         }
         Ok(())

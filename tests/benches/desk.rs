@@ -50,29 +50,13 @@ async fn bench(name: &str, store: Arc<dyn Store>) {
         Limits::default(),
     ));
     let boot = Actor::server_admin(WorkspaceId(uuid::Uuid::nil()));
-    let ws = desk
-        .execute(&boot, &CreateWorkspace { name: "Bench".into() })
-        .await
-        .expect("workspace");
+    let ws = desk.execute(&boot, &CreateWorkspace { name: "Bench".into() }).await.expect("workspace");
     let actor = Actor::server_admin(ws.id);
-    let types: Vec<ItemType> = desk
-        .directory(&actor, &store::RecordQuery::all())
-        .await
-        .expect("types");
-    let ticket = types
-        .iter()
-        .find(|t| t.kind == ItemKind::Ticket)
-        .expect("ticket type")
-        .id;
+    let types: Vec<ItemType> = desk.directory(&actor, &store::RecordQuery::all()).await.expect("types");
+    let ticket = types.iter().find(|t| t.kind == ItemKind::Ticket).expect("ticket type").id;
     for clients in [1, 8, 64] {
-        let (n, rate) = create_items(
-            desk.clone(),
-            actor.clone(),
-            ticket,
-            clients,
-            Duration::from_secs(4),
-        )
-        .await;
+        let (n, rate) =
+            create_items(desk.clone(), actor.clone(), ticket, clients, Duration::from_secs(4)).await;
         println!(
             "{name:<8} Desk create item, {clients:>2} concurrent clients: {rate:>8.0} items/s ({n} items)"
         );
@@ -80,10 +64,7 @@ async fn bench(name: &str, store: Arc<dyn Store>) {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = tandem_storage_sqlite::SqliteStore::open(dir.path().join("bench.db"), Default::default())

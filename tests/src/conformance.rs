@@ -37,9 +37,7 @@ pub async fn commit_assigns_numbers_and_sequences(store: TestStore) {
     let mut changes = a.changes();
     let first = a.item("one");
     let second = a.item("two");
-    changes
-        .insert(Record::Item(first.clone()))
-        .insert(Record::Item(second.clone()));
+    changes.insert(Record::Item(first.clone())).insert(Record::Item(second.clone()));
     changes.event(Some(first.id), EventData::ItemUpdated { changes: vec![] });
     changes.event(Some(second.id), EventData::ItemUpdated { changes: vec![] });
     let receipt = store.commit(changes).await.unwrap();
@@ -83,61 +81,25 @@ pub async fn concurrent_creates_are_numbered_without_gaps(store: TestStore) {
 pub async fn stale_version_conflicts_and_writes_nothing(store: TestStore) {
     let ws = workspace(store.as_ref(), "w").await;
     let item = insert(store.as_ref(), &ws, ws.item("original")).await;
-    let renamed = Item {
-        title: "renamed".into(),
-        version: 2,
-        ..item.clone()
-    };
+    let renamed = Item { title: "renamed".into(), version: 2, ..item.clone() };
     update(store.as_ref(), &ws, renamed.clone()).await.unwrap();
 
     // Another writer read version 1 as well.
     let mut changes = ws.changes();
     let newcomer = ws.item("newcomer");
     changes.insert(Record::Item(newcomer.clone()));
-    changes.update(
-        Record::Item(Item {
-            title: "lost update".into(),
-            version: 2,
-            ..item.clone()
-        }),
-        1,
-    );
+    changes.update(Record::Item(Item { title: "lost update".into(), version: 2, ..item.clone() }), 1);
     changes.event(Some(item.id), EventData::ItemUpdated { changes: vec![] });
     changes.job(ws.job("mail", "k1"));
     let err = store.commit(changes).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
 
-    assert_eq!(
-        store.item_by_number(ws.id, 1).await.unwrap().unwrap().title,
-        "renamed"
-    );
-    assert!(
-        tandem_core::store::get::<Item>(store.as_ref(), ws.id, newcomer.id.0)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert_eq!(store.item_by_number(ws.id, 1).await.unwrap().unwrap().title, "renamed");
+    assert!(tandem_core::store::get::<Item>(store.as_ref(), ws.id, newcomer.id.0).await.unwrap().is_none());
+    assert!(store.events(ws.id, &EventQuery { after: 0, item: None, limit: 10 }).await.unwrap().is_empty());
     assert!(
         store
-            .events(
-                ws.id,
-                &EventQuery {
-                    after: 0,
-                    item: None,
-                    limit: 10
-                }
-            )
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        store
-            .jobs(&JobFilter {
-                workspace: Some(ws.id),
-                limit: 10,
-                ..Default::default()
-            })
+            .jobs(&JobFilter { workspace: Some(ws.id), limit: 10, ..Default::default() })
             .await
             .unwrap()
             .is_empty()
@@ -147,10 +109,7 @@ pub async fn stale_version_conflicts_and_writes_nothing(store: TestStore) {
 
     // Inserting a record that exists is a conflict too; deleting needs the current version.
     let mut again = ws.changes();
-    again.insert(Record::Item(Item {
-        version: 1,
-        ..renamed.clone()
-    }));
+    again.insert(Record::Item(Item { version: 1, ..renamed.clone() }));
     assert!(matches!(store.commit(again).await, Err(StoreError::Conflict(_))));
     let link = insert(
         store.as_ref(),
@@ -168,10 +127,7 @@ pub async fn stale_version_conflicts_and_writes_nothing(store: TestStore) {
     .await;
     let mut stale_delete = ws.changes();
     stale_delete.delete(RecordKind::Link, link.id.0, 7);
-    assert!(matches!(
-        store.commit(stale_delete).await,
-        Err(StoreError::Conflict(_))
-    ));
+    assert!(matches!(store.commit(stale_delete).await, Err(StoreError::Conflict(_))));
     let mut delete = ws.changes();
     delete.delete(RecordKind::Link, link.id.0, 1);
     store.commit(delete).await.unwrap();
@@ -186,20 +142,10 @@ pub async fn unique_keys_are_duplicates(store: TestStore) {
     clash.handle = Some("someone_else".into());
     let mut changes = ws.changes();
     changes.insert(Record::User(clash));
-    assert!(matches!(
-        store.commit(changes).await,
-        Err(StoreError::Duplicate(_))
-    ));
-    let found = store
-        .user_by_email(ws.id, "ANA@example.org")
-        .await
-        .unwrap()
-        .unwrap();
+    assert!(matches!(store.commit(changes).await, Err(StoreError::Duplicate(_))));
+    let found = store.user_by_email(ws.id, "ANA@example.org").await.unwrap().unwrap();
     assert_eq!(found.id, ana.id);
-    let by_handle = store
-        .users_by_handles(ws.id, &["ana".into(), "nobody".into()])
-        .await
-        .unwrap();
+    let by_handle = store.users_by_handles(ws.id, &["ana".into(), "nobody".into()]).await.unwrap();
     assert_eq!(by_handle.len(), 1);
     // The same email in another workspace is fine.
     let other = workspace(store.as_ref(), "other").await;
@@ -224,16 +170,7 @@ pub async fn records_list_by_parent_in_order(store: TestStore) {
         },
     )
     .await;
-    let other = insert(
-        store.as_ref(),
-        &ws,
-        Project {
-            id: id(),
-            name: "Q".into(),
-            ..project.clone()
-        },
-    )
-    .await;
+    let other = insert(store.as_ref(), &ws, Project { id: id(), name: "Q".into(), ..project.clone() }).await;
     let mut folders = Vec::new();
     for i in 0..5 {
         let parent = if i < 4 { project.id } else { other.id };
@@ -254,42 +191,19 @@ pub async fn records_list_by_parent_in_order(store: TestStore) {
             .await,
         );
     }
-    let q = RecordQuery {
-        parent: Some(project.id.0),
-        after: None,
-        limit: 3,
-    };
+    let q = RecordQuery { parent: Some(project.id.0), after: None, limit: 3 };
     let page1: Vec<Folder> = tandem_core::store::list(store.as_ref(), ws.id, &q).await.unwrap();
-    assert_eq!(
-        page1.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
-        ["f0", "f1", "f2"]
-    );
-    let q2 = RecordQuery {
-        after: Some(page1[2].id.0),
-        ..q
-    };
-    let page2: Vec<Folder> = tandem_core::store::list(store.as_ref(), ws.id, &q2)
-        .await
-        .unwrap();
+    assert_eq!(page1.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["f0", "f1", "f2"]);
+    let q2 = RecordQuery { after: Some(page1[2].id.0), ..q };
+    let page2: Vec<Folder> = tandem_core::store::list(store.as_ref(), ws.id, &q2).await.unwrap();
     assert_eq!(page2.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["f3"]);
-    let all: Vec<Folder> = tandem_core::store::list(store.as_ref(), ws.id, &RecordQuery::all())
-        .await
-        .unwrap();
+    let all: Vec<Folder> =
+        tandem_core::store::list(store.as_ref(), ws.id, &RecordQuery::all()).await.unwrap();
     assert_eq!(all.len(), 5);
-    let types: Vec<ItemType> = tandem_core::store::list(store.as_ref(), ws.id, &RecordQuery::all())
-        .await
-        .unwrap();
+    let types: Vec<ItemType> =
+        tandem_core::store::list(store.as_ref(), ws.id, &RecordQuery::all()).await.unwrap();
     assert_eq!(types.len(), 2);
-    assert_eq!(
-        store
-            .workspaces()
-            .await
-            .unwrap()
-            .iter()
-            .filter(|w| w.id == ws.id)
-            .count(),
-        1
-    );
+    assert_eq!(store.workspaces().await.unwrap().iter().filter(|w| w.id == ws.id).count(), 1);
 }
 
 /// Events come back in sequence order, paged by `after`, filtered by item.
@@ -312,44 +226,11 @@ pub async fn events_are_ordered_and_paged(store: TestStore) {
         );
         store.commit(changes).await.unwrap();
     }
-    let all = store
-        .events(
-            ws.id,
-            &EventQuery {
-                after: 0,
-                item: None,
-                limit: 100,
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        all.iter().map(|e| e.seq).collect::<Vec<_>>(),
-        (1..=10).collect::<Vec<_>>()
-    );
-    let page = store
-        .events(
-            ws.id,
-            &EventQuery {
-                after: 4,
-                item: None,
-                limit: 3,
-            },
-        )
-        .await
-        .unwrap();
+    let all = store.events(ws.id, &EventQuery { after: 0, item: None, limit: 100 }).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
+    let page = store.events(ws.id, &EventQuery { after: 4, item: None, limit: 3 }).await.unwrap();
     assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [5, 6, 7]);
-    let of_a = store
-        .events(
-            ws.id,
-            &EventQuery {
-                after: 0,
-                item: Some(a.id),
-                limit: 100,
-            },
-        )
-        .await
-        .unwrap();
+    let of_a = store.events(ws.id, &EventQuery { after: 0, item: Some(a.id), limit: 100 }).await.unwrap();
     assert_eq!(of_a.len(), 5);
     assert!(of_a.iter().all(|e| e.item == Some(a.id)));
     assert_eq!(of_a[0].actor, ActorRef::System);
@@ -405,12 +286,7 @@ async fn seed_items(store: &dyn Store, ws: &Ws, n: usize) -> (Vec<Item>, User, U
 pub async fn keyset_pagination_covers_every_order(store: TestStore) {
     let ws = workspace(store.as_ref(), "w").await;
     let (items, ..) = seed_items(store.as_ref(), &ws, 37).await;
-    for sort in [
-        SortKey::Number,
-        SortKey::CreatedAt,
-        SortKey::UpdatedAt,
-        SortKey::Priority,
-    ] {
+    for sort in [SortKey::Number, SortKey::CreatedAt, SortKey::UpdatedAt, SortKey::Priority] {
         for descending in [false, true] {
             let mut q = ItemQuery::new(ItemScope::All);
             q.sort = sort;
@@ -431,11 +307,7 @@ pub async fn keyset_pagination_covers_every_order(store: TestStore) {
             if descending {
                 expected.reverse();
             }
-            assert_eq!(
-                numbers(&seen),
-                numbers(&expected),
-                "{sort:?} descending={descending}"
-            );
+            assert_eq!(numbers(&seen), numbers(&expected), "{sort:?} descending={descending}");
         }
     }
 }
@@ -454,101 +326,51 @@ pub async fn filters_select_exactly(store: TestStore) {
             assert_eq!(got, expected, "{filter:?}");
         }
     };
-    check(
-        ItemFilter {
-            kind: Some(ItemKind::Task),
-            ..Default::default()
-        },
-        &|i| i.kind == ItemKind::Task,
-    )
+    check(ItemFilter { kind: Some(ItemKind::Task), ..Default::default() }, &|i| i.kind == ItemKind::Task)
+        .await;
+    check(ItemFilter { item_types: vec![ws.ticket_type], ..Default::default() }, &|i| {
+        i.item_type == ws.ticket_type
+    })
+    .await;
+    check(ItemFilter { statuses: vec!["delivery".into()], ..Default::default() }, &|i| {
+        i.status == "delivery"
+    })
+    .await;
+    check(ItemFilter { categories: vec![StatusCategory::New], ..Default::default() }, &|i| {
+        i.category == StatusCategory::New
+    })
+    .await;
+    check(ItemFilter { priorities: vec![Priority::High, Priority::Urgent], ..Default::default() }, &|i| {
+        i.priority >= Priority::High
+    })
+    .await;
+    check(ItemFilter { assignee: Some(Assignee::User(agent.id)), ..Default::default() }, &|i| {
+        i.assignees.contains(&Assignee::User(agent.id))
+    })
+    .await;
+    check(ItemFilter { assignee: Some(Assignee::Team(team.id)), ..Default::default() }, &|i| {
+        i.assignees.contains(&Assignee::Team(team.id))
+    })
+    .await;
+    check(ItemFilter { requester: Some(customer.id), ..Default::default() }, &|i| {
+        i.requester == Some(customer.id)
+    })
+    .await;
+    check(ItemFilter { follower: Some(customer.id), ..Default::default() }, &|i| {
+        i.followers.contains(&customer.id)
+    })
     .await;
     check(
-        ItemFilter {
-            item_types: vec![ws.ticket_type],
-            ..Default::default()
-        },
-        &|i| i.item_type == ws.ticket_type,
-    )
-    .await;
-    check(
-        ItemFilter {
-            statuses: vec!["delivery".into()],
-            ..Default::default()
-        },
-        &|i| i.status == "delivery",
-    )
-    .await;
-    check(
-        ItemFilter {
-            categories: vec![StatusCategory::New],
-            ..Default::default()
-        },
-        &|i| i.category == StatusCategory::New,
-    )
-    .await;
-    check(
-        ItemFilter {
-            priorities: vec![Priority::High, Priority::Urgent],
-            ..Default::default()
-        },
-        &|i| i.priority >= Priority::High,
-    )
-    .await;
-    check(
-        ItemFilter {
-            assignee: Some(Assignee::User(agent.id)),
-            ..Default::default()
-        },
-        &|i| i.assignees.contains(&Assignee::User(agent.id)),
-    )
-    .await;
-    check(
-        ItemFilter {
-            assignee: Some(Assignee::Team(team.id)),
-            ..Default::default()
-        },
-        &|i| i.assignees.contains(&Assignee::Team(team.id)),
-    )
-    .await;
-    check(
-        ItemFilter {
-            requester: Some(customer.id),
-            ..Default::default()
-        },
-        &|i| i.requester == Some(customer.id),
-    )
-    .await;
-    check(
-        ItemFilter {
-            follower: Some(customer.id),
-            ..Default::default()
-        },
-        &|i| i.followers.contains(&customer.id),
-    )
-    .await;
-    check(
-        ItemFilter {
-            created_after: Some(ws.at(10)),
-            created_before: Some(ws.at(20)),
-            ..Default::default()
-        },
+        ItemFilter { created_after: Some(ws.at(10)), created_before: Some(ws.at(20)), ..Default::default() },
         &|i| i.created_at >= ws.at(10) && i.created_at < ws.at(20),
     )
     .await;
-    check(
-        ItemFilter {
-            updated_after: Some(ws.at(25)),
-            ..Default::default()
-        },
-        &|i| i.updated_at >= ws.at(25),
-    )
+    check(ItemFilter { updated_after: Some(ws.at(25)), ..Default::default() }, &|i| {
+        i.updated_at >= ws.at(25)
+    })
     .await;
     check(
-        ItemFilter {
-            kind: Some(ItemKind::Ticket),
-            priorities: vec![Priority::Low],
-            ..Default::default()
-        },
+        ItemFilter { kind: Some(ItemKind::Ticket), priorities: vec![Priority::Low], ..Default::default() },
         &|i| i.kind == ItemKind::Ticket && i.priority == Priority::Low,
     )
     .await;
@@ -592,39 +414,20 @@ pub async fn filters_select_exactly(store: TestStore) {
     };
     update(store.as_ref(), &ws, filed.clone()).await.unwrap();
     for filter in [
-        ItemFilter {
-            project: Some(project.id),
-            ..Default::default()
-        },
-        ItemFilter {
-            folder: Some(folder.id),
-            ..Default::default()
-        },
-        ItemFilter {
-            parent: Some(items[0].id),
-            ..Default::default()
-        },
+        ItemFilter { project: Some(project.id), ..Default::default() },
+        ItemFilter { folder: Some(folder.id), ..Default::default() },
+        ItemFilter { parent: Some(items[0].id), ..Default::default() },
     ] {
         let mut q = all_in(ItemScope::All);
         q.filter = filter;
-        assert_eq!(
-            numbers(&store.items(ws.id, &q).await.unwrap().items),
-            [filed.number]
-        );
+        assert_eq!(numbers(&store.items(ws.id, &q).await.unwrap().items), [filed.number]);
     }
     // Updating an item re-indexes its assignees and followers.
-    let unassigned = Item {
-        assignees: vec![],
-        followers: vec![],
-        version: items[0].version + 1,
-        ..items[0].clone()
-    };
+    let unassigned =
+        Item { assignees: vec![], followers: vec![], version: items[0].version + 1, ..items[0].clone() };
     update(store.as_ref(), &ws, unassigned).await.unwrap();
     let mut q = all_in(ItemScope::All);
-    q.filter = ItemFilter {
-        assignee: Some(Assignee::User(agent.id)),
-        ..Default::default()
-    };
+    q.filter = ItemFilter { assignee: Some(Assignee::User(agent.id)), ..Default::default() };
     assert!(!numbers(&store.items(ws.id, &q).await.unwrap().items).contains(&items[0].number));
 }
 
@@ -685,11 +488,7 @@ pub async fn search_matches_text_and_respects_internal(store: TestStore) {
         "Secret budget code 4711 for the replacement",
         Visibility::Internal,
     )));
-    changes.insert(Record::Message(ws.message(
-        &printer,
-        "The printer grinding again",
-        Visibility::Public,
-    )));
+    changes.insert(Record::Message(ws.message(&printer, "The printer grinding again", Visibility::Public)));
     store.commit(changes).await.unwrap();
     let search = |text: &str, internal: bool| {
         let store = store.clone();
@@ -700,86 +499,33 @@ pub async fn search_matches_text_and_respects_internal(store: TestStore) {
             limit: 10,
         };
         async move {
-            store
-                .search(ws.id, &q)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|h| h.item.number)
-                .collect::<Vec<_>>()
+            store.search(ws.id, &q).await.unwrap().into_iter().map(|h| h.item.number).collect::<Vec<_>>()
         }
     };
     assert_eq!(search("jammed", false).await, [printer.number]);
-    assert_eq!(
-        search("grinding", false).await,
-        [printer.number],
-        "title+description+message match once"
-    );
+    assert_eq!(search("grinding", false).await, [printer.number], "title+description+message match once");
     assert_eq!(search("firmware", false).await, [vpn.number]);
-    assert_eq!(
-        search("zurich", false).await,
-        [vpn.number],
-        "diacritics are folded"
-    );
-    assert_eq!(
-        search("budget", false).await,
-        Vec::<i64>::new(),
-        "internal notes are hidden"
-    );
+    assert_eq!(search("zurich", false).await, [vpn.number], "diacritics are folded");
+    assert_eq!(search("budget", false).await, Vec::<i64>::new(), "internal notes are hidden");
     assert_eq!(search("budget", true).await, [printer.number]);
-    assert_eq!(
-        search("disconn", false).await,
-        [vpn.number],
-        "the last word is a prefix"
-    );
-    assert_eq!(
-        search("printer floor", false).await,
-        [printer.number],
-        "all words must match"
-    );
-    for hostile in [
-        "\"",
-        "*",
-        "AND OR NOT",
-        "-",
-        "floor\" OR \"x",
-        "(",
-        "NEAR(a b)",
-        "title:x",
-        "🙂",
-        "   ",
-    ] {
+    assert_eq!(search("disconn", false).await, [vpn.number], "the last word is a prefix");
+    assert_eq!(search("printer floor", false).await, [printer.number], "all words must match");
+    for hostile in ["\"", "*", "AND OR NOT", "-", "floor\" OR \"x", "(", "NEAR(a b)", "title:x", "🙂", "   "]
+    {
         let _ = search(hostile, false).await;
     }
     let hits = store
         .search(
             ws.id,
-            &SearchQuery {
-                text: "jammed".into(),
-                scope: ItemScope::All,
-                include_internal: false,
-                limit: 10,
-            },
+            &SearchQuery { text: "jammed".into(), scope: ItemScope::All, include_internal: false, limit: 10 },
         )
         .await
         .unwrap();
-    assert!(
-        hits[0].snippet.to_lowercase().contains("jammed"),
-        "{}",
-        hits[0].snippet
-    );
+    assert!(hits[0].snippet.to_lowercase().contains("jammed"), "{}", hits[0].snippet);
     // Retitling re-indexes.
-    update(
-        store.as_ref(),
-        &ws,
-        Item {
-            title: "Toner empty".into(),
-            version: 2,
-            ..printer.clone()
-        },
-    )
-    .await
-    .unwrap();
+    update(store.as_ref(), &ws, Item { title: "Toner empty".into(), version: 2, ..printer.clone() })
+        .await
+        .unwrap();
     assert_eq!(search("jammed", false).await, Vec::<i64>::new());
     assert_eq!(search("toner", false).await, [printer.number]);
 }
@@ -789,25 +535,16 @@ pub async fn messages_are_ordered_and_filtered(store: TestStore) {
     let ws = workspace(store.as_ref(), "w").await;
     let item = insert(store.as_ref(), &ws, ws.item("x")).await;
     let mut changes = ws.changes();
-    for (i, vis) in [Visibility::Public, Visibility::Internal, Visibility::Public]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, vis) in [Visibility::Public, Visibility::Internal, Visibility::Public].into_iter().enumerate() {
         let mut m = ws.message(&item, &format!("m{i}"), vis);
         m.created_at = ws.at(i as i64);
         changes.insert(Record::Message(m));
     }
     store.commit(changes).await.unwrap();
     let all = store.messages(ws.id, item.id, true).await.unwrap();
-    assert_eq!(
-        all.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
-        ["m0", "m1", "m2"]
-    );
+    assert_eq!(all.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["m0", "m1", "m2"]);
     let public = store.messages(ws.id, item.id, false).await.unwrap();
-    assert_eq!(
-        public.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
-        ["m0", "m2"]
-    );
+    assert_eq!(public.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["m0", "m2"]);
 }
 
 /// Links are found from either end.
@@ -860,10 +597,7 @@ pub async fn blobs_are_deduplicated_and_limited(store: TestStore) {
         changes.blob(sha.clone(), bytes.clone());
         store.commit(changes).await.unwrap();
     }
-    assert_eq!(
-        store.blob(ws.id, &sha).await.unwrap().as_deref(),
-        Some(&bytes[..])
-    );
+    assert_eq!(store.blob(ws.id, &sha).await.unwrap().as_deref(), Some(&bytes[..]));
     let huge: Arc<[u8]> = Arc::from(vec![1u8; TEST_MAX_BLOB as usize + 1]);
     let huge_sha = tandem_core::conversation::sha256_hex(&huge);
     let mut changes = ws.changes();
@@ -880,13 +614,8 @@ pub async fn blobs_are_deduplicated_and_limited(store: TestStore) {
         created_at: ws.now,
         version: 1,
     };
-    changes
-        .blob(huge_sha.clone(), huge)
-        .insert(Record::Attachment(attachment.clone()));
-    assert!(matches!(
-        store.commit(changes).await,
-        Err(StoreError::TooLarge { .. })
-    ));
+    changes.blob(huge_sha.clone(), huge).insert(Record::Attachment(attachment.clone()));
+    assert!(matches!(store.commit(changes).await, Err(StoreError::TooLarge { .. })));
     assert!(store.blob(ws.id, &huge_sha).await.unwrap().is_none());
     assert!(
         tandem_core::store::get::<Attachment>(store.as_ref(), ws.id, attachment.id.0)
@@ -923,11 +652,7 @@ pub async fn tenancy_is_total(store: TestStore) {
     let bytes: Arc<[u8]> = Arc::from(&b"plans"[..]);
     let sha = tandem_core::conversation::sha256_hex(&bytes);
     let mut changes = a.changes();
-    changes.insert(Record::Message(a.message(
-        &item,
-        "secret message",
-        Visibility::Public,
-    )));
+    changes.insert(Record::Message(a.message(&item, "secret message", Visibility::Public)));
     changes.blob(sha.clone(), bytes);
     changes.event(Some(item.id), EventData::ItemUpdated { changes: vec![] });
     changes.job(a.job("mail", "secret"));
@@ -952,22 +677,8 @@ pub async fn tenancy_is_total(store: TestStore) {
         assert!(leaked.is_empty(), "{kind:?}");
     }
     assert!(store.item_by_number(ws, item.number).await.unwrap().is_none());
-    assert!(
-        store
-            .items(ws, &all_in(ItemScope::All))
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
-    assert!(
-        store
-            .items(ws, &all_in(ItemScope::Involving(user.id)))
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
+    assert!(store.items(ws, &all_in(ItemScope::All)).await.unwrap().items.is_empty());
+    assert!(store.items(ws, &all_in(ItemScope::Involving(user.id))).await.unwrap().items.is_empty());
     for internal in [false, true] {
         let q = SearchQuery {
             text: "secret".into(),
@@ -979,42 +690,13 @@ pub async fn tenancy_is_total(store: TestStore) {
     }
     assert!(store.messages(ws, item.id, true).await.unwrap().is_empty());
     assert!(store.links(ws, item.id).await.unwrap().is_empty());
-    assert!(
-        store
-            .events(
-                ws,
-                &EventQuery {
-                    after: 0,
-                    item: None,
-                    limit: 100
-                }
-            )
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(store.events(ws, &EventQuery { after: 0, item: None, limit: 100 }).await.unwrap().is_empty());
     assert!(store.blob(ws, &sha).await.unwrap().is_none());
+    assert!(store.user_by_email(ws, "ana@example.org").await.unwrap().is_none());
+    assert!(store.users_by_handles(ws, &["ana".into()]).await.unwrap().is_empty());
     assert!(
         store
-            .user_by_email(ws, "ana@example.org")
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        store
-            .users_by_handles(ws, &["ana".into()])
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        store
-            .jobs(&JobFilter {
-                workspace: Some(ws),
-                limit: 100,
-                ..Default::default()
-            })
+            .jobs(&JobFilter { workspace: Some(ws), limit: 100, ..Default::default() })
             .await
             .unwrap()
             .is_empty()
@@ -1030,90 +712,47 @@ pub async fn jobs_lifecycle(store: TestStore) {
     let ws = workspace(store.as_ref(), "w").await;
     let now = ws.now;
     let mut changes = ws.changes();
-    changes
-        .job(ws.job("mail", "a"))
-        .job(ws.job("mail", "a"))
-        .job(ws.job("hook", "b"));
+    changes.job(ws.job("mail", "a")).job(ws.job("mail", "a")).job(ws.job("hook", "b"));
     let mut later = ws.job("mail", "c");
     later.run_at = now + Duration::minutes(10);
     changes.job(later);
     store.commit(changes).await.unwrap();
-    let all = store
-        .jobs(&JobFilter {
-            workspace: Some(ws.id),
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let all =
+        store.jobs(&JobFilter { workspace: Some(ws.id), limit: 10, ..Default::default() }).await.unwrap();
     assert_eq!(all.len(), 3, "the duplicate idempotency key was dropped");
 
     let lease = now + Duration::seconds(30);
     let mail = store.claim_jobs(&["mail".into()], 10, now, lease).await.unwrap();
     assert_eq!(mail.len(), 1, "only due jobs of the kind");
     let job = &mail[0];
-    assert_eq!(
-        (job.state, job.attempts, job.lease_until),
-        (JobState::Running, 1, Some(lease))
-    );
+    assert_eq!((job.state, job.attempts, job.lease_until), (JobState::Running, 1, Some(lease)));
     assert!(
-        store
-            .claim_jobs(&["mail".into()], 10, now, lease)
-            .await
-            .unwrap()
-            .is_empty(),
+        store.claim_jobs(&["mail".into()], 10, now, lease).await.unwrap().is_empty(),
         "a claimed job is not handed out twice"
     );
 
     // Failing schedules a retry; the stale claim can no longer complete it.
     let retry_at = now + Duration::seconds(5);
-    assert!(
-        store
-            .fail_job(job.id, 1, "smtp 451", Some(retry_at), now)
-            .await
-            .unwrap()
-    );
+    assert!(store.fail_job(job.id, 1, "smtp 451", Some(retry_at), now).await.unwrap());
     assert!(!store.complete_job(job.id, 1, now).await.unwrap());
-    assert!(
-        store
-            .claim_jobs(&["mail".into()], 10, now, lease)
-            .await
-            .unwrap()
-            .is_empty(),
-        "not due yet"
-    );
-    let again = store
-        .claim_jobs(&["mail".into()], 10, retry_at, retry_at + Duration::seconds(30))
-        .await
-        .unwrap();
+    assert!(store.claim_jobs(&["mail".into()], 10, now, lease).await.unwrap().is_empty(), "not due yet");
+    let again =
+        store.claim_jobs(&["mail".into()], 10, retry_at, retry_at + Duration::seconds(30)).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempts, 2);
     assert_eq!(again[0].last_error.as_deref(), Some("smtp 451"));
 
     // A worker that dies: its lease expires and another worker reclaims the job.
     let reclaimed = store
-        .claim_jobs(
-            &["mail".into()],
-            10,
-            retry_at + Duration::seconds(31),
-            retry_at + Duration::seconds(60),
-        )
+        .claim_jobs(&["mail".into()], 10, retry_at + Duration::seconds(31), retry_at + Duration::seconds(60))
         .await
         .unwrap();
     assert_eq!(reclaimed.len(), 1);
     assert_eq!(reclaimed[0].attempts, 3);
-    assert!(
-        !store.complete_job(job.id, 2, now).await.unwrap(),
-        "the dead worker's claim is void"
-    );
+    assert!(!store.complete_job(job.id, 2, now).await.unwrap(), "the dead worker's claim is void");
     // The job has used all 3 attempts; when this lease expires too it is dead.
     let after = store
-        .claim_jobs(
-            &["mail".into()],
-            10,
-            retry_at + Duration::seconds(61),
-            retry_at + Duration::seconds(90),
-        )
+        .claim_jobs(&["mail".into()], 10, retry_at + Duration::seconds(61), retry_at + Duration::seconds(90))
         .await
         .unwrap();
     assert!(after.iter().all(|j| j.id != job.id));
@@ -1128,33 +767,18 @@ pub async fn jobs_lifecycle(store: TestStore) {
     assert!(store.complete_job(job.id, 1, now).await.unwrap());
     assert_eq!(store.job(job.id).await.unwrap().unwrap().state, JobState::Done);
     assert!(
-        !store
-            .retry_job(all.iter().find(|j| j.kind == "hook").unwrap().id, now)
-            .await
-            .unwrap(),
+        !store.retry_job(all.iter().find(|j| j.kind == "hook").unwrap().id, now).await.unwrap(),
         "only done/dead jobs are retried"
     );
 
     // Failing without a retry time is a dead letter with the error kept.
     let hook = store.claim_jobs(&["hook".into()], 10, now, lease).await.unwrap();
-    assert!(
-        store
-            .fail_job(hook[0].id, 1, "410 Gone", None, now)
-            .await
-            .unwrap()
-    );
+    assert!(store.fail_job(hook[0].id, 1, "410 Gone", None, now).await.unwrap());
     let dead = store
-        .jobs(&JobFilter {
-            state: Some(JobState::Dead),
-            limit: 10,
-            ..Default::default()
-        })
+        .jobs(&JobFilter { state: Some(JobState::Dead), limit: 10, ..Default::default() })
         .await
         .unwrap();
-    assert!(
-        dead.iter()
-            .any(|j| j.id == hook[0].id && j.last_error.as_deref() == Some("410 Gone"))
-    );
+    assert!(dead.iter().any(|j| j.id == hook[0].id && j.last_error.as_deref() == Some("410 Gone")));
 }
 
 /// Concurrent claimers never receive the same job.
@@ -1172,10 +796,8 @@ pub async fn concurrent_claims_are_exclusive(store: TestStore) {
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let got = store
-                    .claim_jobs(&["work".into()], 7, now, now + Duration::minutes(5))
-                    .await
-                    .unwrap();
+                let got =
+                    store.claim_jobs(&["work".into()], 7, now, now + Duration::minutes(5)).await.unwrap();
                 if got.is_empty() {
                     return mine;
                 }
@@ -1195,22 +817,9 @@ pub async fn concurrent_claims_are_exclusive(store: TestStore) {
 /// Server settings and token lookup (authentication crosses workspaces by design).
 pub async fn settings_and_tokens(store: TestStore) {
     assert_eq!(store.server_setting("admin_token_sha256").await.unwrap(), None);
-    store
-        .set_server_setting("admin_token_sha256", "abc")
-        .await
-        .unwrap();
-    store
-        .set_server_setting("admin_token_sha256", "def")
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .server_setting("admin_token_sha256")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("def")
-    );
+    store.set_server_setting("admin_token_sha256", "abc").await.unwrap();
+    store.set_server_setting("admin_token_sha256", "def").await.unwrap();
+    assert_eq!(store.server_setting("admin_token_sha256").await.unwrap().as_deref(), Some("def"));
     let ws = workspace(store.as_ref(), "w").await;
     let user = insert(store.as_ref(), &ws, ws.user("Ana", Role::Agent)).await;
     let secret = "f".repeat(64);

@@ -20,9 +20,7 @@ pub fn id<T: From<Uuid>>() -> T {
 }
 
 pub fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
-        .single()
-        .unwrap_or_default()
+    Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).single().unwrap_or_default()
 }
 
 /// A workspace and the helpers to fill it.
@@ -142,12 +140,7 @@ pub async fn workspace(store: &dyn Store, name: &str) -> Ws {
         changes.insert(Record::ItemType(t));
     }
     store.commit(changes).await.expect("creating a workspace commits");
-    Ws {
-        id: ws_id,
-        ticket_type: type_ids[0],
-        task_type: type_ids[1],
-        now: t0(),
-    }
+    Ws { id: ws_id, ticket_type: type_ids[0], task_type: type_ids[1], now: t0() }
 }
 
 /// Commits one record insert and returns it with what the store assigned (item numbers).
@@ -216,10 +209,7 @@ pub fn desk(store: std::sync::Arc<dyn Store>) -> (Desk, std::sync::Arc<ManualClo
         store,
         clock.clone(),
         std::sync::Arc::new(TestIds),
-        Limits {
-            max_attachment_bytes: 64 * 1024,
-            ..Limits::default()
-        },
+        Limits { max_attachment_bytes: 64 * 1024, ..Limits::default() },
     );
     (desk, clock)
 }

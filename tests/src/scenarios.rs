@@ -53,26 +53,11 @@ fn kind_of(e: &DeskError) -> &'static str {
 /// project task without losing anything.
 pub async fn federation_request_becomes_a_project_task(store: TestStore) {
     let (desk, clock) = desk(store);
-    let ws = desk
-        .execute(
-            &server_admin(),
-            &CreateWorkspace {
-                name: "Data services".into(),
-            },
-        )
-        .await
-        .unwrap();
+    let ws = desk.execute(&server_admin(), &CreateWorkspace { name: "Data services".into() }).await.unwrap();
     let admin = Actor::server_admin(ws.id);
     let ana = user(&desk, &admin, "Ana", "ana@federation.example", Role::Agent).await;
     let ben = user(&desk, &admin, "Ben", "ben@federation.example", Role::Agent).await;
-    let maria = user(
-        &desk,
-        &admin,
-        "Maria",
-        "maria@club-lisbon.example",
-        Role::Customer,
-    )
-    .await;
+    let maria = user(&desk, &admin, "Maria", "maria@club-lisbon.example", Role::Customer).await;
     let other_member = user(&desk, &admin, "Otto", "otto@club-graz.example", Role::Customer).await;
 
     let request_type = desk
@@ -90,10 +75,7 @@ pub async fn federation_request_becomes_a_project_task(store: TestStore) {
                     required: true,
                     help: None,
                     internal: false,
-                    rules: FieldRules {
-                        min: Some(1.0),
-                        ..Default::default()
-                    },
+                    rules: FieldRules { min: Some(1.0), ..Default::default() },
                 }],
             },
         )
@@ -104,11 +86,7 @@ pub async fn federation_request_becomes_a_project_task(store: TestStore) {
     let project = desk
         .execute(
             &admin,
-            &CreateProject {
-                name: "Club data cleanup".into(),
-                description: String::new(),
-                portfolio: None,
-            },
+            &CreateProject { name: "Club data cleanup".into(), description: String::new(), portfolio: None },
         )
         .await
         .unwrap();
@@ -117,36 +95,20 @@ pub async fn federation_request_becomes_a_project_task(store: TestStore) {
     let mut submit = CreateItem::new(request_type.id, "Export of our members for the AGM");
     submit.description = "We need a list of all active members with their joining date.".into();
     let err = desk.execute(&maria, &submit).await.unwrap_err();
-    assert!(
-        matches!(&err, DeskError::Invalid(i) if i.field == "custom.club_number"),
-        "{err:?}"
-    );
-    assert!(
-        desk.items(&admin, ItemQuery::new(ItemScope::All))
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
+    assert!(matches!(&err, DeskError::Invalid(i) if i.field == "custom.club_number"), "{err:?}");
+    assert!(desk.items(&admin, ItemQuery::new(ItemScope::All)).await.unwrap().items.is_empty());
     submit.custom = BTreeMap::from([("club_number".to_string(), json!("4711"))]);
     let ticket = desk.execute(&maria, &submit).await.unwrap();
     assert_eq!(ticket.number, 1);
     assert_eq!(ticket.requester, maria.user_id());
-    assert_eq!(
-        ticket.followers,
-        vec![maria.user_id().unwrap()],
-        "the requester follows their request"
-    );
+    assert_eq!(ticket.followers, vec![maria.user_id().unwrap()], "the requester follows their request");
     assert_eq!(ticket.custom["club_number"], json!(4711.0));
 
     // Public answer, internal note with a mention.
     clock.advance(Duration::minutes(5));
-    desk.execute(
-        &ana,
-        &PostMessage::new(ticket.id, Visibility::Public, text("Hi Maria, we are on it.")),
-    )
-    .await
-    .unwrap();
+    desk.execute(&ana, &PostMessage::new(ticket.id, Visibility::Public, text("Hi Maria, we are on it.")))
+        .await
+        .unwrap();
     let note = desk
         .execute(
             &ana,
@@ -159,16 +121,11 @@ pub async fn federation_request_becomes_a_project_task(store: TestStore) {
         .await
         .unwrap();
     assert_eq!(note.message.mentions, vec![ben.user_id().unwrap()]);
-    assert!(
-        note.item.followers.contains(&ben.user_id().unwrap()),
-        "a mentioned colleague follows"
-    );
+    assert!(note.item.followers.contains(&ben.user_id().unwrap()), "a mentioned colleague follows");
     let inbox = desk.notifications(&ben).await.unwrap();
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].item, ticket.id);
-    desk.execute(&ben, &MarkNotificationRead { id: inbox[0].id })
-        .await
-        .unwrap();
+    desk.execute(&ben, &MarkNotificationRead { id: inbox[0].id }).await.unwrap();
     assert!(desk.notifications(&ben).await.unwrap()[0].read_at.is_some());
 
     // The member sees the public conversation only, and cannot find the note by searching.
@@ -180,21 +137,9 @@ pub async fn federation_request_becomes_a_project_task(store: TestStore) {
     assert!(desk.search(&maria, "permissions", 10).await.unwrap().is_empty());
     assert_eq!(desk.search(&ana, "permissions", 10).await.unwrap().len(), 1);
     // Another member can neither see nor find it.
-    assert_eq!(
-        kind_of(&desk.item(&other_member, ItemRef::Number(1)).await.unwrap_err()),
-        "not_found"
-    );
-    assert!(
-        desk.items(&other_member, ItemQuery::new(ItemScope::All))
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
-    assert_eq!(
-        kind_of(&desk.history(&maria, ItemRef::Number(1)).await.unwrap_err()),
-        "forbidden"
-    );
+    assert_eq!(kind_of(&desk.item(&other_member, ItemRef::Number(1)).await.unwrap_err()), "not_found");
+    assert!(desk.items(&other_member, ItemQuery::new(ItemScope::All)).await.unwrap().items.is_empty());
+    assert_eq!(kind_of(&desk.history(&maria, ItemRef::Number(1)).await.unwrap_err()), "forbidden");
 
     // Waiting on the member; their reply puts it back into execution.
     let waiting = TransitionItem {
@@ -202,19 +147,12 @@ pub async fn federation_request_becomes_a_project_task(store: TestStore) {
         to: TransitionTo::Status("waiting".into()),
         version: None,
     };
-    assert_eq!(
-        kind_of(&desk.execute(&maria, &waiting).await.unwrap_err()),
-        "forbidden"
-    );
+    assert_eq!(kind_of(&desk.execute(&maria, &waiting).await.unwrap_err()), "forbidden");
     desk.execute(&ana, &waiting).await.unwrap();
     let reply = desk
         .execute(
             &maria,
-            &PostMessage::new(
-                ticket.id,
-                Visibility::Public,
-                text("Only active members, please."),
-            ),
+            &PostMessage::new(ticket.id, Visibility::Public, text("Only active members, please.")),
         )
         .await
         .unwrap();
@@ -242,10 +180,7 @@ pub async fn federation_request_becomes_a_project_task(store: TestStore) {
             &ana,
             &UpdateItem {
                 item: ItemRef::Number(1),
-                patch: ItemPatch {
-                    project: Some(Some(project.id)),
-                    ..Default::default()
-                },
+                patch: ItemPatch { project: Some(Some(project.id)), ..Default::default() },
             },
         )
         .await
@@ -253,18 +188,9 @@ pub async fn federation_request_becomes_a_project_task(store: TestStore) {
     assert_eq!(filed.project, Some(project.id));
     assert_eq!(
         filed.followers,
-        ticket
-            .followers
-            .iter()
-            .copied()
-            .chain([ben.user_id().unwrap()])
-            .collect::<Vec<_>>()
+        ticket.followers.iter().copied().chain([ben.user_id().unwrap()]).collect::<Vec<_>>()
     );
-    assert_eq!(
-        filed.custom["club_number"],
-        json!(4711.0),
-        "values of fields the task type lacks are kept"
-    );
+    assert_eq!(filed.custom["club_number"], json!(4711.0), "values of fields the task type lacks are kept");
     let by_old_number = desk.item(&ana, ItemRef::Number(1)).await.unwrap();
     assert_eq!(by_old_number.id, ticket.id);
     assert_eq!(desk.messages(&ana, ItemRef::Number(1)).await.unwrap().len(), 3);
@@ -297,25 +223,14 @@ pub async fn federation_request_becomes_a_project_task(store: TestStore) {
 /// The student union's IT team reshapes its workflow while tickets are in flight.
 pub async fn workflow_edits_move_items_in_flight(store: TestStore) {
     let (desk, _) = desk(store);
-    let ws = desk
-        .execute(
-            &server_admin(),
-            &CreateWorkspace {
-                name: "Student union".into(),
-            },
-        )
-        .await
-        .unwrap();
+    let ws = desk.execute(&server_admin(), &CreateWorkspace { name: "Student union".into() }).await.unwrap();
     let admin = Actor::server_admin(ws.id);
     let agent = user(&desk, &admin, "Iris", "iris@union.example", Role::Agent).await;
     let types: Vec<ItemType> = desk.directory(&admin, &RecordQuery::all()).await.unwrap();
     let ticket_type = types.iter().find(|t| t.kind == ItemKind::Ticket).unwrap().id;
     for i in 0..3 {
         let item = desk
-            .execute(
-                &agent,
-                &CreateItem::new(ticket_type, format!("Laptop {i} won't boot")),
-            )
+            .execute(&agent, &CreateItem::new(ticket_type, format!("Laptop {i} won't boot")))
             .await
             .unwrap();
         desk.execute(
@@ -329,10 +244,7 @@ pub async fn workflow_edits_move_items_in_flight(store: TestStore) {
         .await
         .unwrap();
     }
-    let edit = |edit| EditWorkflow {
-        item_type: ticket_type,
-        edit,
-    };
+    let edit = |edit| EditWorkflow { item_type: ticket_type, edit };
     // Agents may not edit workflows.
     let err = desk
         .execute(
@@ -375,10 +287,7 @@ pub async fn workflow_edits_move_items_in_flight(store: TestStore) {
     let t = desk
         .execute(
             &admin,
-            &edit(WorkflowEdit::RemoveStatus {
-                key: "waiting".into(),
-                replace_with: "in_review".into(),
-            }),
+            &edit(WorkflowEdit::RemoveStatus { key: "waiting".into(), replace_with: "in_review".into() }),
         )
         .await
         .unwrap();
@@ -404,10 +313,7 @@ pub async fn workflow_edits_move_items_in_flight(store: TestStore) {
         )
         .await
         .unwrap_err();
-    assert!(
-        matches!(&err, DeskError::Invalid(i) if i.field == "status"),
-        "{err:?}"
-    );
+    assert!(matches!(&err, DeskError::Invalid(i) if i.field == "status"), "{err:?}");
 }
 
 /// Concurrent edits of one item both land (Desk retries on conflict); a client holding a stale
@@ -415,24 +321,11 @@ pub async fn workflow_edits_move_items_in_flight(store: TestStore) {
 pub async fn concurrent_edits_retry_and_stale_clients_conflict(store: TestStore) {
     let (desk, _) = desk(store);
     let desk = Arc::new(desk);
-    let ws = desk
-        .execute(
-            &server_admin(),
-            &CreateWorkspace {
-                name: "Clinics".into(),
-            },
-        )
-        .await
-        .unwrap();
+    let ws = desk.execute(&server_admin(), &CreateWorkspace { name: "Clinics".into() }).await.unwrap();
     let admin = Actor::server_admin(ws.id);
     let types: Vec<ItemType> = desk.directory(&admin, &RecordQuery::all()).await.unwrap();
-    let ticket = desk
-        .execute(
-            &admin,
-            &CreateItem::new(types[0].id, "Flyer for the Leeds clinic"),
-        )
-        .await
-        .unwrap();
+    let ticket =
+        desk.execute(&admin, &CreateItem::new(types[0].id, "Flyer for the Leeds clinic")).await.unwrap();
     let mut tasks = Vec::new();
     for i in 0..12 {
         let (desk, admin) = (desk.clone(), admin.clone());
@@ -453,46 +346,23 @@ pub async fn concurrent_edits_retry_and_stale_clients_conflict(store: TestStore)
     assert_eq!(desk.messages(&admin, ItemRef::Number(1)).await.unwrap().len(), 12);
     let stale = UpdateItem {
         item: ItemRef::Number(1),
-        patch: ItemPatch {
-            title: Some("x".into()),
-            version: Some(3),
-            ..Default::default()
-        },
+        patch: ItemPatch { title: Some("x".into()), version: Some(3), ..Default::default() },
     };
-    assert_eq!(
-        kind_of(&desk.execute(&admin, &stale).await.unwrap_err()),
-        "conflict"
-    );
-    assert_eq!(
-        desk.item(&admin, ItemRef::Number(1)).await.unwrap().title,
-        "Flyer for the Leeds clinic"
-    );
+    assert_eq!(kind_of(&desk.execute(&admin, &stale).await.unwrap_err()), "conflict");
+    assert_eq!(desk.item(&admin, ItemRef::Number(1)).await.unwrap().title, "Flyer for the Leeds clinic");
 }
 
 /// Attachments: identical uploads share one blob, files on internal notes stay internal, and an
 /// oversize file is refused without writing anything.
 pub async fn attachments_are_shared_limited_and_private(store: TestStore) {
     let (desk, _) = desk(store.clone());
-    let ws = desk
-        .execute(
-            &server_admin(),
-            &CreateWorkspace {
-                name: "Aquatics".into(),
-            },
-        )
-        .await
-        .unwrap();
+    let ws = desk.execute(&server_admin(), &CreateWorkspace { name: "Aquatics".into() }).await.unwrap();
     let admin = Actor::server_admin(ws.id);
     let staff = user(&desk, &admin, "Sam", "sam@aquatics.example", Role::Agent).await;
     let store_manager = user(&desk, &admin, "Kim", "kim@store-calgary.example", Role::Customer).await;
     let types: Vec<ItemType> = desk.directory(&admin, &RecordQuery::all()).await.unwrap();
-    let item = desk
-        .execute(
-            &store_manager,
-            &CreateItem::new(types[0].id, "Till printer offline"),
-        )
-        .await
-        .unwrap();
+    let item =
+        desk.execute(&store_manager, &CreateItem::new(types[0].id, "Till printer offline")).await.unwrap();
     let file = |name: &str, bytes: &[u8]| NewFile {
         filename: name.into(),
         content_type: "image/png".into(),
@@ -501,21 +371,12 @@ pub async fn attachments_are_shared_limited_and_private(store: TestStore) {
     let a = desk
         .execute(
             &store_manager,
-            &AddAttachment {
-                item: item.id.into(),
-                file: file("photo.png", b"same bytes"),
-            },
+            &AddAttachment { item: item.id.into(), file: file("photo.png", b"same bytes") },
         )
         .await
         .unwrap();
     let b = desk
-        .execute(
-            &staff,
-            &AddAttachment {
-                item: item.id.into(),
-                file: file("../copy.png", b"same bytes"),
-            },
-        )
+        .execute(&staff, &AddAttachment { item: item.id.into(), file: file("../copy.png", b"same bytes") })
         .await
         .unwrap();
     assert_eq!(a.sha256, b.sha256);
@@ -533,89 +394,36 @@ pub async fn attachments_are_shared_limited_and_private(store: TestStore) {
         .into_iter()
         .find(|a| a.filename == "invoice.pdf")
         .unwrap();
-    assert_eq!(
-        kind_of(&desk.attachment(&store_manager, invoice.id).await.unwrap_err()),
-        "not_found"
-    );
+    assert_eq!(kind_of(&desk.attachment(&store_manager, invoice.id).await.unwrap_err()), "not_found");
     let (_, bytes) = desk.attachment(&staff, invoice.id).await.unwrap();
     assert_eq!(bytes, b"%PDF-1.7 internal");
 
     let before = desk.history(&staff, item.id.into()).await.unwrap().len();
     let huge = vec![0u8; 64 * 1024 + 1];
     let err = desk
-        .execute(
-            &staff,
-            &AddAttachment {
-                item: item.id.into(),
-                file: file("huge.bin", &huge),
-            },
-        )
+        .execute(&staff, &AddAttachment { item: item.id.into(), file: file("huge.bin", &huge) })
         .await
         .unwrap_err();
     assert_eq!(kind_of(&err), "too_large");
-    assert_eq!(
-        desk.history(&staff, item.id.into()).await.unwrap().len(),
-        before,
-        "nothing was written"
-    );
+    assert_eq!(desk.history(&staff, item.id.into()).await.unwrap().len(), before, "nothing was written");
     assert_eq!(desk.attachments(&staff, item.id.into()).await.unwrap().len(), 3);
 }
 
 /// Two tenants on one store: nothing of one is reachable through the other's actors.
 pub async fn tenants_are_isolated_through_desk(store: TestStore) {
     let (desk, _) = desk(store);
-    let a = desk
-        .execute(
-            &server_admin(),
-            &CreateWorkspace {
-                name: "Retailer".into(),
-            },
-        )
-        .await
-        .unwrap();
-    let b = desk
-        .execute(
-            &server_admin(),
-            &CreateWorkspace {
-                name: "Charity".into(),
-            },
-        )
-        .await
-        .unwrap();
+    let a = desk.execute(&server_admin(), &CreateWorkspace { name: "Retailer".into() }).await.unwrap();
+    let b = desk.execute(&server_admin(), &CreateWorkspace { name: "Charity".into() }).await.unwrap();
     let admin_a = Actor::server_admin(a.id);
     let types_a: Vec<ItemType> = desk.directory(&admin_a, &RecordQuery::all()).await.unwrap();
-    desk.execute(&admin_a, &CreateItem::new(types_a[0].id, "Quarterly stock count"))
-        .await
-        .unwrap();
-    let agent_b = user(
-        &desk,
-        &Actor::server_admin(b.id),
-        "Bo",
-        "bo@charity.example",
-        Role::Admin,
-    )
-    .await;
-    assert_eq!(
-        kind_of(&desk.item(&agent_b, ItemRef::Number(1)).await.unwrap_err()),
-        "not_found"
-    );
+    desk.execute(&admin_a, &CreateItem::new(types_a[0].id, "Quarterly stock count")).await.unwrap();
+    let agent_b = user(&desk, &Actor::server_admin(b.id), "Bo", "bo@charity.example", Role::Admin).await;
+    assert_eq!(kind_of(&desk.item(&agent_b, ItemRef::Number(1)).await.unwrap_err()), "not_found");
     assert!(desk.search(&agent_b, "stock", 10).await.unwrap().is_empty());
-    assert!(
-        desk.items(&agent_b, ItemQuery::new(ItemScope::All))
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
+    assert!(desk.items(&agent_b, ItemQuery::new(ItemScope::All)).await.unwrap().items.is_empty());
     // Using workspace A's item type from B fails as an unknown type.
-    let err = desk
-        .execute(&agent_b, &CreateItem::new(types_a[0].id, "sneaky"))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, DeskError::Invalid(i) if i.field == "item_type"),
-        "{err:?}"
-    );
+    let err = desk.execute(&agent_b, &CreateItem::new(types_a[0].id, "sneaky")).await.unwrap_err();
+    assert!(matches!(&err, DeskError::Invalid(i) if i.field == "item_type"), "{err:?}");
     assert_eq!(desk.workspaces(&agent_b).await.unwrap().len(), 1);
 }
 

@@ -65,7 +65,12 @@ fn attach(
         changes.blob(sha256, file.bytes.clone());
         changes.event(
             Some(item.id),
-            EventData::AttachmentAdded { attachment: attachment.id, filename: attachment.filename.clone(), size, message },
+            EventData::AttachmentAdded {
+                attachment: attachment.id,
+                filename: attachment.filename.clone(),
+                size,
+                message,
+            },
         );
         changes.insert(Record::Attachment(attachment.clone()));
         out.push(attachment);
@@ -109,11 +114,20 @@ impl Command for PostMessage {
             Ok((text, _)) if actor.is_staff() => extract_mentions(&text),
             _ => Vec::new(),
         };
-        let mentioned = if handles.is_empty() { Vec::new() } else { store.users_by_handles(actor.workspace_id, &handles).await? };
+        let mentioned = if handles.is_empty() {
+            Vec::new()
+        } else {
+            store.users_by_handles(actor.workspace_id, &handles).await?
+        };
         Ok((item, t, mentioned))
     }
 
-    fn decide(&self, actor: &Actor, (old, t, mentioned): Self::State, env: &Env<'_>) -> Result<Decided<Posted>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (old, t, mentioned): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<Posted>, DeskError> {
         let action = match self.visibility {
             Visibility::Public => Action::PostPublicMessage,
             Visibility::Internal => Action::PostInternalMessage,
@@ -126,8 +140,11 @@ impl Command for PostMessage {
         let author_id = actor.user_id();
         // Only active staff can be mentioned: a mention pulls someone into a conversation that
         // may be internal.
-        let mentions: Vec<_> =
-            mentioned.iter().filter(|u| u.active && u.role.is_staff() && Some(u.id) != author_id).map(|u| u.id).collect();
+        let mentions: Vec<_> = mentioned
+            .iter()
+            .filter(|u| u.active && u.role.is_staff() && Some(u.id) != author_id)
+            .map(|u| u.id)
+            .collect();
         let mut changes = env.changes(actor);
         let message_id: MessageId = env.new_id();
         let attachments = attach(&mut changes, actor, &old, Some(message_id), &self.files, env)?;
@@ -180,7 +197,10 @@ impl Command for PostMessage {
         let from_requester = author_id.is_some() && author_id == old.requester;
         if from_requester
             && self.visibility == Visibility::Public
-            && matches!(old.category, crate::workflow::StatusCategory::Waiting | crate::workflow::StatusCategory::Resolved)
+            && matches!(
+                old.category,
+                crate::workflow::StatusCategory::Waiting | crate::workflow::StatusCategory::Resolved
+            )
         {
             let target = t.workflow.defaults.customer_reply.clone();
             if target != old.status {
@@ -229,7 +249,12 @@ impl Command for MarkNotificationRead {
         load::<Notification>(store, actor.workspace_id, self.id).await
     }
 
-    fn decide(&self, actor: &Actor, old: Notification, env: &Env<'_>) -> Result<Decided<Notification>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        old: Notification,
+        env: &Env<'_>,
+    ) -> Result<Decided<Notification>, DeskError> {
         if actor.user_id() != Some(old.user) {
             return Err(DeskError::NotFound(format!("notification {}", old.id)));
         }

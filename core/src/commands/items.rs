@@ -96,7 +96,12 @@ impl References {
     }
 }
 
-async fn load_users(store: &dyn Store, actor: &Actor, ids: impl IntoIterator<Item = UserId>, refs: &mut References) -> Result<(), DeskError> {
+async fn load_users(
+    store: &dyn Store,
+    actor: &Actor,
+    ids: impl IntoIterator<Item = UserId>,
+    refs: &mut References,
+) -> Result<(), DeskError> {
     for id in ids {
         if refs.user(id).is_none()
             && let Some(u) = crate::store::get::<User>(store, actor.workspace_id, id.0).await?
@@ -107,7 +112,12 @@ async fn load_users(store: &dyn Store, actor: &Actor, ids: impl IntoIterator<Ite
     Ok(())
 }
 
-async fn load_teams(store: &dyn Store, actor: &Actor, assignees: &[Assignee], refs: &mut References) -> Result<(), DeskError> {
+async fn load_teams(
+    store: &dyn Store,
+    actor: &Actor,
+    assignees: &[Assignee],
+    refs: &mut References,
+) -> Result<(), DeskError> {
     for a in assignees {
         if let Assignee::Team(id) = a
             && let Some(t) = crate::store::get::<Team>(store, actor.workspace_id, id.0).await?
@@ -118,7 +128,11 @@ async fn load_teams(store: &dyn Store, actor: &Actor, assignees: &[Assignee], re
     Ok(())
 }
 
-async fn load_ancestors(store: &dyn Store, actor: &Actor, parent: Option<ItemId>) -> Result<Vec<Item>, DeskError> {
+async fn load_ancestors(
+    store: &dyn Store,
+    actor: &Actor,
+    parent: Option<ItemId>,
+) -> Result<Vec<Item>, DeskError> {
     let mut chain = Vec::new();
     let mut cursor = parent;
     while let Some(id) = cursor {
@@ -250,8 +264,12 @@ impl Command for CreateItem {
             .await?
             .ok_or_else(|| Invalid::new("item_type", format!("no item type {}", self.item_type)))?;
         let mut refs = References {
-            project: load_opt::<Project>(store, ws, self.project).await.map_err(|_| missing("project", self.project))?,
-            folder: load_opt::<Folder>(store, ws, self.folder).await.map_err(|_| missing("folder", self.folder))?,
+            project: load_opt::<Project>(store, ws, self.project)
+                .await
+                .map_err(|_| missing("project", self.project))?,
+            folder: load_opt::<Folder>(store, ws, self.folder)
+                .await
+                .map_err(|_| missing("folder", self.folder))?,
             ancestors: load_ancestors(store, actor, self.parent).await?,
             ..Default::default()
         };
@@ -260,14 +278,23 @@ impl Command for CreateItem {
         {
             refs.project = load_opt::<Project>(store, ws, Some(f.project)).await?;
         }
-        let users: Vec<UserId> =
-            self.requester.into_iter().chain(self.followers.iter().copied()).chain(assigned_users(&self.assignees)).collect();
+        let users: Vec<UserId> = self
+            .requester
+            .into_iter()
+            .chain(self.followers.iter().copied())
+            .chain(assigned_users(&self.assignees))
+            .collect();
         load_users(store, actor, users, &mut refs).await?;
         load_teams(store, actor, &self.assignees, &mut refs).await?;
         Ok((t, refs))
     }
 
-    fn decide(&self, actor: &Actor, (t, refs): Self::State, env: &Env<'_>) -> Result<Decided<Item>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (t, refs): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<Item>, DeskError> {
         can(actor, Action::CreateItem, Target::Workspace).into_result()?;
         if !actor.is_staff() {
             for (field, set) in [
@@ -461,15 +488,22 @@ impl Command for UpdateItem {
         };
         if p.project.is_some() || p.folder.is_some() {
             let folder = new_folder(p, &item);
-            refs.folder = load_opt::<Folder>(store, ws, folder).await.map_err(|_| missing("folder", folder))?;
+            refs.folder =
+                load_opt::<Folder>(store, ws, folder).await.map_err(|_| missing("folder", folder))?;
             let project = new_project(p, &item, refs.folder.as_ref());
-            refs.project = load_opt::<Project>(store, ws, project).await.map_err(|_| missing("project", project))?;
+            refs.project =
+                load_opt::<Project>(store, ws, project).await.map_err(|_| missing("project", project))?;
         }
         load_users(store, actor, p.requester.flatten(), &mut refs).await?;
         Ok((item, t, refs))
     }
 
-    fn decide(&self, actor: &Actor, (old, t, refs): Self::State, env: &Env<'_>) -> Result<Decided<Item>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (old, t, refs): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<Item>, DeskError> {
         can(actor, Action::EditItem, Target::Item(&old)).into_result()?;
         check_version(&old, self.patch.version)?;
         let p = &self.patch;
@@ -530,7 +564,13 @@ pub struct TransitionItem {
 }
 
 /// Moves an item to `status` (already checked against the workflow), with its event.
-pub(crate) fn move_to_status(changes: &mut ChangeSet, item: &mut Item, workflow: &Workflow, status: &str, env: &Env<'_>) {
+pub(crate) fn move_to_status(
+    changes: &mut ChangeSet,
+    item: &mut Item,
+    workflow: &Workflow,
+    status: &str,
+    env: &Env<'_>,
+) {
     let Some(target) = workflow.status(status) else { return };
     let from = std::mem::replace(&mut item.status, target.key.clone());
     let from_category = std::mem::replace(&mut item.category, target.category);
@@ -541,7 +581,12 @@ pub(crate) fn move_to_status(changes: &mut ChangeSet, item: &mut Item, workflow:
     };
     changes.event(
         Some(item.id),
-        EventData::StatusChanged { from, to: target.key.clone(), from_category, to_category: target.category },
+        EventData::StatusChanged {
+            from,
+            to: target.key.clone(),
+            from_category,
+            to_category: target.category,
+        },
     );
 }
 
@@ -555,7 +600,12 @@ impl Command for TransitionItem {
         Ok((item, t))
     }
 
-    fn decide(&self, actor: &Actor, (old, t): Self::State, env: &Env<'_>) -> Result<Decided<Item>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (old, t): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<Item>, DeskError> {
         can(actor, Action::TransitionItem, Target::Item(&old)).into_result()?;
         check_version(&old, self.version)?;
         let to = match &self.to {
@@ -590,12 +640,18 @@ impl Command for SetAssignees {
         Ok((item, refs))
     }
 
-    fn decide(&self, actor: &Actor, (old, refs): Self::State, env: &Env<'_>) -> Result<Decided<Item>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (old, refs): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<Item>, DeskError> {
         can(actor, Action::AssignItem, Target::Item(&old)).into_result()?;
         check_version(&old, self.version)?;
         let assignees = check_assignees(&refs, &self.assignees)?;
         let added: Vec<Assignee> = assignees.iter().filter(|a| !old.assignees.contains(a)).copied().collect();
-        let removed: Vec<Assignee> = old.assignees.iter().filter(|a| !assignees.contains(a)).copied().collect();
+        let removed: Vec<Assignee> =
+            old.assignees.iter().filter(|a| !assignees.contains(a)).copied().collect();
         let mut changes = env.changes(actor);
         if added.is_empty() && removed.is_empty() {
             return Ok(Decided { changes, output: old });
@@ -625,7 +681,12 @@ impl Command for ChangeFollowers {
         Ok((item, refs))
     }
 
-    fn decide(&self, actor: &Actor, (old, refs): Self::State, env: &Env<'_>) -> Result<Decided<Item>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (old, refs): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<Item>, DeskError> {
         let only_self = self.add.iter().chain(&self.remove).all(|u| Some(*u) == actor.user_id());
         if only_self && actor.is_staff() {
             can(actor, Action::ViewItem, Target::Item(&old)).into_result()?;
@@ -640,7 +701,8 @@ impl Command for ChangeFollowers {
         } else {
             can(actor, Action::ManageFollowers, Target::Item(&old)).into_result()?;
         }
-        let add = check_followers(&refs, &self.add).map_err(|e| Invalid::new(e.field.replace("followers", "add"), e.reason))?;
+        let add = check_followers(&refs, &self.add)
+            .map_err(|e| Invalid::new(e.field.replace("followers", "add"), e.reason))?;
         let mut next = touched(&old, env);
         next.followers.retain(|f| !self.remove.contains(f));
         for u in &add {
@@ -648,8 +710,10 @@ impl Command for ChangeFollowers {
                 next.followers.push(*u);
             }
         }
-        let added: Vec<UserId> = next.followers.iter().filter(|f| !old.followers.contains(f)).copied().collect();
-        let removed: Vec<UserId> = old.followers.iter().filter(|f| !next.followers.contains(f)).copied().collect();
+        let added: Vec<UserId> =
+            next.followers.iter().filter(|f| !old.followers.contains(f)).copied().collect();
+        let removed: Vec<UserId> =
+            old.followers.iter().filter(|f| !next.followers.contains(f)).copied().collect();
         let mut changes = env.changes(actor);
         if added.is_empty() && removed.is_empty() {
             return Ok(Decided { changes, output: old });
@@ -686,7 +750,12 @@ impl Command for ConvertItem {
         Ok((item, from, to))
     }
 
-    fn decide(&self, actor: &Actor, (old, from, to): Self::State, env: &Env<'_>) -> Result<Decided<Item>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (old, from, to): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<Item>, DeskError> {
         can(actor, Action::ConvertItem, Target::Item(&old)).into_result()?;
         check_version(&old, self.version)?;
         if from.id == to.id {
@@ -706,7 +775,10 @@ impl Command for ConvertItem {
                     Err(e) => {
                         return Err(Invalid::new(
                             format!("custom.{}", def.key),
-                            format!("the current value does not fit the target type ({}); supply a new one", e.reason),
+                            format!(
+                                "the current value does not fit the target type ({}); supply a new one",
+                                e.reason
+                            ),
                         )
                         .into());
                     }
@@ -760,19 +832,34 @@ impl Command for LinkItems {
         Ok((from, to, links))
     }
 
-    fn decide(&self, actor: &Actor, (from, to, links): Self::State, env: &Env<'_>) -> Result<Decided<ItemLink>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (from, to, links): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<ItemLink>, DeskError> {
         can(actor, Action::LinkItems, Target::Item(&from)).into_result()?;
         can(actor, Action::LinkItems, Target::Item(&to)).into_result()?;
         if from.id == to.id {
             return Err(Invalid::new("to", "an item cannot be linked to itself").into());
         }
         let same = |l: &ItemLink| {
-            l.kind == self.kind && ((l.from == from.id && l.to == to.id) || (self.kind == LinkKind::Relates && l.from == to.id && l.to == from.id))
+            l.kind == self.kind
+                && ((l.from == from.id && l.to == to.id)
+                    || (self.kind == LinkKind::Relates && l.from == to.id && l.to == from.id))
         };
         if let Some(existing) = links.iter().find(|l| same(l)) {
             return Ok(Decided { changes: env.changes(actor), output: existing.clone() });
         }
-        let link = ItemLink { id: env.new_id(), workspace_id: actor.workspace_id, from: from.id, to: to.id, kind: self.kind, created_at: env.now, version: 1 };
+        let link = ItemLink {
+            id: env.new_id(),
+            workspace_id: actor.workspace_id,
+            from: from.id,
+            to: to.id,
+            kind: self.kind,
+            created_at: env.now,
+            version: 1,
+        };
         let mut changes = env.changes(actor);
         let data = EventData::ItemLinked { link: link.id, kind: link.kind, from: from.id, to: to.id };
         changes.event(Some(from.id), data.clone());
@@ -797,7 +884,12 @@ impl Command for UnlinkItems {
         Ok((link, from))
     }
 
-    fn decide(&self, actor: &Actor, (link, from): Self::State, env: &Env<'_>) -> Result<Decided<()>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (link, from): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<()>, DeskError> {
         can(actor, Action::LinkItems, Target::Item(&from)).into_result()?;
         let mut changes = env.changes(actor);
         let data = EventData::ItemUnlinked { link: link.id, kind: link.kind, from: link.from, to: link.to };

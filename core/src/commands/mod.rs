@@ -8,15 +8,19 @@ mod types;
 
 pub use conversation::{AddAttachment, MarkNotificationRead, NewFile, PostMessage, Posted};
 pub use items::{
-    ChangeFollowers, ConvertItem, CreateItem, ItemPatch, LinkItems, SetAssignees, TransitionItem, TransitionTo,
-    UnlinkItems, UpdateItem,
+    ChangeFollowers, ConvertItem, CreateItem, ItemPatch, LinkItems, SetAssignees, TransitionItem,
+    TransitionTo, UnlinkItems, UpdateItem,
 };
-pub use people::{CreateTeam, CreateUser, IssueToken, RevokeToken, TeamPatch, UpdateTeam, UpdateUser, UserPatch};
+pub use people::{
+    CreateTeam, CreateUser, IssueToken, RevokeToken, TeamPatch, UpdateTeam, UpdateUser, UserPatch,
+};
 pub use structure::{
-    CreateFolder, CreatePortfolio, CreateProject, CreateWorkspace, DeleteFolder, DeletePortfolio, FolderPatch,
-    PortfolioPatch, ProjectPatch, RenameWorkspace, UpdateFolder, UpdatePortfolio, UpdateProject,
+    CreateFolder, CreatePortfolio, CreateProject, CreateWorkspace, DeleteFolder, DeletePortfolio,
+    FolderPatch, PortfolioPatch, ProjectPatch, RenameWorkspace, UpdateFolder, UpdatePortfolio, UpdateProject,
 };
-pub use types::{CreateItemType, EditFields, EditWorkflow, FieldEdit, ItemTypePatch, UpdateItemType, WorkflowEdit};
+pub use types::{
+    CreateItemType, EditFields, EditWorkflow, FieldEdit, ItemTypePatch, UpdateItemType, WorkflowEdit,
+};
 
 #[cfg(test)]
 mod tests;

@@ -11,7 +11,7 @@ use crate::event::EventData;
 use crate::hierarchy::validate_title;
 use crate::ids::{TeamId, TokenId, UserId};
 use crate::people::{ApiToken, Role, Team, TokenScope, User, normalise_email, validate_handle};
-use crate::store::{Store, list, RecordQuery};
+use crate::store::{RecordQuery, Store, list};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,7 +25,12 @@ pub struct CreateUser {
 }
 
 /// Users already holding the email or handle someone wants to use.
-async fn holders(store: &dyn Store, actor: &Actor, email: Option<&str>, handle: Option<&str>) -> Result<Vec<User>, DeskError> {
+async fn holders(
+    store: &dyn Store,
+    actor: &Actor,
+    email: Option<&str>,
+    handle: Option<&str>,
+) -> Result<Vec<User>, DeskError> {
     let ws = actor.workspace_id;
     let mut found = Vec::new();
     if let Some(email) = email.and_then(|e| normalise_email("email", e).ok()) {
@@ -37,13 +42,24 @@ async fn holders(store: &dyn Store, actor: &Actor, email: Option<&str>, handle: 
     Ok(found)
 }
 
-fn check_unique(me: Option<UserId>, holders: &[User], email: &Option<String>, handle: &Option<String>) -> Result<(), DeskError> {
+fn check_unique(
+    me: Option<UserId>,
+    holders: &[User],
+    email: &Option<String>,
+    handle: &Option<String>,
+) -> Result<(), DeskError> {
     for other in holders.iter().filter(|u| Some(u.id) != me) {
         if email.is_some() && other.email == *email {
-            return Err(DeskError::Conflict(format!("another person already uses {}", email.as_deref().unwrap_or(""))));
+            return Err(DeskError::Conflict(format!(
+                "another person already uses {}",
+                email.as_deref().unwrap_or("")
+            )));
         }
         if handle.is_some() && other.handle == *handle {
-            return Err(DeskError::Conflict(format!("the handle @{} is taken", handle.as_deref().unwrap_or(""))));
+            return Err(DeskError::Conflict(format!(
+                "the handle @{} is taken",
+                handle.as_deref().unwrap_or("")
+            )));
         }
     }
     Ok(())
@@ -66,7 +82,8 @@ impl Command for CreateUser {
     }
 
     fn decide(&self, actor: &Actor, holders: Vec<User>, env: &Env<'_>) -> Result<Decided<User>, DeskError> {
-        can(actor, Action::ManageUsers, Target::Person { current: None, new_role: self.role }).into_result()?;
+        can(actor, Action::ManageUsers, Target::Person { current: None, new_role: self.role })
+            .into_result()?;
         let email = clean_email(&self.email)?;
         let handle = clean_handle(&self.handle)?;
         if self.role.is_staff() && email.is_none() {
@@ -85,7 +102,10 @@ impl Command for CreateUser {
             version: 1,
         };
         let mut changes = env.changes(actor);
-        changes.event(None, EventData::RecordCreated { record: RecordKind::User, id: user.id.0, name: user.name.clone() });
+        changes.event(
+            None,
+            EventData::RecordCreated { record: RecordKind::User, id: user.id.0, name: user.name.clone() },
+        );
         changes.insert(Record::User(user.clone()));
         Ok(Decided { changes, output: user })
     }
@@ -123,7 +143,12 @@ impl Command for UpdateUser {
         Ok((user, holders(store, actor, email.as_deref(), handle.as_deref()).await?))
     }
 
-    fn decide(&self, actor: &Actor, (old, holders): Self::State, env: &Env<'_>) -> Result<Decided<User>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (old, holders): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<User>, DeskError> {
         let new_role = self.patch.role.unwrap_or(old.role);
         can(actor, Action::ManageUsers, Target::Person { current: Some(&old), new_role }).into_result()?;
         if actor.user_id() == Some(old.id) && (self.patch.active == Some(false) || new_role != old.role) {
@@ -149,7 +174,10 @@ impl Command for UpdateUser {
         }
         next.version = old.version + 1;
         let mut changes = env.changes(actor);
-        changes.event(None, EventData::RecordUpdated { record: RecordKind::User, id: old.id.0, changes: diff(&old, &next) });
+        changes.event(
+            None,
+            EventData::RecordUpdated { record: RecordKind::User, id: old.id.0, changes: diff(&old, &next) },
+        );
         changes.update(Record::User(next.clone()), old.version);
         Ok(Decided { changes, output: next })
     }
@@ -179,7 +207,10 @@ fn check_members(users: &[User]) -> Result<Vec<UserId>, Invalid> {
     let mut ids = Vec::new();
     for (i, u) in users.iter().enumerate() {
         if !u.role.is_staff() {
-            return Err(Invalid::new(format!("members[{i}]"), format!("{} is a customer; teams are staff", u.name)));
+            return Err(Invalid::new(
+                format!("members[{i}]"),
+                format!("{} is a customer; teams are staff", u.name),
+            ));
         }
         if !ids.contains(&u.id) {
             ids.push(u.id);
@@ -198,7 +229,12 @@ impl Command for CreateTeam {
         Ok((members, teams))
     }
 
-    fn decide(&self, actor: &Actor, (members, teams): Self::State, env: &Env<'_>) -> Result<Decided<Team>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (members, teams): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<Team>, DeskError> {
         can(actor, Action::ManageStructure, Target::Workspace).into_result()?;
         let name = validate_title("name", &self.name, 120)?;
         if teams.iter().any(|t| t.name.eq_ignore_ascii_case(&name)) {
@@ -213,7 +249,10 @@ impl Command for CreateTeam {
             version: 1,
         };
         let mut changes = env.changes(actor);
-        changes.event(None, EventData::RecordCreated { record: RecordKind::Team, id: team.id.0, name: team.name.clone() });
+        changes.event(
+            None,
+            EventData::RecordCreated { record: RecordKind::Team, id: team.id.0, name: team.name.clone() },
+        );
         changes.insert(Record::Team(team.clone()));
         Ok(Decided { changes, output: team })
     }
@@ -245,7 +284,12 @@ impl Command for UpdateTeam {
         Ok((team, members, teams))
     }
 
-    fn decide(&self, actor: &Actor, (old, members, teams): Self::State, env: &Env<'_>) -> Result<Decided<Team>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (old, members, teams): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<Team>, DeskError> {
         can(actor, Action::ManageStructure, Target::Workspace).into_result()?;
         let mut next = old.clone();
         if let Some(name) = &self.patch.name {
@@ -260,7 +304,10 @@ impl Command for UpdateTeam {
         }
         next.version = old.version + 1;
         let mut changes = env.changes(actor);
-        changes.event(None, EventData::RecordUpdated { record: RecordKind::Team, id: old.id.0, changes: diff(&old, &next) });
+        changes.event(
+            None,
+            EventData::RecordUpdated { record: RecordKind::Team, id: old.id.0, changes: diff(&old, &next) },
+        );
         changes.update(Record::Team(next.clone()), old.version);
         Ok(Decided { changes, output: next })
     }
@@ -288,10 +335,14 @@ impl Command for IssueToken {
         if actor.user_id() == Some(user.id) {
             // Anyone may make themselves a token, but never one wider than the credential in use.
             if self.scope > actor.scope {
-                return Err(DeskError::Forbidden(format!("a {:?} token cannot issue a {:?} token", actor.scope, self.scope)));
+                return Err(DeskError::Forbidden(format!(
+                    "a {:?} token cannot issue a {:?} token",
+                    actor.scope, self.scope
+                )));
             }
         } else {
-            can(actor, Action::ManageUsers, Target::Person { current: Some(&user), new_role: user.role }).into_result()?;
+            can(actor, Action::ManageUsers, Target::Person { current: Some(&user), new_role: user.role })
+                .into_result()?;
         }
         if !user.active {
             return Err(DeskError::Conflict(format!("{} is disabled", user.name)));
@@ -311,7 +362,10 @@ impl Command for IssueToken {
             version: 1,
         };
         let mut changes = env.changes(actor);
-        changes.event(None, EventData::RecordCreated { record: RecordKind::Token, id: token.id.0, name: token.name.clone() });
+        changes.event(
+            None,
+            EventData::RecordCreated { record: RecordKind::Token, id: token.id.0, name: token.name.clone() },
+        );
         changes.insert(Record::Token(token.clone()));
         Ok(Decided { changes, output: token })
     }
@@ -332,16 +386,25 @@ impl Command for RevokeToken {
         Ok((token, user))
     }
 
-    fn decide(&self, actor: &Actor, (old, owner): Self::State, env: &Env<'_>) -> Result<Decided<ApiToken>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (old, owner): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<ApiToken>, DeskError> {
         if actor.user_id() != Some(owner.id) {
-            can(actor, Action::ManageUsers, Target::Person { current: Some(&owner), new_role: owner.role }).into_result()?;
+            can(actor, Action::ManageUsers, Target::Person { current: Some(&owner), new_role: owner.role })
+                .into_result()?;
         }
         if old.revoked_at.is_some() {
             return Ok(Decided { changes: env.changes(actor), output: old });
         }
         let next = ApiToken { revoked_at: Some(env.now), version: old.version + 1, ..old.clone() };
         let mut changes = env.changes(actor);
-        changes.event(None, EventData::RecordUpdated { record: RecordKind::Token, id: old.id.0, changes: diff(&old, &next) });
+        changes.event(
+            None,
+            EventData::RecordUpdated { record: RecordKind::Token, id: old.id.0, changes: diff(&old, &next) },
+        );
         changes.update(Record::Token(next.clone()), old.version);
         Ok(Decided { changes, output: next })
     }

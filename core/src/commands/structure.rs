@@ -82,9 +82,20 @@ impl Command for RenameWorkspace {
 
     fn decide(&self, actor: &Actor, old: Workspace, env: &Env<'_>) -> Result<Decided<Workspace>, DeskError> {
         check(actor, Action::AdministerWorkspace)?;
-        let next = Workspace { name: validate_title("name", &self.name, 120)?, version: old.version + 1, ..old.clone() };
+        let next = Workspace {
+            name: validate_title("name", &self.name, 120)?,
+            version: old.version + 1,
+            ..old.clone()
+        };
         let mut changes = env.changes(actor);
-        changes.event(None, EventData::RecordUpdated { record: RecordKind::Workspace, id: old.id.0, changes: diff(&old, &next) });
+        changes.event(
+            None,
+            EventData::RecordUpdated {
+                record: RecordKind::Workspace,
+                id: old.id.0,
+                changes: diff(&old, &next),
+            },
+        );
         changes.update(Record::Workspace(next.clone()), old.version);
         Ok(Decided { changes, output: next })
     }
@@ -109,7 +120,12 @@ impl Command for CreatePortfolio {
         load_opt::<Portfolio>(store, actor.workspace_id, self.parent).await
     }
 
-    fn decide(&self, actor: &Actor, _parent: Option<Portfolio>, env: &Env<'_>) -> Result<Decided<Portfolio>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        _parent: Option<Portfolio>,
+        env: &Env<'_>,
+    ) -> Result<Decided<Portfolio>, DeskError> {
         check(actor, Action::ManageStructure)?;
         let p = Portfolio {
             id: env.new_id(),
@@ -156,7 +172,12 @@ impl Command for UpdatePortfolio {
         Ok((p, all))
     }
 
-    fn decide(&self, actor: &Actor, (old, all): Self::State, env: &Env<'_>) -> Result<Decided<Portfolio>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (old, all): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<Portfolio>, DeskError> {
         check(actor, Action::ManageStructure)?;
         let mut next = old.clone();
         if let Some(name) = &self.patch.name {
@@ -176,7 +197,14 @@ impl Command for UpdatePortfolio {
         }
         next.version = old.version + 1;
         let mut changes = env.changes(actor);
-        changes.event(None, EventData::RecordUpdated { record: RecordKind::Portfolio, id: old.id.0, changes: diff(&old, &next) });
+        changes.event(
+            None,
+            EventData::RecordUpdated {
+                record: RecordKind::Portfolio,
+                id: old.id.0,
+                changes: diff(&old, &next),
+            },
+        );
         changes.update(Record::Portfolio(next.clone()), old.version);
         Ok(Decided { changes, output: next })
     }
@@ -202,7 +230,12 @@ impl Command for DeletePortfolio {
         Ok((p, children, projects))
     }
 
-    fn decide(&self, actor: &Actor, (p, children, projects): Self::State, env: &Env<'_>) -> Result<Decided<()>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (p, children, projects): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<()>, DeskError> {
         check(actor, Action::ManageStructure)?;
         if children || projects {
             return Err(DeskError::Conflict(format!(
@@ -239,7 +272,12 @@ impl Command for CreateProject {
         load_opt::<Portfolio>(store, actor.workspace_id, self.portfolio).await
     }
 
-    fn decide(&self, actor: &Actor, _: Option<Portfolio>, env: &Env<'_>) -> Result<Decided<Project>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        _: Option<Portfolio>,
+        env: &Env<'_>,
+    ) -> Result<Decided<Project>, DeskError> {
         check(actor, Action::ManageStructure)?;
         let p = Project {
             id: env.new_id(),
@@ -312,7 +350,14 @@ impl Command for UpdateProject {
         }
         next.version = old.version + 1;
         let mut changes = env.changes(actor);
-        changes.event(None, EventData::RecordUpdated { record: RecordKind::Project, id: old.id.0, changes: diff(&old, &next) });
+        changes.event(
+            None,
+            EventData::RecordUpdated {
+                record: RecordKind::Project,
+                id: old.id.0,
+                changes: diff(&old, &next),
+            },
+        );
         changes.update(Record::Project(next.clone()), old.version);
         Ok(Decided { changes, output: next })
     }
@@ -340,7 +385,12 @@ impl Command for CreateFolder {
         Ok((project, parent))
     }
 
-    fn decide(&self, actor: &Actor, (project, parent): Self::State, env: &Env<'_>) -> Result<Decided<Folder>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (project, parent): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<Folder>, DeskError> {
         check(actor, Action::ManageStructure)?;
         if let Some(parent) = &parent
             && parent.project != project.id
@@ -385,11 +435,17 @@ impl Command for UpdateFolder {
 
     async fn load(&self, actor: &Actor, store: &dyn Store) -> Result<Self::State, DeskError> {
         let f = load::<Folder>(store, actor.workspace_id, self.id).await?;
-        let siblings = list::<Folder>(store, actor.workspace_id, &RecordQuery::children_of(f.project.0)).await?;
+        let siblings =
+            list::<Folder>(store, actor.workspace_id, &RecordQuery::children_of(f.project.0)).await?;
         Ok((f, siblings))
     }
 
-    fn decide(&self, actor: &Actor, (old, all): Self::State, env: &Env<'_>) -> Result<Decided<Folder>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (old, all): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<Folder>, DeskError> {
         check(actor, Action::ManageStructure)?;
         let mut next = old.clone();
         if let Some(name) = &self.patch.name {
@@ -409,7 +465,10 @@ impl Command for UpdateFolder {
         }
         next.version = old.version + 1;
         let mut changes = env.changes(actor);
-        changes.event(None, EventData::RecordUpdated { record: RecordKind::Folder, id: old.id.0, changes: diff(&old, &next) });
+        changes.event(
+            None,
+            EventData::RecordUpdated { record: RecordKind::Folder, id: old.id.0, changes: diff(&old, &next) },
+        );
         changes.update(Record::Folder(next.clone()), old.version);
         Ok(Decided { changes, output: next })
     }
@@ -438,7 +497,12 @@ impl Command for DeleteFolder {
         Ok((f, children, items))
     }
 
-    fn decide(&self, actor: &Actor, (f, children, items): Self::State, env: &Env<'_>) -> Result<Decided<()>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (f, children, items): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<()>, DeskError> {
         check(actor, Action::ManageStructure)?;
         if children || items {
             return Err(DeskError::Conflict(format!(

@@ -73,7 +73,10 @@ impl Command for CreateItemType {
             version: 1,
         };
         let mut changes = env.changes(actor);
-        changes.event(None, EventData::RecordCreated { record: RecordKind::ItemType, id: t.id.0, name: t.name.clone() });
+        changes.event(
+            None,
+            EventData::RecordCreated { record: RecordKind::ItemType, id: t.id.0, name: t.name.clone() },
+        );
         changes.insert(Record::ItemType(t.clone()));
         Ok(Decided { changes, output: t })
     }
@@ -118,7 +121,10 @@ impl Command for UpdateItemType {
 fn save_type(actor: &Actor, env: &Env<'_>, old: ItemType, mut next: ItemType) -> Decided<ItemType> {
     next.version = old.version + 1;
     let mut changes = env.changes(actor);
-    changes.event(None, EventData::RecordUpdated { record: RecordKind::ItemType, id: old.id.0, changes: diff(&old, &next) });
+    changes.event(
+        None,
+        EventData::RecordUpdated { record: RecordKind::ItemType, id: old.id.0, changes: diff(&old, &next) },
+    );
     changes.update(Record::ItemType(next.clone()), old.version);
     Decided { changes, output: next }
 }
@@ -172,7 +178,8 @@ pub(crate) async fn items_in_status(
     status: &str,
 ) -> Result<Vec<Item>, DeskError> {
     let mut query = ItemQuery::new(ItemScope::All);
-    query.filter = ItemFilter { item_types: vec![t.id], statuses: vec![status.to_string()], ..Default::default() };
+    query.filter =
+        ItemFilter { item_types: vec![t.id], statuses: vec![status.to_string()], ..Default::default() };
     query.limit = 500;
     let mut all = Vec::new();
     loop {
@@ -193,7 +200,8 @@ impl Command for EditWorkflow {
     async fn load(&self, actor: &Actor, store: &dyn Store) -> Result<Self::State, DeskError> {
         let t = load::<ItemType>(store, actor.workspace_id, self.item_type).await?;
         let affected = match &self.edit {
-            WorkflowEdit::RemoveStatus { key, .. } | WorkflowEdit::UpdateStatus { key, category: Some(_), .. } => {
+            WorkflowEdit::RemoveStatus { key, .. }
+            | WorkflowEdit::UpdateStatus { key, category: Some(_), .. } => {
                 items_in_status(store, &t, key).await?
             }
             _ => Vec::new(),
@@ -201,17 +209,21 @@ impl Command for EditWorkflow {
         Ok((t, affected))
     }
 
-    fn decide(&self, actor: &Actor, (old, affected): Self::State, env: &Env<'_>) -> Result<Decided<ItemType>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (old, affected): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<ItemType>, DeskError> {
         check(actor)?;
         let w = &old.workflow;
         let workflow = match &self.edit {
-            WorkflowEdit::AddStatus { name, category, position } => w.add_status(name, *category, *position)?.0,
-            WorkflowEdit::UpdateStatus { key, name, category, public_label } => w.update_status(
-                key,
-                name.as_deref(),
-                *category,
-                public_label.as_ref().map(|l| l.as_deref()),
-            )?,
+            WorkflowEdit::AddStatus { name, category, position } => {
+                w.add_status(name, *category, *position)?.0
+            }
+            WorkflowEdit::UpdateStatus { key, name, category, public_label } => {
+                w.update_status(key, name.as_deref(), *category, public_label.as_ref().map(|l| l.as_deref()))?
+            }
             WorkflowEdit::MoveStatus { key, position } => w.move_status(key, *position)?,
             WorkflowEdit::RemoveStatus { key, replace_with } => w.remove_status(key, replace_with)?,
             WorkflowEdit::SetTransitions { transitions } => w.set_transitions(transitions.clone())?,
@@ -225,7 +237,13 @@ impl Command for EditWorkflow {
 }
 
 /// Re-files items whose status was removed or recategorised.
-fn move_items(changes: &mut ChangeSet, workflow: &Workflow, affected: Vec<Item>, edit: &WorkflowEdit, env: &Env<'_>) {
+fn move_items(
+    changes: &mut ChangeSet,
+    workflow: &Workflow,
+    affected: Vec<Item>,
+    edit: &WorkflowEdit,
+    env: &Env<'_>,
+) {
     for item in affected {
         let mut next = item.clone();
         if let WorkflowEdit::RemoveStatus { replace_with, .. } = edit {
@@ -281,11 +299,19 @@ pub enum FieldEdit {
     },
     /// Changes a field's label, help, requiredness, visibility or rules. Its key and kind stay:
     /// stored values were validated for that kind.
-    Update { key: String, field: FieldDef },
+    Update {
+        key: String,
+        field: FieldDef,
+    },
     /// Removes the field from the type. Values already stored on items are kept (and come back
     /// if a field with the same key is added again).
-    Remove { key: String },
-    Move { key: String, position: usize },
+    Remove {
+        key: String,
+    },
+    Move {
+        key: String,
+        position: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -306,7 +332,10 @@ impl Command for EditFields {
         check(actor)?;
         let mut fields = old.fields.clone();
         let find = |key: &str| {
-            fields.iter().position(|f| f.key == key).ok_or_else(|| Invalid::new("key", format!("no field with key '{key}'")))
+            fields
+                .iter()
+                .position(|f| f.key == key)
+                .ok_or_else(|| Invalid::new("key", format!("no field with key '{key}'")))
         };
         match &self.edit {
             FieldEdit::Add { field, position } => {
@@ -316,7 +345,11 @@ impl Command for EditFields {
                 }
                 validate_def(field).map_err(|e| e.within("field"))?;
                 if fields.iter().any(|f| f.key == field.key) {
-                    return Err(Invalid::new("field.key", format!("'{}' is already a field of this type", field.key)).into());
+                    return Err(Invalid::new(
+                        "field.key",
+                        format!("'{}' is already a field of this type", field.key),
+                    )
+                    .into());
                 }
                 fields.insert(at, field.clone());
             }
@@ -326,7 +359,11 @@ impl Command for EditFields {
                     return Err(Invalid::new("field.key", "a field's key cannot change").into());
                 }
                 if field.kind != fields[i].kind {
-                    return Err(Invalid::new("field.kind", "a field's kind cannot change; add a new field instead").into());
+                    return Err(Invalid::new(
+                        "field.kind",
+                        "a field's kind cannot change; add a new field instead",
+                    )
+                    .into());
                 }
                 validate_def(field).map_err(|e| e.within("field"))?;
                 fields[i] = field.clone();

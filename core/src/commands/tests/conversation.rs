@@ -23,11 +23,7 @@ fn post_state(w: &World, actor: &Actor, c: &PostMessage) -> (Item, ItemType, Vec
     };
     let mentioned = handles
         .iter()
-        .filter_map(|h| {
-            w.users()
-                .into_iter()
-                .find(|u| u.handle.as_deref() == Some(h.as_str()))
-        })
+        .filter_map(|h| w.users().into_iter().find(|u| u.handle.as_deref() == Some(h.as_str())))
         .collect();
     (item, t, mentioned)
 }
@@ -38,11 +34,7 @@ fn post(item: &Item, visibility: Visibility, text: &str) -> PostMessage {
 
 fn file(name: &str, content_type: &str, size: u64) -> NewFile {
     let bytes: Vec<u8> = (0..size).map(|n| (n % 251) as u8).collect();
-    NewFile {
-        filename: name.into(),
-        content_type: content_type.into(),
-        bytes: Arc::from(bytes),
-    }
+    NewFile { filename: name.into(), content_type: content_type.into(), bytes: Arc::from(bytes) }
 }
 
 fn with_files(mut cmd: PostMessage, files: Vec<NewFile>) -> PostMessage {
@@ -58,12 +50,7 @@ fn new_id<T: From<uuid::Uuid>>(n: u128) -> T {
 fn post_message() {
     let w = World::new();
     use Visibility::{Internal, Public};
-    let posted = || {
-        ok::<Posted>(
-            &["+message:new1", "item:ticket_a@3"],
-            &["item.message_posted@ticket_a"],
-        )
-    };
+    let posted = || ok::<Posted>(&["+message:new1", "item:ticket_a@3"], &["item.message_posted@ticket_a"]);
     table_as(
         &w,
         post_state,
@@ -94,10 +81,7 @@ fn post_message() {
             (Agent, post(&w.ticket_a, Internal, "Toner again"), posted()),
             (
                 ServerAdmin,
-                PostMessage {
-                    channel: Channel::System,
-                    ..post(&w.ticket_a, Public, "Auto-reply")
-                },
+                PostMessage { channel: Channel::System, ..post(&w.ticket_a, Public, "Auto-reply") },
                 posted().then(|_, p| {
                     assert_eq!(
                         (p.message.author, p.message.channel),
@@ -113,31 +97,16 @@ fn post_message() {
             ),
             // Customers write publicly, on their own items only.
             (CustomerA, post(&w.ticket_a, Public, "Still broken"), posted()),
-            (
-                CustomerA,
-                post(&w.ticket_a, Internal, "Psst"),
-                forbidden("customers cannot"),
-            ),
-            (
-                CustomerA,
-                post(&w.ticket_b, Public, "Me too"),
-                forbidden("only their own requests"),
-            ),
+            (CustomerA, post(&w.ticket_a, Internal, "Psst"), forbidden("customers cannot")),
+            (CustomerA, post(&w.ticket_b, Public, "Me too"), forbidden("only their own requests")),
             (
                 CustomerB,
                 post(&w.ticket_b, Public, "Any news?"),
-                ok(
-                    &["+message:new1", "item:ticket_b@1"],
-                    &["item.message_posted@ticket_b"],
-                ),
+                ok(&["+message:new1", "item:ticket_b@1"], &["item.message_posted@ticket_b"]),
             ),
             (AgentRead, post(&w.ticket_a, Public, "Hi"), forbidden("scope")),
             (Disabled, post(&w.ticket_a, Internal, "Hi"), forbidden("disabled")),
-            (
-                Agent,
-                post(&w.ticket_a, Public, "  \n "),
-                invalid("body", "empty"),
-            ),
+            (Agent, post(&w.ticket_a, Public, "  \n "), invalid("body", "empty")),
             (
                 Agent,
                 PostMessage::new(w.ticket_a.id, Public, Body::Html("<p> </p>".into())),
@@ -159,26 +128,14 @@ fn post_message() {
             // customers, disabled users, the author and unknown handles are ignored.
             (
                 Agent,
-                post(
-                    &w.ticket_a,
-                    Internal,
-                    "@max and @Cole, see @carla's note; cc @dora @ana @nobody",
-                ),
+                post(&w.ticket_a, Internal, "@max and @Cole, see @carla's note; cc @dora @ana @nobody"),
                 ok(
-                    &[
-                        "+message:new1",
-                        "+notification:new2",
-                        "+notification:new3",
-                        "item:ticket_a@3",
-                    ],
+                    &["+message:new1", "+notification:new2", "+notification:new3", "item:ticket_a@3"],
                     &["item.message_posted@ticket_a", "item.followers_changed@ticket_a"],
                 )
                 .then(|w, p| {
                     assert_eq!(p.message.mentions, [w.manager.id, w.collaborator.id]);
-                    assert_eq!(
-                        p.item.followers,
-                        [w.customer_a.id, w.manager.id, w.collaborator.id]
-                    );
+                    assert_eq!(p.item.followers, [w.customer_a.id, w.manager.id, w.collaborator.id]);
                 }),
             ),
             // Someone already following is notified but not added again.
@@ -193,10 +150,7 @@ fn post_message() {
             (
                 Collaborator,
                 post(&w.plan, Internal, "@ana done?"),
-                ok(
-                    &["+message:new1", "+notification:new2", "item:plan@2"],
-                    &["item.message_posted@plan"],
-                ),
+                ok(&["+message:new1", "+notification:new2", "item:plan@2"], &["item.message_posted@plan"]),
             ),
             // Customers cannot pull staff into a conversation.
             (
@@ -220,18 +174,12 @@ fn mentions_notify() {
         .writes
         .iter()
         .filter_map(|write| match write {
-            Write::Put {
-                record: Record::Notification(n),
-                ..
-            } => Some(n.clone()),
+            Write::Put { record: Record::Notification(n), .. } => Some(n.clone()),
             _ => None,
         })
         .collect();
     let message = decided.output.message.id;
-    assert_eq!(
-        notified.iter().map(|n| n.user).collect::<Vec<_>>(),
-        [w.manager.id, w.collaborator.id]
-    );
+    assert_eq!(notified.iter().map(|n| n.user).collect::<Vec<_>>(), [w.manager.id, w.collaborator.id]);
     for n in notified {
         assert_eq!(
             (n.item, n.kind, n.read_at, n.created_at),
@@ -240,10 +188,7 @@ fn mentions_notify() {
     }
     assert_eq!(
         decided.changes.events[1].data,
-        crate::EventData::FollowersChanged {
-            added: vec![w.manager.id, w.collaborator.id],
-            removed: vec![],
-        }
+        crate::EventData::FollowersChanged { added: vec![w.manager.id, w.collaborator.id], removed: vec![] }
     );
 }
 
@@ -258,19 +203,11 @@ fn customer_replies_reopen() {
             &["item.message_posted@ticket_a", "item.status_changed@ticket_a"],
         )
         .then(|_, p| {
-            assert_eq!(
-                (p.item.status.as_str(), p.item.category),
-                ("execution", StatusCategory::InProgress)
-            );
+            assert_eq!((p.item.status.as_str(), p.item.category), ("execution", StatusCategory::InProgress));
             assert_eq!(p.item.done_at, None);
         })
     };
-    let stays = || {
-        ok::<Posted>(
-            &["+message:new1", "item:ticket_a@3"],
-            &["item.message_posted@ticket_a"],
-        )
-    };
+    let stays = || ok::<Posted>(&["+message:new1", "item:ticket_a@3"], &["item.message_posted@ticket_a"]);
     let in_status = |status: &str| {
         let mut w = World::new();
         let ticket = w.ticket.clone();
@@ -289,11 +226,7 @@ fn customer_replies_reopen() {
         ],
     );
     let w = in_status("delivery");
-    table_as(
-        &w,
-        post_state,
-        vec![(CustomerA, post(&w.ticket_a, Public, "It broke again"), reopened())],
-    );
+    table_as(&w, post_state, vec![(CustomerA, post(&w.ticket_a, Public, "It broke again"), reopened())]);
     for status in ["triage", "execution", "closed"] {
         let w = in_status(status);
         table_as(
@@ -309,26 +242,14 @@ fn customer_replies_reopen() {
     // Staff who requested an item reopen it too; a follower who is not the requester does not.
     let mut w = in_status("waiting");
     w.ticket_a.requester = Some(w.agent.id);
-    table_as(
-        &w,
-        post_state,
-        vec![(Agent, post(&w.ticket_a, Public, "Back to it"), reopened())],
-    );
+    table_as(&w, post_state, vec![(Agent, post(&w.ticket_a, Public, "Back to it"), reopened())]);
     let mut w = in_status("waiting");
     w.ticket_a.followers.push(w.customer_b.id);
-    table_as(
-        &w,
-        post_state,
-        vec![(CustomerB, post(&w.ticket_a, Public, "Me too"), stays())],
-    );
+    table_as(&w, post_state, vec![(CustomerB, post(&w.ticket_a, Public, "Me too"), stays())]);
     // A workflow whose customer_reply status is the current one has nothing to move.
     let mut w = in_status("waiting");
     w.ticket.workflow.defaults.customer_reply = "waiting".into();
-    table_as(
-        &w,
-        post_state,
-        vec![(CustomerA, post(&w.ticket_a, Public, "Hello?"), stays())],
-    );
+    table_as(&w, post_state, vec![(CustomerA, post(&w.ticket_a, Public, "Hello?"), stays())]);
 }
 
 #[test]
@@ -353,10 +274,7 @@ fn post_message_with_files() {
                 ),
                 one_file().then(|w, p| {
                     let a = &p.attachments[0];
-                    assert_eq!(
-                        (a.id, a.item, a.message),
-                        (new_id(2), w.ticket_a.id, Some(p.message.id))
-                    );
+                    assert_eq!((a.id, a.item, a.message), (new_id(2), w.ticket_a.id, Some(p.message.id)));
                     assert_eq!(
                         (a.filename.as_str(), a.content_type.as_str(), a.size),
                         ("passwd", "text/plain", 5)
@@ -373,10 +291,7 @@ fn post_message_with_files() {
             ),
             (
                 Agent,
-                with_files(
-                    post(&w.ticket_a, Public, "Too big"),
-                    vec![file("huge.bin", "", LIMIT + 1)],
-                ),
+                with_files(post(&w.ticket_a, Public, "Too big"), vec![file("huge.bin", "", LIMIT + 1)]),
                 too_large(LIMIT + 1),
             ),
             (
@@ -416,18 +331,12 @@ fn post_message_with_files() {
             ),
             (
                 CustomerA,
-                with_files(
-                    post(&w.ticket_a, Public, "Photo"),
-                    vec![file("photo.jpg", "image/jpeg", 3)],
-                ),
+                with_files(post(&w.ticket_a, Public, "Photo"), vec![file("photo.jpg", "image/jpeg", 3)]),
                 one_file(),
             ),
             (
                 CustomerB,
-                with_files(
-                    post(&w.ticket_a, Public, "Photo"),
-                    vec![file("photo.jpg", "image/jpeg", 3)],
-                ),
+                with_files(post(&w.ticket_a, Public, "Photo"), vec![file("photo.jpg", "image/jpeg", 3)]),
                 forbidden("only their own"),
             ),
         ],
@@ -437,10 +346,7 @@ fn post_message_with_files() {
 #[test]
 fn add_attachment() {
     let w = World::new();
-    let attach = |item: &Item, file| AddAttachment {
-        item: item.id.into(),
-        file,
-    };
+    let attach = |item: &Item, file| AddAttachment { item: item.id.into(), file };
     let added = || {
         ok::<Attachment>(
             &["blob", "+attachment:new1", "item:ticket_a@3"],
@@ -477,36 +383,12 @@ fn add_attachment() {
                 }),
             ),
             (Agent, attach(&w.ticket_a, file("full.bin", "", LIMIT)), added()),
-            (
-                Agent,
-                attach(&w.ticket_a, file("over.bin", "", LIMIT + 1)),
-                too_large(LIMIT + 1),
-            ),
-            (
-                Agent,
-                attach(&w.ticket_a, file("...", "", 1)),
-                invalid("filename", "must name a file"),
-            ),
-            (
-                Collaborator,
-                attach(&w.ticket_a, file("notes.txt", "text/plain", 1)),
-                added(),
-            ),
-            (
-                CustomerA,
-                attach(&w.ticket_a, file("photo.jpg", "image/jpeg", 1)),
-                added(),
-            ),
-            (
-                CustomerB,
-                attach(&w.ticket_a, file("photo.jpg", "image/jpeg", 1)),
-                forbidden("only their own"),
-            ),
-            (
-                AgentRead,
-                attach(&w.ticket_a, file("a.txt", "text/plain", 1)),
-                forbidden("scope"),
-            ),
+            (Agent, attach(&w.ticket_a, file("over.bin", "", LIMIT + 1)), too_large(LIMIT + 1)),
+            (Agent, attach(&w.ticket_a, file("...", "", 1)), invalid("filename", "must name a file")),
+            (Collaborator, attach(&w.ticket_a, file("notes.txt", "text/plain", 1)), added()),
+            (CustomerA, attach(&w.ticket_a, file("photo.jpg", "image/jpeg", 1)), added()),
+            (CustomerB, attach(&w.ticket_a, file("photo.jpg", "image/jpeg", 1)), forbidden("only their own")),
+            (AgentRead, attach(&w.ticket_a, file("a.txt", "text/plain", 1)), forbidden("scope")),
         ],
     );
 }
@@ -514,9 +396,7 @@ fn add_attachment() {
 #[test]
 fn mark_notification_read() {
     let w = World::new();
-    let cmd = MarkNotificationRead {
-        id: w.notification.id,
-    };
+    let cmd = MarkNotificationRead { id: w.notification.id };
     table(
         &w,
         |w, _: &MarkNotificationRead| w.notification.clone(),
@@ -538,10 +418,6 @@ fn mark_notification_read() {
     table(
         &w,
         |w, _: &MarkNotificationRead| w.notification.clone(),
-        vec![(
-            Agent,
-            cmd,
-            unchanged().then(|_, n: &Notification| assert_eq!(n.read_at, Some(t0()))),
-        )],
+        vec![(Agent, cmd, unchanged().then(|_, n: &Notification| assert_eq!(n.read_at, Some(t0()))))],
     );
 }

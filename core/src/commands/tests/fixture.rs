@@ -44,10 +44,7 @@ pub(super) fn now() -> DateTime<Utc> {
 }
 
 pub(super) fn limits() -> Limits {
-    Limits {
-        max_attachment_bytes: LIMIT,
-        ..Limits::default()
-    }
+    Limits { max_attachment_bytes: LIMIT, ..Limits::default() }
 }
 
 /// Runs a command's pure `decide` with fresh sequential ids, the fixed `now` and the test limits.
@@ -58,11 +55,7 @@ pub(super) fn run<C: Command>(
 ) -> Result<Decided<C::Output>, DeskError> {
     let ids = SequentialIds::default();
     let limits = limits();
-    let env = Env {
-        now: now(),
-        ids: &ids,
-        limits: &limits,
-    };
+    let env = Env { now: now(), ids: &ids, limits: &limits };
     cmd.decide(actor, state, &env)
 }
 
@@ -173,20 +166,12 @@ pub(super) fn field(key: &str, label: &str, kind: FieldKind) -> FieldDef {
 }
 
 fn status(key: &str, name: &str, category: StatusCategory) -> Status {
-    Status {
-        key: key.into(),
-        name: name.into(),
-        category,
-        public_label: None,
-    }
+    Status { key: key.into(), name: name.into(), category, public_label: None }
 }
 
 fn task_workflow() -> Workflow {
     use StatusCategory::*;
-    let t = |from: &str, to: &str| Transition {
-        from: from.into(),
-        to: to.into(),
-    };
+    let t = |from: &str, to: &str| Transition { from: from.into(), to: to.into() };
     Workflow {
         statuses: vec![
             status("todo", "To do", New),
@@ -270,19 +255,8 @@ fn token(n: u128, user: &User, name: &str, scope: TokenScope) -> ApiToken {
 
 impl World {
     pub fn new() -> World {
-        let ws = Workspace {
-            id: fid(0),
-            name: "Federation".into(),
-            created_at: t0(),
-            version: 1,
-        };
-        let ticket = item_type(
-            1,
-            "Ticket",
-            ItemKind::Ticket,
-            Workflow::default_workflow(),
-            vec![],
-        );
+        let ws = Workspace { id: fid(0), name: "Federation".into(), created_at: t0(), version: 1 };
+        let ticket = item_type(1, "Ticket", ItemKind::Ticket, Workflow::default_workflow(), vec![]);
         let task = item_type(
             2,
             "Task",
@@ -290,11 +264,7 @@ impl World {
             task_workflow(),
             vec![
                 FieldDef {
-                    rules: FieldRules {
-                        min: Some(0.0),
-                        max: Some(1000.0),
-                        ..FieldRules::default()
-                    },
+                    rules: FieldRules { min: Some(0.0), max: Some(1000.0), ..FieldRules::default() },
                     ..field("budget", "Budget", FieldKind::Number)
                 },
                 field("points", "Points", FieldKind::Number),
@@ -308,18 +278,11 @@ impl World {
             vec![
                 FieldDef {
                     required: true,
-                    rules: FieldRules {
-                        min: Some(0.0),
-                        max: Some(10_000.0),
-                        ..FieldRules::default()
-                    },
+                    rules: FieldRules { min: Some(0.0), max: Some(10_000.0), ..FieldRules::default() },
                     ..field("budget", "Budget", FieldKind::Number)
                 },
                 FieldDef {
-                    rules: FieldRules {
-                        max: Some(40.0),
-                        ..FieldRules::default()
-                    },
+                    rules: FieldRules { max: Some(40.0), ..FieldRules::default() },
                     ..field("vendor", "Vendor", FieldKind::Text)
                 },
                 field("needed_by", "Needed by", FieldKind::Date),
@@ -333,48 +296,23 @@ impl World {
                 field("approver", "Approver", FieldKind::User),
                 FieldDef {
                     internal: true,
-                    rules: FieldRules {
-                        pattern: Some("CC-[0-9]{4}".into()),
-                        ..FieldRules::default()
-                    },
+                    rules: FieldRules { pattern: Some("CC-[0-9]{4}".into()), ..FieldRules::default() },
                     ..field("cost_centre", "Cost centre", FieldKind::Text)
                 },
             ],
         );
 
         let admin = user(10, "Ada Admin", Role::Admin, Some("ada@fed.example"), Some("ada"));
-        let manager = user(
-            11,
-            "Max Manager",
-            Role::Manager,
-            Some("max@fed.example"),
-            Some("max"),
-        );
+        let manager = user(11, "Max Manager", Role::Manager, Some("max@fed.example"), Some("max"));
         let agent = user(12, "Ana Agent", Role::Agent, Some("ana@fed.example"), Some("ana"));
-        let collaborator = user(
-            13,
-            "Cole Collaborator",
-            Role::Collaborator,
-            Some("cole@fed.example"),
-            Some("cole"),
-        );
-        let customer_a = user(
-            14,
-            "Carla Customer",
-            Role::Customer,
-            Some("carla@clinic.example"),
-            Some("carla"),
-        );
+        let collaborator =
+            user(13, "Cole Collaborator", Role::Collaborator, Some("cole@fed.example"), Some("cole"));
+        let customer_a =
+            user(14, "Carla Customer", Role::Customer, Some("carla@clinic.example"), Some("carla"));
         let customer_b = user(15, "Bert Customer", Role::Customer, None, None);
         let disabled = User {
             active: false,
-            ..user(
-                16,
-                "Dora Disabled",
-                Role::Agent,
-                Some("dora@fed.example"),
-                Some("dora"),
-            )
+            ..user(16, "Dora Disabled", Role::Agent, Some("dora@fed.example"), Some("dora"))
         };
         let team = Team {
             id: fid(20),
@@ -393,18 +331,10 @@ impl World {
             created_at: t0(),
             version: 1,
         };
-        let sub_portfolio = Portfolio {
-            id: fid(31),
-            name: "North".into(),
-            parent: Some(portfolio.id),
-            ..portfolio.clone()
-        };
-        let empty_portfolio = Portfolio {
-            id: fid(32),
-            name: "Empty".into(),
-            parent: None,
-            ..portfolio.clone()
-        };
+        let sub_portfolio =
+            Portfolio { id: fid(31), name: "North".into(), parent: Some(portfolio.id), ..portfolio.clone() };
+        let empty_portfolio =
+            Portfolio { id: fid(32), name: "Empty".into(), parent: None, ..portfolio.clone() };
         let project = Project {
             id: fid(40),
             workspace_id: fid(0),
@@ -421,13 +351,8 @@ impl World {
             portfolio: Some(sub_portfolio.id),
             ..project.clone()
         };
-        let archived_project = Project {
-            id: fid(42),
-            name: "Old".into(),
-            portfolio: None,
-            archived: true,
-            ..project.clone()
-        };
+        let archived_project =
+            Project { id: fid(42), name: "Old".into(), portfolio: None, archived: true, ..project.clone() };
         let folder = Folder {
             id: fid(50),
             workspace_id: fid(0),
@@ -437,23 +362,11 @@ impl World {
             created_at: t0(),
             version: 1,
         };
-        let subfolder = Folder {
-            id: fid(51),
-            name: "Week 1".into(),
-            parent: Some(folder.id),
-            ..folder.clone()
-        };
-        let empty_folder = Folder {
-            id: fid(52),
-            name: "Phase 2".into(),
-            ..folder.clone()
-        };
-        let other_folder = Folder {
-            id: fid(53),
-            project: other_project.id,
-            name: "Findings".into(),
-            ..folder.clone()
-        };
+        let subfolder =
+            Folder { id: fid(51), name: "Week 1".into(), parent: Some(folder.id), ..folder.clone() };
+        let empty_folder = Folder { id: fid(52), name: "Phase 2".into(), ..folder.clone() };
+        let other_folder =
+            Folder { id: fid(53), project: other_project.id, name: "Findings".into(), ..folder.clone() };
 
         let ticket_a = Item {
             requester: Some(customer_a.id),
@@ -506,11 +419,8 @@ impl World {
         };
         let agent_token = token(80, &agent, "ana laptop", TokenScope::Write);
         let admin_token = token(81, &admin, "ada ci", TokenScope::Admin);
-        let revoked_token = ApiToken {
-            revoked_at: Some(t0()),
-            version: 2,
-            ..token(82, &agent, "ana old", TokenScope::Read)
-        };
+        let revoked_token =
+            ApiToken { revoked_at: Some(t0()), version: 2, ..token(82, &agent, "ana old", TokenScope::Read) };
         let notification = Notification {
             id: fid(90),
             workspace_id: fid(0),
@@ -620,32 +530,17 @@ impl World {
     }
 
     pub fn portfolios(&self) -> Vec<Portfolio> {
-        [&self.portfolio, &self.sub_portfolio, &self.empty_portfolio]
-            .map(Clone::clone)
-            .to_vec()
+        [&self.portfolio, &self.sub_portfolio, &self.empty_portfolio].map(Clone::clone).to_vec()
     }
 
     pub fn folders(&self) -> Vec<Folder> {
-        [
-            &self.folder,
-            &self.subfolder,
-            &self.empty_folder,
-            &self.other_folder,
-        ]
-        .map(Clone::clone)
-        .to_vec()
+        [&self.folder, &self.subfolder, &self.empty_folder, &self.other_folder].map(Clone::clone).to_vec()
     }
 
     pub fn items(&self) -> Vec<Item> {
-        [
-            &self.ticket_a,
-            &self.ticket_b,
-            &self.plan,
-            &self.subtask,
-            &self.purchase_item,
-        ]
-        .map(Clone::clone)
-        .to_vec()
+        [&self.ticket_a, &self.ticket_b, &self.plan, &self.subtask, &self.purchase_item]
+            .map(Clone::clone)
+            .to_vec()
     }
 
     /// An item by reference, like `load_item` (the tables only name existing items).
@@ -660,8 +555,7 @@ impl World {
     }
 
     pub fn item_type_of(&self, item: &Item) -> ItemType {
-        self.get::<ItemType>(item.item_type)
-            .expect("every fixture item has a type")
+        self.get::<ItemType>(item.item_type).expect("every fixture item has a type")
     }
 
     /// The would-be parent and its ancestors, nearest first, like `load_ancestors`.
@@ -719,20 +613,14 @@ impl World {
             (self.revoked_token.id.0, "revoked_token"),
             (self.notification.id.0, "notification"),
         ];
-        named
-            .iter()
-            .find(|(x, _)| *x == id)
-            .map_or_else(|| id.to_string(), |(_, name)| name.to_string())
+        named.iter().find(|(x, _)| *x == id).map_or_else(|| id.to_string(), |(_, name)| name.to_string())
     }
 }
 
 /// Puts an item in a status of its type's workflow, with the category and `done_at` that go with
 /// it (done items were finished at `t0`).
 pub(super) fn set_status(item: &mut Item, t: &ItemType, key: &str) {
-    let s = t
-        .workflow
-        .status(key)
-        .unwrap_or_else(|| panic!("no status {key}"));
+    let s = t.workflow.status(key).unwrap_or_else(|| panic!("no status {key}"));
     item.status = s.key.clone();
     item.category = s.category;
     item.done_at = s.category.is_done().then(t0);
@@ -791,11 +679,7 @@ impl<O> Expect<O> {
     /// Also checks the output.
     pub fn then(self, f: fn(&World, &O)) -> Expect<O> {
         match self {
-            Expect::Ok { writes, events, .. } => Expect::Ok {
-                writes,
-                events,
-                then: Some(f),
-            },
+            Expect::Ok { writes, events, .. } => Expect::Ok { writes, events, then: Some(f) },
             fail => fail,
         }
     }
@@ -822,10 +706,7 @@ pub(super) fn too_large<O>(size: u64) -> Expect<O> {
 }
 
 fn kind_name<T: serde::Serialize>(kind: T) -> String {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
+    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
 }
 
 /// The write and event summaries of a change set (see [`ok`]).
@@ -834,23 +715,13 @@ pub(super) fn summarise(w: &World, changes: &ChangeSet) -> (Vec<String>, Vec<Str
         .writes
         .iter()
         .map(|write| match write {
-            Write::Put {
-                record,
-                expected_version: None,
-            } => {
+            Write::Put { record, expected_version: None } => {
                 format!("+{}:{}", kind_name(record.kind()), w.name(record.id()))
             }
-            Write::Put {
-                record,
-                expected_version: Some(v),
-            } => {
+            Write::Put { record, expected_version: Some(v) } => {
                 format!("{}:{}@{v}", kind_name(record.kind()), w.name(record.id()))
             }
-            Write::Delete {
-                kind,
-                id,
-                expected_version,
-            } => {
+            Write::Delete { kind, id, expected_version } => {
                 format!("-{}:{}@{expected_version}", kind_name(*kind), w.name(*id))
             }
             Write::Blob { .. } => "blob".to_string(),
@@ -873,27 +744,14 @@ pub(super) fn summarise(w: &World, changes: &ChangeSet) -> (Vec<String>, Vec<Str
 fn check_invariants(actor: &Actor, changes: &ChangeSet, row: &str) {
     assert_eq!(changes.at, now(), "{row}: change set time");
     assert_eq!(changes.actor, actor.reference(), "{row}: change set actor");
-    let creates_workspace = changes.writes.iter().any(|w| {
-        matches!(
-            w,
-            Write::Put {
-                record: Record::Workspace(_),
-                ..
-            }
-        )
-    });
+    let creates_workspace =
+        changes.writes.iter().any(|w| matches!(w, Write::Put { record: Record::Workspace(_), .. }));
     if !creates_workspace {
-        assert_eq!(
-            changes.workspace_id, actor.workspace_id,
-            "{row}: change set workspace"
-        );
+        assert_eq!(changes.workspace_id, actor.workspace_id, "{row}: change set workspace");
     }
     for write in &changes.writes {
         match write {
-            Write::Put {
-                record,
-                expected_version,
-            } => {
+            Write::Put { record, expected_version } => {
                 assert_eq!(
                     record.workspace_id(),
                     changes.workspace_id,
@@ -959,10 +817,7 @@ pub(super) fn check<O: Debug>(
         (Expect::Fail(fail), Err(e)) => fail.check(&e, row),
         (Expect::Ok { .. }, Err(e)) => panic!("{row}: expected success, got {e:?}"),
         (Expect::Fail(fail), Ok(decided)) => {
-            panic!(
-                "{row}: expected {fail:?}, got success: {:?}",
-                summarise(w, &decided.changes)
-            )
+            panic!("{row}: expected {fail:?}, got success: {:?}", summarise(w, &decided.changes))
         }
     }
 }
@@ -1010,36 +865,20 @@ fn the_fixture_is_consistent() {
     assert!(w.purchase.fields.iter().any(|f| f.required) && w.purchase.fields.iter().any(|f| f.internal));
     for r in w.records() {
         assert_eq!(r.workspace_id(), w.ws.id, "{r:?}");
-        assert!(
-            r.id().as_u128() >= BASE && !w.name(r.id()).starts_with("new"),
-            "{r:?}"
-        );
+        assert!(r.id().as_u128() >= BASE && !w.name(r.id()).starts_with("new"), "{r:?}");
     }
     for item in w.items() {
         let t = w.item_type_of(&item);
-        assert_eq!(
-            t.workflow.status(&item.status).map(|s| s.category),
-            Some(item.category),
-            "{item:?}"
-        );
+        assert_eq!(t.workflow.status(&item.status).map(|s| s.category), Some(item.category), "{item:?}");
         assert_eq!(item.kind, t.kind);
     }
     let roles: Vec<Role> = w.users().iter().map(|u| u.role).collect();
-    for role in [
-        Role::Admin,
-        Role::Manager,
-        Role::Agent,
-        Role::Collaborator,
-        Role::Customer,
-    ] {
+    for role in [Role::Admin, Role::Manager, Role::Agent, Role::Collaborator, Role::Customer] {
         assert!(roles.contains(&role), "{role:?}");
     }
     assert!(matches!(w.actor(Who::ServerAdmin).kind, ActorKind::ServerAdmin));
     assert_eq!(
-        w.ancestors(Some(w.subtask.id))
-            .iter()
-            .map(|i| i.id)
-            .collect::<Vec<_>>(),
+        w.ancestors(Some(w.subtask.id)).iter().map(|i| i.id).collect::<Vec<_>>(),
         [w.subtask.id, w.plan.id]
     );
 }

@@ -61,17 +61,11 @@ fn assigned_users(assignees: &[Assignee]) -> Vec<UserId> {
 /// when only a folder is named), the parent's ancestry, and the requester, followers and
 /// assignees it names.
 fn create_state(w: &World, c: &CreateItem) -> (ItemType, References) {
-    let users = c
-        .requester
-        .into_iter()
-        .chain(c.followers.iter().copied())
-        .chain(assigned_users(&c.assignees));
+    let users =
+        c.requester.into_iter().chain(c.followers.iter().copied()).chain(assigned_users(&c.assignees));
     let mut refs = refs_for(w, users, &c.assignees);
     refs.folder = c.folder.and_then(|f| w.get::<Folder>(f));
-    refs.project = c
-        .project
-        .or(refs.folder.as_ref().map(|f| f.project))
-        .and_then(|p| w.get::<Project>(p));
+    refs.project = c.project.or(refs.folder.as_ref().map(|f| f.project)).and_then(|p| w.get::<Project>(p));
     refs.ancestors = w.ancestors(c.parent);
     (w.get(c.item_type).unwrap(), refs)
 }
@@ -87,10 +81,8 @@ fn created() -> Expect<Item> {
 #[test]
 fn create_item() {
     let w = World::new();
-    let purchase = |pairs: &[(&str, Value)]| CreateItem {
-        custom: custom(pairs),
-        ..new(&w.purchase, "Laptops")
-    };
+    let purchase =
+        |pairs: &[(&str, Value)]| CreateItem { custom: custom(pairs), ..new(&w.purchase, "Laptops") };
     let unknown_team = Assignee::Team(TeamId(uuid::Uuid::from_u128(0xBEEF)));
     table(
         &w,
@@ -134,11 +126,7 @@ fn create_item() {
                     );
                 }),
             ),
-            (
-                CustomerA,
-                new(&w.ticket, "Help").requester(w.customer_a.id),
-                created(),
-            ),
+            (CustomerA, new(&w.ticket, "Help").requester(w.customer_a.id), created()),
             (
                 ServerAdmin,
                 new(&w.ticket, "From the API"),
@@ -146,9 +134,7 @@ fn create_item() {
             ),
             (
                 System,
-                new(&w.ticket, "By mail")
-                    .requester(w.customer_b.id)
-                    .via(Channel::Email),
+                new(&w.ticket, "By mail").requester(w.customer_b.id).via(Channel::Email),
                 created().then(|w, i| {
                     assert_eq!(
                         (i.requester, i.followers.as_slice()),
@@ -170,10 +156,7 @@ fn create_item() {
                     .priority(Priority::High),
                 created().then(|w, i| {
                     assert_eq!(i.followers, [w.customer_a.id, w.collaborator.id]);
-                    assert_eq!(
-                        i.assignees,
-                        [Assignee::User(w.agent.id), Assignee::Team(w.team.id)]
-                    );
+                    assert_eq!(i.assignees, [Assignee::User(w.agent.id), Assignee::Team(w.team.id)]);
                     assert_eq!((i.requester, i.priority), (Some(w.customer_a.id), Priority::High));
                 }),
             ),
@@ -196,22 +179,10 @@ fn create_item() {
                 new(&w.task, "A task"),
                 created().then(|_, i| assert_eq!((i.kind, i.status.as_str()), (ItemKind::Task, "todo"))),
             ),
-            (
-                Agent,
-                new(&w.ticket, "x").status("doing"),
-                invalid("status", "no status"),
-            ),
+            (Agent, new(&w.ticket, "x").status("doing"), invalid("status", "no status")),
             (Agent, new(&w.ticket, "   "), invalid("title", "empty")),
-            (
-                Agent,
-                new(&w.ticket, &"x".repeat(301)),
-                invalid("title", "at most 300"),
-            ),
-            (
-                Agent,
-                new(&w.ticket, "Long").described("x".repeat(100_001)),
-                invalid("description", "at most"),
-            ),
+            (Agent, new(&w.ticket, &"x".repeat(301)), invalid("title", "at most 300")),
+            (Agent, new(&w.ticket, "Long").described("x".repeat(100_001)), invalid("description", "at most")),
             // People and teams.
             (
                 Agent,
@@ -219,11 +190,7 @@ fn create_item() {
                     .assignees(vec![Assignee::User(w.agent.id), Assignee::User(w.customer_b.id)]),
                 invalid("assignees[1]", "customers cannot be assigned"),
             ),
-            (
-                Agent,
-                new(&w.ticket, "x").assignees(vec![unknown_team]),
-                invalid("assignees[0]", "no team"),
-            ),
+            (Agent, new(&w.ticket, "x").assignees(vec![unknown_team]), invalid("assignees[0]", "no team")),
             (
                 Agent,
                 new(&w.ticket, "x").assignees(vec![Assignee::User(w.disabled.id)]),
@@ -234,16 +201,8 @@ fn create_item() {
                 new(&w.ticket, "x").followers(vec![w.agent.id, nobody()]),
                 invalid("followers[1]", "no user"),
             ),
-            (
-                Agent,
-                new(&w.ticket, "x").requester(w.disabled.id),
-                invalid("requester", "disabled"),
-            ),
-            (
-                Agent,
-                new(&w.ticket, "x").requester(nobody()),
-                invalid("requester", "no user"),
-            ),
+            (Agent, new(&w.ticket, "x").requester(w.disabled.id), invalid("requester", "disabled")),
+            (Agent, new(&w.ticket, "x").requester(nobody()), invalid("requester", "no user")),
             // Custom fields.
             (
                 Agent,
@@ -261,26 +220,10 @@ fn create_item() {
                     assert_eq!(i.custom.len(), 5);
                 }),
             ),
-            (
-                Agent,
-                purchase(&[]),
-                invalid("custom.budget", "'Budget' is required"),
-            ),
-            (
-                Agent,
-                purchase(&[("budget", Value::Null)]),
-                invalid("custom.budget", "required"),
-            ),
-            (
-                Agent,
-                purchase(&[("budget", json!(-1))]),
-                invalid("custom.budget", "at least 0"),
-            ),
-            (
-                Agent,
-                purchase(&[("budget", json!("lots"))]),
-                invalid("custom.budget", "must be a number"),
-            ),
+            (Agent, purchase(&[]), invalid("custom.budget", "'Budget' is required")),
+            (Agent, purchase(&[("budget", Value::Null)]), invalid("custom.budget", "required")),
+            (Agent, purchase(&[("budget", json!(-1))]), invalid("custom.budget", "at least 0")),
+            (Agent, purchase(&[("budget", json!("lots"))]), invalid("custom.budget", "must be a number")),
             (
                 Agent,
                 purchase(&[("budget", json!(1)), ("colour", json!("red"))]),
@@ -328,36 +271,12 @@ fn create_item() {
                 new(&w.ticket, "x").assignees(vec![Assignee::User(w.agent.id)]),
                 forbidden("customers cannot set assignees"),
             ),
-            (
-                CustomerA,
-                new(&w.ticket, "x").followers(vec![w.agent.id]),
-                forbidden("set followers"),
-            ),
-            (
-                CustomerA,
-                new(&w.ticket, "x").status("execution"),
-                forbidden("set status"),
-            ),
-            (
-                CustomerA,
-                new(&w.ticket, "x").priority(Priority::Urgent),
-                forbidden("set priority"),
-            ),
-            (
-                CustomerA,
-                new(&w.ticket, "x").project(w.project.id),
-                forbidden("set project"),
-            ),
-            (
-                CustomerA,
-                new(&w.ticket, "x").folder(w.folder.id),
-                forbidden("set folder"),
-            ),
-            (
-                CustomerA,
-                new(&w.ticket, "x").requester(w.customer_b.id),
-                forbidden("set requester"),
-            ),
+            (CustomerA, new(&w.ticket, "x").followers(vec![w.agent.id]), forbidden("set followers")),
+            (CustomerA, new(&w.ticket, "x").status("execution"), forbidden("set status")),
+            (CustomerA, new(&w.ticket, "x").priority(Priority::Urgent), forbidden("set priority")),
+            (CustomerA, new(&w.ticket, "x").project(w.project.id), forbidden("set project")),
+            (CustomerA, new(&w.ticket, "x").folder(w.folder.id), forbidden("set folder")),
+            (CustomerA, new(&w.ticket, "x").requester(w.customer_b.id), forbidden("set requester")),
             (AgentRead, new(&w.ticket, "x"), forbidden("scope")),
             (Disabled, new(&w.ticket, "x"), forbidden("disabled")),
             // Placement: a folder implies its project; archived projects take nothing new.
@@ -384,21 +303,13 @@ fn create_item() {
                 new(&w.task, "x").project(w.other_project.id).folder(w.folder.id),
                 invalid("folder", "another project"),
             ),
-            (
-                Agent,
-                new(&w.task, "x").project(w.archived_project.id),
-                invalid("project", "archived"),
-            ),
+            (Agent, new(&w.task, "x").project(w.archived_project.id), invalid("project", "archived")),
             (
                 Agent,
                 new(&w.task, "x").project(ProjectId(uuid::Uuid::nil())),
                 invalid("project", "no project"),
             ),
-            (
-                Agent,
-                new(&w.task, "x").folder(FolderId(uuid::Uuid::nil())),
-                invalid("folder", "no folder"),
-            ),
+            (Agent, new(&w.task, "x").folder(FolderId(uuid::Uuid::nil())), invalid("folder", "no folder")),
             // Parents.
             (
                 Agent,
@@ -410,16 +321,8 @@ fn create_item() {
                 new(&w.ticket, "Follow-up").parent(w.ticket_a.id),
                 created().then(|w, i| assert_eq!(i.parent, Some(w.ticket_a.id))),
             ),
-            (
-                CustomerA,
-                new(&w.ticket, "Sneaky").parent(w.ticket_b.id),
-                forbidden("only their own"),
-            ),
-            (
-                CustomerA,
-                new(&w.ticket, "Sneaky").parent(w.plan.id),
-                forbidden("only their own"),
-            ),
+            (CustomerA, new(&w.ticket, "Sneaky").parent(w.ticket_b.id), forbidden("only their own")),
+            (CustomerA, new(&w.ticket, "Sneaky").parent(w.plan.id), forbidden("only their own")),
         ],
     );
 }
@@ -432,10 +335,7 @@ impl CreateItem {
     }
 
     fn requester(self, requester: UserId) -> Self {
-        CreateItem {
-            requester: Some(requester),
-            ..self
-        }
+        CreateItem { requester: Some(requester), ..self }
     }
 
     fn followers(self, followers: Vec<UserId>) -> Self {
@@ -447,38 +347,23 @@ impl CreateItem {
     }
 
     fn status(self, status: &str) -> Self {
-        CreateItem {
-            status: Some(status.into()),
-            ..self
-        }
+        CreateItem { status: Some(status.into()), ..self }
     }
 
     fn priority(self, priority: Priority) -> Self {
-        CreateItem {
-            priority: Some(priority),
-            ..self
-        }
+        CreateItem { priority: Some(priority), ..self }
     }
 
     fn project(self, project: ProjectId) -> Self {
-        CreateItem {
-            project: Some(project),
-            ..self
-        }
+        CreateItem { project: Some(project), ..self }
     }
 
     fn folder(self, folder: FolderId) -> Self {
-        CreateItem {
-            folder: Some(folder),
-            ..self
-        }
+        CreateItem { folder: Some(folder), ..self }
     }
 
     fn parent(self, parent: ItemId) -> Self {
-        CreateItem {
-            parent: Some(parent),
-            ..self
-        }
+        CreateItem { parent: Some(parent), ..self }
     }
 
     fn described(self, description: String) -> Self {
@@ -504,30 +389,10 @@ fn create_item_refuses_too_deep_nesting() {
             .collect()
     };
     let cmd = new(&w.task, "Deep").parent(ItemId(uuid::Uuid::from_u128(0xA000)));
-    let state = |depth| {
-        (
-            w.task.clone(),
-            References {
-                ancestors: chain(depth),
-                ..References::default()
-            },
-        )
-    };
+    let state = |depth| (w.task.clone(), References { ancestors: chain(depth), ..References::default() });
     let actor = w.actor(Agent);
-    check(
-        &w,
-        &actor,
-        run(&cmd, &actor, state(49)),
-        &created(),
-        "49 ancestors",
-    );
-    check(
-        &w,
-        &actor,
-        run(&cmd, &actor, state(50)),
-        &invalid("parent", "at most 50 levels"),
-        "50 ancestors",
-    );
+    check(&w, &actor, run(&cmd, &actor, state(49)), &created(), "49 ancestors");
+    check(&w, &actor, run(&cmd, &actor, state(50)), &invalid("parent", "at most 50 levels"), "50 ancestors");
 }
 
 /// The new-folder rule of `UpdateItem::load`: naming another project alone leaves the folder
@@ -557,34 +422,13 @@ fn update_state(w: &World, c: &UpdateItem) -> (Item, ItemType, References) {
 #[test]
 fn update_item() {
     let w = World::new();
-    let update = |item: &Item, patch: ItemPatch| UpdateItem {
-        item: id(item),
-        patch,
-    };
-    let title = |t: &str| ItemPatch {
-        title: Some(t.into()),
-        ..Default::default()
-    };
-    let project = |p: Option<ProjectId>| ItemPatch {
-        project: Some(p),
-        ..Default::default()
-    };
-    let folder = |f: Option<FolderId>| ItemPatch {
-        folder: Some(f),
-        ..Default::default()
-    };
-    let parent = |p: Option<ItemId>| ItemPatch {
-        parent: Some(p),
-        ..Default::default()
-    };
-    let requester = |r: Option<UserId>| ItemPatch {
-        requester: Some(r),
-        ..Default::default()
-    };
-    let set = |pairs: &[(&str, Value)]| ItemPatch {
-        custom: custom(pairs),
-        ..Default::default()
-    };
+    let update = |item: &Item, patch: ItemPatch| UpdateItem { item: id(item), patch };
+    let title = |t: &str| ItemPatch { title: Some(t.into()), ..Default::default() };
+    let project = |p: Option<ProjectId>| ItemPatch { project: Some(p), ..Default::default() };
+    let folder = |f: Option<FolderId>| ItemPatch { folder: Some(f), ..Default::default() };
+    let parent = |p: Option<ItemId>| ItemPatch { parent: Some(p), ..Default::default() };
+    let requester = |r: Option<UserId>| ItemPatch { requester: Some(r), ..Default::default() };
+    let set = |pairs: &[(&str, Value)]| ItemPatch { custom: custom(pairs), ..Default::default() };
     let plan = || ok::<Item>(&["item:plan@2"], &["item.updated@plan"]);
     let purchase = || ok::<Item>(&["item:purchase_item@1"], &["item.updated@purchase_item"]);
     table(
@@ -593,13 +437,7 @@ fn update_item() {
         vec![
             (
                 Agent,
-                update(
-                    &w.plan,
-                    ItemPatch {
-                        version: Some(2),
-                        ..title(" Plan it ")
-                    },
-                ),
+                update(&w.plan, ItemPatch { version: Some(2), ..title(" Plan it ") }),
                 plan().then(|w, i| {
                     assert_eq!((i.title.as_str(), i.version, i.updated_at), ("Plan it", 3, now()));
                     assert_eq!(
@@ -610,45 +448,26 @@ fn update_item() {
             ),
             (
                 Agent,
-                update(
-                    &w.plan,
-                    ItemPatch {
-                        version: Some(1),
-                        ..title("Stale")
-                    },
-                ),
+                update(&w.plan, ItemPatch { version: Some(1), ..title("Stale") }),
                 conflict("version 2, not 1"),
             ),
             (
                 Agent,
                 UpdateItem {
                     item: ItemRef::Number(1),
-                    patch: ItemPatch {
-                        priority: Some(Priority::Urgent),
-                        ..Default::default()
-                    },
+                    patch: ItemPatch { priority: Some(Priority::Urgent), ..Default::default() },
                 },
                 ok(&["item:ticket_a@3"], &["item.updated@ticket_a"])
                     .then(|_, i| assert_eq!(i.priority, Priority::Urgent)),
             ),
             (Collaborator, update(&w.plan, title("Plan")), plan()),
             (ServerAdmin, update(&w.plan, title("Plan")), plan()),
-            (
-                CustomerA,
-                update(&w.ticket_a, title("Mine")),
-                forbidden("customers cannot"),
-            ),
+            (CustomerA, update(&w.ticket_a, title("Mine")), forbidden("customers cannot")),
             (AgentRead, update(&w.plan, title("Plan")), forbidden("scope")),
             (Agent, update(&w.plan, title(" ")), invalid("title", "empty")),
             (
                 Agent,
-                update(
-                    &w.plan,
-                    ItemPatch {
-                        description: Some("x".repeat(100_001)),
-                        ..Default::default()
-                    },
-                ),
+                update(&w.plan, ItemPatch { description: Some("x".repeat(100_001)), ..Default::default() }),
                 invalid("description", "at most"),
             ),
             // Placement.
@@ -656,20 +475,14 @@ fn update_item() {
                 Agent,
                 update(&w.plan, folder(Some(w.other_folder.id))),
                 plan().then(|w, i| {
-                    assert_eq!(
-                        (i.project, i.folder),
-                        (Some(w.other_project.id), Some(w.other_folder.id))
-                    )
+                    assert_eq!((i.project, i.folder), (Some(w.other_project.id), Some(w.other_folder.id)))
                 }),
             ),
             (
                 Agent,
                 update(&w.plan, folder(Some(w.empty_folder.id))),
                 plan().then(|w, i| {
-                    assert_eq!(
-                        (i.project, i.folder),
-                        (Some(w.project.id), Some(w.empty_folder.id))
-                    )
+                    assert_eq!((i.project, i.folder), (Some(w.project.id), Some(w.empty_folder.id)))
                 }),
             ),
             (
@@ -700,11 +513,7 @@ fn update_item() {
                 ok(&["item:ticket_a@3"], &["item.updated@ticket_a"])
                     .then(|w, i| assert_eq!((i.project, i.folder), (Some(w.project.id), Some(w.folder.id)))),
             ),
-            (
-                Agent,
-                update(&w.plan, project(Some(w.archived_project.id))),
-                invalid("project", "archived"),
-            ),
+            (Agent, update(&w.plan, project(Some(w.archived_project.id))), invalid("project", "archived")),
             (
                 Agent,
                 update(
@@ -718,16 +527,8 @@ fn update_item() {
                 invalid("folder", "another project"),
             ),
             // Parents: no cycles.
-            (
-                Agent,
-                update(&w.plan, parent(Some(w.subtask.id))),
-                invalid("parent", "inside itself"),
-            ),
-            (
-                Agent,
-                update(&w.plan, parent(Some(w.plan.id))),
-                invalid("parent", "inside itself"),
-            ),
+            (Agent, update(&w.plan, parent(Some(w.subtask.id))), invalid("parent", "inside itself")),
+            (Agent, update(&w.plan, parent(Some(w.plan.id))), invalid("parent", "inside itself")),
             (
                 Agent,
                 update(&w.subtask, parent(None)),
@@ -743,35 +544,22 @@ fn update_item() {
             (
                 Agent,
                 update(&w.ticket_a, requester(Some(w.customer_b.id))),
-                ok(
-                    &["item:ticket_a@3"],
-                    &["item.followers_changed@ticket_a", "item.updated@ticket_a"],
-                )
-                .then(|w, i| {
-                    assert_eq!(i.requester, Some(w.customer_b.id));
-                    assert_eq!(i.followers, [w.customer_a.id, w.customer_b.id]);
-                }),
+                ok(&["item:ticket_a@3"], &["item.followers_changed@ticket_a", "item.updated@ticket_a"]).then(
+                    |w, i| {
+                        assert_eq!(i.requester, Some(w.customer_b.id));
+                        assert_eq!(i.followers, [w.customer_a.id, w.customer_b.id]);
+                    },
+                ),
             ),
             (
                 Agent,
                 update(&w.ticket_a, requester(None)),
                 ok(&["item:ticket_a@3"], &["item.updated@ticket_a"]).then(|w, i| {
-                    assert_eq!(
-                        (i.requester, i.followers.as_slice()),
-                        (None, [w.customer_a.id].as_slice())
-                    );
+                    assert_eq!((i.requester, i.followers.as_slice()), (None, [w.customer_a.id].as_slice()));
                 }),
             ),
-            (
-                Agent,
-                update(&w.ticket_a, requester(Some(w.disabled.id))),
-                invalid("requester", "disabled"),
-            ),
-            (
-                Agent,
-                update(&w.ticket_a, requester(Some(nobody()))),
-                invalid("requester", "no user"),
-            ),
+            (Agent, update(&w.ticket_a, requester(Some(w.disabled.id))), invalid("requester", "disabled")),
+            (Agent, update(&w.ticket_a, requester(Some(nobody()))), invalid("requester", "no user")),
             // Custom fields: validated against the type, existing values kept.
             (
                 Agent,
@@ -786,11 +574,7 @@ fn update_item() {
                 update(&w.purchase_item, set(&[("vendor", Value::Null)])),
                 purchase().then(|_, i| assert!(!i.custom.contains_key("vendor"))),
             ),
-            (
-                Collaborator,
-                update(&w.purchase_item, set(&[("cost_centre", json!("CC-9999"))])),
-                purchase(),
-            ),
+            (Collaborator, update(&w.purchase_item, set(&[("cost_centre", json!("CC-9999"))])), purchase()),
             (
                 Agent,
                 update(&w.purchase_item, set(&[("budget", json!(20_000))])),
@@ -829,19 +613,11 @@ fn update_item_events_name_the_changed_fields() {
         },
     };
     let decided = run(&cmd, &w.actor(Agent), update_state(&w, &cmd)).unwrap();
-    let EventData::ItemUpdated { changes } = &decided.changes.events[0].data else {
-        panic!()
-    };
-    let fields: Vec<_> = changes
-        .iter()
-        .map(|c| (c.field.as_str(), c.from.clone(), c.to.clone()))
-        .collect();
+    let EventData::ItemUpdated { changes } = &decided.changes.events[0].data else { panic!() };
+    let fields: Vec<_> = changes.iter().map(|c| (c.field.as_str(), c.from.clone(), c.to.clone())).collect();
     assert_eq!(
         fields,
-        [
-            ("custom.vendor", json!("Acme"), json!("Globex")),
-            ("priority", json!("normal"), json!("high"))
-        ]
+        [("custom.vendor", json!("Acme"), json!("Globex")), ("priority", json!("normal"), json!("high"))]
     );
 }
 
@@ -859,11 +635,7 @@ fn transition_item() {
         to: TransitionTo::Status(status.into()),
         version,
     };
-    let close = |item: &Item| TransitionItem {
-        item: id(item),
-        to: TransitionTo::Close,
-        version: None,
-    };
+    let close = |item: &Item| TransitionItem { item: id(item), to: TransitionTo::Close, version: None };
     let moved = || ok::<Item>(&["item:ticket_a@3"], &["item.status_changed@ticket_a"]);
     table(
         &w,
@@ -892,26 +664,10 @@ fn transition_item() {
             ),
             (Collaborator, to(&w.ticket_a, "waiting", None), moved()),
             (System, to(&w.ticket_a, "waiting", None), moved()),
-            (
-                Agent,
-                to(&w.ticket_a, "triage", None),
-                invalid("status", "already in 'triage'"),
-            ),
-            (
-                Agent,
-                to(&w.ticket_a, "ghost", None),
-                invalid("status", "no status with key 'ghost'"),
-            ),
-            (
-                Agent,
-                to(&w.ticket_a, "doing", None),
-                invalid("status", "no status with key 'doing'"),
-            ),
-            (
-                Agent,
-                to(&w.ticket_a, "execution", Some(2)),
-                conflict("version 3, not 2"),
-            ),
+            (Agent, to(&w.ticket_a, "triage", None), invalid("status", "already in 'triage'")),
+            (Agent, to(&w.ticket_a, "ghost", None), invalid("status", "no status with key 'ghost'")),
+            (Agent, to(&w.ticket_a, "doing", None), invalid("status", "no status with key 'doing'")),
+            (Agent, to(&w.ticket_a, "execution", Some(2)), conflict("version 3, not 2")),
             // The task workflow restricts moves.
             (
                 Agent,
@@ -919,26 +675,14 @@ fn transition_item() {
                 ok(&["item:plan@2"], &["item.status_changed@plan"])
                     .then(|_, i| assert_eq!(i.done_at, Some(now()))),
             ),
-            (
-                Agent,
-                close(&w.plan),
-                ok(&["item:plan@2"], &["item.status_changed@plan"]),
-            ),
+            (Agent, close(&w.plan), ok(&["item:plan@2"], &["item.status_changed@plan"])),
             (
                 Agent,
                 to(&w.plan, "archived", None),
                 invalid("status", "does not allow moving from 'doing' to 'archived'"),
             ),
-            (
-                Agent,
-                to(&w.subtask, "blocked", None),
-                invalid("status", "does not allow"),
-            ),
-            (
-                CustomerA,
-                to(&w.ticket_a, "execution", None),
-                forbidden("customers cannot"),
-            ),
+            (Agent, to(&w.subtask, "blocked", None), invalid("status", "does not allow")),
+            (CustomerA, to(&w.ticket_a, "execution", None), forbidden("customers cannot")),
             (AgentRead, to(&w.ticket_a, "execution", None), forbidden("scope")),
         ],
     );
@@ -952,11 +696,7 @@ fn transition_item() {
         &w,
         transition_state,
         vec![
-            (
-                Agent,
-                to(&w.ticket_b, "execution", None),
-                b().then(|_, i| assert_eq!(i.done_at, None)),
-            ),
+            (Agent, to(&w.ticket_b, "execution", None), b().then(|_, i| assert_eq!(i.done_at, None))),
             (
                 Agent,
                 close(&w.ticket_b),
@@ -967,25 +707,16 @@ fn transition_item() {
 }
 
 fn assign_state(w: &World, c: &SetAssignees) -> (Item, References) {
-    (
-        w.item(c.item),
-        refs_for(w, assigned_users(&c.assignees), &c.assignees),
-    )
+    (w.item(c.item), refs_for(w, assigned_users(&c.assignees), &c.assignees))
 }
 
 #[test]
 fn set_assignees() {
     let w = World::new();
-    let assign = |item: &Item, assignees: Vec<Assignee>, version| SetAssignees {
-        item: id(item),
-        assignees,
-        version,
-    };
-    let (agent, collaborator, team) = (
-        Assignee::User(w.agent.id),
-        Assignee::User(w.collaborator.id),
-        Assignee::Team(w.team.id),
-    );
+    let assign =
+        |item: &Item, assignees: Vec<Assignee>, version| SetAssignees { item: id(item), assignees, version };
+    let (agent, collaborator, team) =
+        (Assignee::User(w.agent.id), Assignee::User(w.collaborator.id), Assignee::Team(w.team.id));
     let a = || ok::<Item>(&["item:ticket_a@3"], &["item.assignees_changed@ticket_a"]);
     table(
         &w,
@@ -995,18 +726,11 @@ fn set_assignees() {
                 Agent,
                 assign(&w.ticket_a, vec![agent, team, agent], Some(3)),
                 a().then(|w, i| {
-                    assert_eq!(
-                        i.assignees,
-                        [Assignee::User(w.agent.id), Assignee::Team(w.team.id)]
-                    )
+                    assert_eq!(i.assignees, [Assignee::User(w.agent.id), Assignee::Team(w.team.id)])
                 }),
             ),
             (Collaborator, assign(&w.ticket_a, vec![collaborator], None), a()),
-            (
-                Manager,
-                assign(&w.plan, vec![agent], Some(2)),
-                unchanged().then(|w, i| assert_eq!(i, &w.plan)),
-            ),
+            (Manager, assign(&w.plan, vec![agent], Some(2)), unchanged().then(|w, i| assert_eq!(i, &w.plan))),
             (
                 Manager,
                 assign(&w.plan, vec![], None),
@@ -1033,21 +757,9 @@ fn set_assignees() {
                 assign(&w.ticket_a, vec![Assignee::User(nobody())], None),
                 invalid("assignees[0]", "no user"),
             ),
-            (
-                Agent,
-                assign(&w.ticket_a, vec![agent], Some(1)),
-                conflict("not 1"),
-            ),
-            (
-                CustomerA,
-                assign(&w.ticket_a, vec![agent], None),
-                forbidden("customers cannot"),
-            ),
-            (
-                AgentRead,
-                assign(&w.ticket_a, vec![agent], None),
-                forbidden("scope"),
-            ),
+            (Agent, assign(&w.ticket_a, vec![agent], Some(1)), conflict("not 1")),
+            (CustomerA, assign(&w.ticket_a, vec![agent], None), forbidden("customers cannot")),
+            (AgentRead, assign(&w.ticket_a, vec![agent], None), forbidden("scope")),
         ],
     );
 }
@@ -1078,11 +790,8 @@ fn follow_state(w: &World, c: &ChangeFollowers) -> (Item, References) {
 #[test]
 fn change_followers() {
     let w = World::new();
-    let follow = |item: &Item, add: Vec<UserId>, remove: Vec<UserId>| ChangeFollowers {
-        item: id(item),
-        add,
-        remove,
-    };
+    let follow =
+        |item: &Item, add: Vec<UserId>, remove: Vec<UserId>| ChangeFollowers { item: id(item), add, remove };
     let a = || ok::<Item>(&["item:ticket_a@3"], &["item.followers_changed@ticket_a"]);
     table(
         &w,
@@ -1109,53 +818,21 @@ fn change_followers() {
                 ok(&["item:plan@2"], &["item.followers_changed@plan"])
                     .then(|_, i| assert!(i.followers.is_empty())),
             ),
-            (
-                Agent,
-                follow(&w.ticket_a, vec![w.customer_a.id], vec![]),
-                unchanged(),
-            ),
-            (
-                Agent,
-                follow(&w.ticket_a, vec![], vec![w.manager.id]),
-                unchanged(),
-            ),
-            (
-                Agent,
-                follow(&w.ticket_a, vec![nobody()], vec![]),
-                invalid("add[0]", "no user"),
-            ),
+            (Agent, follow(&w.ticket_a, vec![w.customer_a.id], vec![]), unchanged()),
+            (Agent, follow(&w.ticket_a, vec![], vec![w.manager.id]), unchanged()),
+            (Agent, follow(&w.ticket_a, vec![nobody()], vec![]), invalid("add[0]", "no user")),
             (
                 Agent,
                 follow(&w.ticket_a, vec![w.agent.id, w.disabled.id], vec![]),
                 invalid("add[1]", "disabled"),
             ),
             // A read-only token cannot write, not even to follow an item itself.
-            (
-                AgentRead,
-                follow(&w.ticket_a, vec![w.agent.id], vec![]),
-                forbidden("scope"),
-            ),
-            (
-                AgentRead,
-                follow(&w.plan, vec![], vec![w.agent.id]),
-                forbidden("scope"),
-            ),
+            (AgentRead, follow(&w.ticket_a, vec![w.agent.id], vec![]), forbidden("scope")),
+            (AgentRead, follow(&w.plan, vec![], vec![w.agent.id]), forbidden("scope")),
             (AgentWrite, follow(&w.ticket_a, vec![w.agent.id], vec![]), a()),
-            (
-                Disabled,
-                follow(&w.ticket_a, vec![w.disabled.id], vec![]),
-                forbidden("disabled"),
-            ),
-            (
-                CustomerA,
-                follow(&w.ticket_a, vec![], vec![w.customer_a.id]),
-                forbidden("customers cannot"),
-            ),
-            (
-                CustomerA,
-                follow(&w.ticket_b, vec![w.customer_a.id], vec![]),
-                forbidden("customers cannot"),
-            ),
+            (Disabled, follow(&w.ticket_a, vec![w.disabled.id], vec![]), forbidden("disabled")),
+            (CustomerA, follow(&w.ticket_a, vec![], vec![w.customer_a.id]), forbidden("customers cannot")),
+            (CustomerA, follow(&w.ticket_b, vec![w.customer_a.id], vec![]), forbidden("customers cannot")),
         ],
     );
 }
@@ -1167,12 +844,7 @@ fn convert_state(w: &World, c: &ConvertItem) -> (Item, ItemType, ItemType) {
 }
 
 fn convert(item: &Item, to: &ItemType, pairs: &[(&str, Value)], version: Option<i64>) -> ConvertItem {
-    ConvertItem {
-        item: id(item),
-        to_type: to.id,
-        custom: custom(pairs),
-        version,
-    }
+    ConvertItem { item: id(item), to_type: to.id, custom: custom(pairs), version }
 }
 
 #[test]
@@ -1190,10 +862,7 @@ fn convert_item() {
                     assert_eq!((i.id, i.number, i.version), (w.ticket_a.id, w.ticket_a.number, 4));
                     assert_eq!((i.item_type, i.kind), (w.task.id, ItemKind::Task));
                     assert_eq!((i.status.as_str(), i.category), ("todo", StatusCategory::New));
-                    assert_eq!(
-                        (&i.followers, i.requester),
-                        (&w.ticket_a.followers, w.ticket_a.requester)
-                    );
+                    assert_eq!((&i.followers, i.requester), (&w.ticket_a.followers, w.ticket_a.requester));
                     assert_eq!(
                         (&i.title, i.created_at, i.channel),
                         (&w.ticket_a.title, w.ticket_a.created_at, Channel::Portal)
@@ -1249,26 +918,14 @@ fn convert_item() {
                 convert(&w.ticket_a, &w.ticket, &[], None),
                 invalid("item_type", "already has this type"),
             ),
-            (
-                Agent,
-                convert(&w.ticket_a, &w.task, &[], Some(2)),
-                conflict("not 2"),
-            ),
+            (Agent, convert(&w.ticket_a, &w.task, &[], Some(2)), conflict("not 2")),
             (
                 Collaborator,
                 convert(&w.ticket_a, &w.task, &[], None),
                 ok(&["item:ticket_a@3"], &["item.converted@ticket_a"]),
             ),
-            (
-                CustomerA,
-                convert(&w.ticket_a, &w.task, &[], None),
-                forbidden("customers cannot"),
-            ),
-            (
-                AgentRead,
-                convert(&w.ticket_a, &w.task, &[], None),
-                forbidden("scope"),
-            ),
+            (CustomerA, convert(&w.ticket_a, &w.task, &[], None), forbidden("customers cannot")),
+            (AgentRead, convert(&w.ticket_a, &w.task, &[], None), forbidden("scope")),
         ],
     );
 
@@ -1276,10 +933,7 @@ fn convert_item() {
     let mut w = World::new();
     w.purchase_item.custom.insert("budget".into(), json!(5000.0));
     let both = || {
-        ok::<Item>(
-            &["item:purchase_item@1"],
-            &["item.converted@purchase_item", "item.updated@purchase_item"],
-        )
+        ok::<Item>(&["item:purchase_item@1"], &["item.converted@purchase_item", "item.updated@purchase_item"])
     };
     table(
         &w,
@@ -1322,10 +976,7 @@ fn convert_item() {
             (
                 Agent,
                 convert(&w.ticket_a, &w.task, &[("points", json!(2))], None),
-                ok(
-                    &["item:ticket_a@3"],
-                    &["item.converted@ticket_a", "item.updated@ticket_a"],
-                ),
+                ok(&["item:ticket_a@3"], &["item.converted@ticket_a", "item.updated@ticket_a"]),
             ),
         ],
     );
@@ -1348,11 +999,7 @@ fn convert_maps_status_by_category() {
         set_status(&mut w.ticket_a, &ticket, from);
         let cmd = convert(&w.ticket_a, &w.task, &[], None);
         let decided = run(&cmd, &w.actor(Agent), convert_state(&w, &cmd)).unwrap();
-        assert_eq!(
-            (decided.output.status.as_str(), decided.output.done_at),
-            (to, done_at),
-            "{from}"
-        );
+        assert_eq!((decided.output.status.as_str(), decided.output.done_at), (to, done_at), "{from}");
         assert_eq!(
             decided.changes.events[0].data,
             EventData::ItemConverted {
@@ -1369,32 +1016,19 @@ fn convert_maps_status_by_category() {
     let mut w = World::new();
     w.ticket_a.category = StatusCategory::Open;
     let cmd = convert(&w.ticket_a, &w.task, &[], None);
-    assert_eq!(
-        run(&cmd, &w.actor(Agent), convert_state(&w, &cmd))
-            .unwrap()
-            .output
-            .status,
-        "todo"
-    );
+    assert_eq!(run(&cmd, &w.actor(Agent), convert_state(&w, &cmd)).unwrap().output.status, "todo");
 }
 
 fn link_state(w: &World, c: &LinkItems) -> (Item, Item, Vec<ItemLink>) {
     let (from, to) = (w.item(c.from), w.item(c.to));
-    let links = [w.link.clone()]
-        .into_iter()
-        .filter(|l| l.from == from.id || l.to == from.id)
-        .collect();
+    let links = [w.link.clone()].into_iter().filter(|l| l.from == from.id || l.to == from.id).collect();
     (from, to, links)
 }
 
 #[test]
 fn link_items() {
     let w = World::new();
-    let link = |from: &Item, to: &Item, kind| LinkItems {
-        from: id(from),
-        to: id(to),
-        kind,
-    };
+    let link = |from: &Item, to: &Item, kind| LinkItems { from: id(from), to: id(to), kind };
     let existing = || unchanged::<ItemLink>().then(|w, l| assert_eq!(l, &w.link));
     table(
         &w,
@@ -1411,16 +1045,8 @@ fn link_items() {
                 }),
             ),
             // The same link again, or a "relates" link the other way round, is the existing one.
-            (
-                Agent,
-                link(&w.ticket_a, &w.ticket_b, LinkKind::Relates),
-                existing(),
-            ),
-            (
-                Agent,
-                link(&w.ticket_b, &w.ticket_a, LinkKind::Relates),
-                existing(),
-            ),
+            (Agent, link(&w.ticket_a, &w.ticket_b, LinkKind::Relates), existing()),
+            (Agent, link(&w.ticket_b, &w.ticket_a, LinkKind::Relates), existing()),
             (
                 Agent,
                 link(&w.ticket_b, &w.ticket_a, LinkKind::Blocks),
@@ -1431,11 +1057,7 @@ fn link_items() {
                 link(&w.ticket_a, &w.ticket_b, LinkKind::Duplicates),
                 ok(&["+link:new1"], &["item.linked@ticket_a", "item.linked@ticket_b"]),
             ),
-            (
-                Agent,
-                link(&w.ticket_a, &w.ticket_a, LinkKind::Relates),
-                invalid("to", "itself"),
-            ),
+            (Agent, link(&w.ticket_a, &w.ticket_a, LinkKind::Relates), invalid("to", "itself")),
             (
                 Collaborator,
                 link(&w.plan, &w.subtask, LinkKind::Blocks),
@@ -1446,11 +1068,7 @@ fn link_items() {
                 link(&w.ticket_a, &w.purchase_item, LinkKind::Relates),
                 forbidden("customers cannot"),
             ),
-            (
-                AgentRead,
-                link(&w.ticket_a, &w.plan, LinkKind::Relates),
-                forbidden("scope"),
-            ),
+            (AgentRead, link(&w.ticket_a, &w.plan, LinkKind::Relates), forbidden("scope")),
         ],
     );
 }
@@ -1466,18 +1084,12 @@ fn unlink_items() {
             (
                 Agent,
                 cmd.clone(),
-                ok(
-                    &["-link:link@1"],
-                    &["item.unlinked@ticket_a", "item.unlinked@ticket_b"],
-                ),
+                ok(&["-link:link@1"], &["item.unlinked@ticket_a", "item.unlinked@ticket_b"]),
             ),
             (
                 Collaborator,
                 cmd.clone(),
-                ok(
-                    &["-link:link@1"],
-                    &["item.unlinked@ticket_a", "item.unlinked@ticket_b"],
-                ),
+                ok(&["-link:link@1"], &["item.unlinked@ticket_a", "item.unlinked@ticket_b"]),
             ),
             (CustomerA, cmd.clone(), forbidden("customers cannot")),
             (AgentRead, cmd, forbidden("scope")),

@@ -9,29 +9,16 @@ use crate::people::{ApiToken, Role, Team, TokenScope, User, normalise_email, val
 fn holders(w: &World, email: Option<&str>, handle: Option<&str>) -> Vec<User> {
     let mut found = Vec::new();
     if let Some(email) = email.and_then(|e| normalise_email("email", e).ok()) {
-        found.extend(
-            w.users()
-                .into_iter()
-                .filter(|u| u.email.as_deref() == Some(email.as_str())),
-        );
+        found.extend(w.users().into_iter().filter(|u| u.email.as_deref() == Some(email.as_str())));
     }
     if let Some(handle) = handle.and_then(|h| validate_handle("handle", h).ok()) {
-        found.extend(
-            w.users()
-                .into_iter()
-                .filter(|u| u.handle.as_deref() == Some(handle.as_str())),
-        );
+        found.extend(w.users().into_iter().filter(|u| u.handle.as_deref() == Some(handle.as_str())));
     }
     found
 }
 
 fn new_user(name: &str, email: Option<&str>, handle: Option<&str>, role: Role) -> CreateUser {
-    CreateUser {
-        name: name.into(),
-        email: email.map(Into::into),
-        handle: handle.map(Into::into),
-        role,
-    }
+    CreateUser { name: name.into(), email: email.map(Into::into), handle: handle.map(Into::into), role }
 }
 
 #[test]
@@ -51,10 +38,7 @@ fn create_user() {
                         (u.email.as_deref(), u.handle.as_deref()),
                         (Some("zoe@fed.example"), Some("zoe"))
                     );
-                    assert_eq!(
-                        (u.role, u.active, u.version, u.created_at),
-                        (Role::Admin, true, 1, now())
-                    );
+                    assert_eq!((u.role, u.active, u.version, u.created_at), (Role::Admin, true, 1, now()));
                 }),
             ),
             (
@@ -62,26 +46,14 @@ fn create_user() {
                 new_user("Zoe", Some("zoe@fed.example"), None, Role::Admin),
                 forbidden("only administrators"),
             ),
-            (
-                Manager,
-                new_user("Zoe", Some("zoe@fed.example"), None, Role::Agent),
-                created(),
-            ),
-            (
-                Manager,
-                new_user("Zoe", Some("zoe@fed.example"), None, Role::Manager),
-                created(),
-            ),
+            (Manager, new_user("Zoe", Some("zoe@fed.example"), None, Role::Agent), created()),
+            (Manager, new_user("Zoe", Some("zoe@fed.example"), None, Role::Manager), created()),
             (
                 Manager,
                 new_user("Walk-in", None, Some(""), Role::Customer),
                 created().then(|_, u| assert_eq!((u.email.as_deref(), u.handle.as_deref()), (None, None))),
             ),
-            (
-                Manager,
-                new_user("Zoe", None, None, Role::Agent),
-                invalid("email", "staff need an email"),
-            ),
+            (Manager, new_user("Zoe", None, None, Role::Agent), invalid("email", "staff need an email")),
             (
                 Manager,
                 new_user("Zoe", Some("   "), None, Role::Collaborator),
@@ -112,36 +84,12 @@ fn create_user() {
                 new_user("Ana 2", Some("ana2@fed.example"), Some("@Ana"), Role::Agent),
                 conflict("@ana is taken"),
             ),
-            (
-                Manager,
-                new_user(" ", Some("zoe@fed.example"), None, Role::Agent),
-                invalid("name", "empty"),
-            ),
-            (
-                Agent,
-                new_user("Zoe", None, None, Role::Customer),
-                forbidden("agents"),
-            ),
-            (
-                Collaborator,
-                new_user("Zoe", None, None, Role::Customer),
-                forbidden("collaborators"),
-            ),
-            (
-                CustomerA,
-                new_user("Zoe", None, None, Role::Customer),
-                forbidden("customers"),
-            ),
-            (
-                AdminRead,
-                new_user("Zoe", None, None, Role::Customer),
-                forbidden("scope"),
-            ),
-            (
-                ServerAdmin,
-                new_user("Root", Some("root@fed.example"), None, Role::Admin),
-                created(),
-            ),
+            (Manager, new_user(" ", Some("zoe@fed.example"), None, Role::Agent), invalid("name", "empty")),
+            (Agent, new_user("Zoe", None, None, Role::Customer), forbidden("agents")),
+            (Collaborator, new_user("Zoe", None, None, Role::Customer), forbidden("collaborators")),
+            (CustomerA, new_user("Zoe", None, None, Role::Customer), forbidden("customers")),
+            (AdminRead, new_user("Zoe", None, None, Role::Customer), forbidden("scope")),
+            (ServerAdmin, new_user("Root", Some("root@fed.example"), None, Role::Admin), created()),
         ],
     );
 }
@@ -150,27 +98,15 @@ fn create_user() {
 fn update_user() {
     let w = World::new();
     let patch = |id, patch| UpdateUser { id, patch };
-    let role = |role| UserPatch {
-        role: Some(role),
-        ..Default::default()
-    };
-    let name = |name: &str| UserPatch {
-        name: Some(name.into()),
-        ..Default::default()
-    };
-    let email = |email: Option<&str>| UserPatch {
-        email: Some(email.map(Into::into)),
-        ..Default::default()
-    };
+    let role = |role| UserPatch { role: Some(role), ..Default::default() };
+    let name = |name: &str| UserPatch { name: Some(name.into()), ..Default::default() };
+    let email = |email: Option<&str>| UserPatch { email: Some(email.map(Into::into)), ..Default::default() };
     table(
         &w,
         |w, c: &UpdateUser| {
             let email = c.patch.email.clone().flatten();
             let handle = c.patch.handle.clone().flatten();
-            (
-                w.get::<User>(c.id).unwrap(),
-                holders(w, email.as_deref(), handle.as_deref()),
-            )
+            (w.get::<User>(c.id).unwrap(), holders(w, email.as_deref(), handle.as_deref()))
         },
         vec![
             (
@@ -181,13 +117,7 @@ fn update_user() {
             ),
             (
                 Manager,
-                patch(
-                    w.agent.id,
-                    UserPatch {
-                        active: Some(false),
-                        ..Default::default()
-                    },
-                ),
+                patch(w.agent.id, UserPatch { active: Some(false), ..Default::default() }),
                 ok(&["user:agent@1"], &["record.updated"]).then(|_, u| assert!(!u.active)),
             ),
             (
@@ -195,48 +125,18 @@ fn update_user() {
                 patch(w.agent.id, role(Role::Manager)),
                 ok(&["user:agent@1"], &["record.updated"]).then(|_, u| assert_eq!(u.role, Role::Manager)),
             ),
-            (
-                Manager,
-                patch(w.agent.id, role(Role::Admin)),
-                forbidden("only administrators"),
-            ),
-            (
-                Manager,
-                patch(w.admin.id, name("Ada")),
-                forbidden("only administrators"),
-            ),
+            (Manager, patch(w.agent.id, role(Role::Admin)), forbidden("only administrators")),
+            (Manager, patch(w.admin.id, name("Ada")), forbidden("only administrators")),
+            (Admin, patch(w.manager.id, role(Role::Admin)), ok(&["user:manager@1"], &["record.updated"])),
+            (Admin, patch(w.admin.id, name("Ada A.")), ok(&["user:admin@1"], &["record.updated"])),
+            (Admin, patch(w.admin.id, role(Role::Manager)), forbidden("yourself")),
             (
                 Admin,
-                patch(w.manager.id, role(Role::Admin)),
-                ok(&["user:manager@1"], &["record.updated"]),
-            ),
-            (
-                Admin,
-                patch(w.admin.id, name("Ada A.")),
-                ok(&["user:admin@1"], &["record.updated"]),
-            ),
-            (
-                Admin,
-                patch(w.admin.id, role(Role::Manager)),
-                forbidden("yourself"),
-            ),
-            (
-                Admin,
-                patch(
-                    w.admin.id,
-                    UserPatch {
-                        active: Some(false),
-                        ..Default::default()
-                    },
-                ),
+                patch(w.admin.id, UserPatch { active: Some(false), ..Default::default() }),
                 forbidden("yourself"),
             ),
             // Staff need an email whatever role they had before the change.
-            (
-                Manager,
-                patch(w.customer_b.id, role(Role::Agent)),
-                invalid("email", "staff need an email"),
-            ),
+            (Manager, patch(w.customer_b.id, role(Role::Agent)), invalid("email", "staff need an email")),
             (
                 Manager,
                 patch(
@@ -248,40 +148,21 @@ fn update_user() {
                     },
                 ),
                 ok(&["user:customer_b@1"], &["record.updated"]).then(|_, u| {
-                    assert_eq!(
-                        (u.role, u.email.as_deref()),
-                        (Role::Agent, Some("bert@fed.example"))
-                    )
+                    assert_eq!((u.role, u.email.as_deref()), (Role::Agent, Some("bert@fed.example")))
                 }),
             ),
             (
                 Manager,
                 patch(
                     w.collaborator.id,
-                    UserPatch {
-                        role: Some(Role::Customer),
-                        email: Some(None),
-                        ..Default::default()
-                    },
+                    UserPatch { role: Some(Role::Customer), email: Some(None), ..Default::default() },
                 ),
                 ok(&["user:collaborator@1"], &["record.updated"])
                     .then(|_, u| assert_eq!((u.role, u.email.as_deref()), (Role::Customer, None))),
             ),
-            (
-                Manager,
-                patch(w.agent.id, email(None)),
-                invalid("email", "staff need an email"),
-            ),
-            (
-                Manager,
-                patch(w.customer_a.id, email(None)),
-                ok(&["user:customer_a@1"], &["record.updated"]),
-            ),
-            (
-                Manager,
-                patch(w.agent.id, email(Some("nope"))),
-                invalid("email", "not an email"),
-            ),
+            (Manager, patch(w.agent.id, email(None)), invalid("email", "staff need an email")),
+            (Manager, patch(w.customer_a.id, email(None)), ok(&["user:customer_a@1"], &["record.updated"])),
+            (Manager, patch(w.agent.id, email(Some("nope"))), invalid("email", "not an email")),
             (
                 Manager,
                 patch(w.agent.id, email(Some("MAX@fed.example"))),
@@ -294,33 +175,17 @@ fn update_user() {
             ),
             (
                 Manager,
-                patch(
-                    w.agent.id,
-                    UserPatch {
-                        handle: Some(Some("Max".into())),
-                        ..Default::default()
-                    },
-                ),
+                patch(w.agent.id, UserPatch { handle: Some(Some("Max".into())), ..Default::default() }),
                 conflict("@max is taken"),
             ),
             (
                 Manager,
-                patch(
-                    w.agent.id,
-                    UserPatch {
-                        handle: Some(None),
-                        ..Default::default()
-                    },
-                ),
+                patch(w.agent.id, UserPatch { handle: Some(None), ..Default::default() }),
                 ok(&["user:agent@1"], &["record.updated"]).then(|_, u| assert_eq!(u.handle, None)),
             ),
             (Agent, patch(w.collaborator.id, name("Cole")), forbidden("agents")),
             (Agent, patch(w.agent.id, name("Ana")), forbidden("agents")),
-            (
-                CustomerA,
-                patch(w.customer_a.id, name("Carla")),
-                forbidden("customers"),
-            ),
+            (CustomerA, patch(w.customer_a.id, name("Carla")), forbidden("customers")),
         ],
     );
 }
@@ -342,10 +207,7 @@ fn members(w: &World, ids: &[crate::UserId]) -> Vec<User> {
 #[test]
 fn create_team() {
     let w = World::new();
-    let cmd = |name: &str, members: Vec<crate::UserId>| CreateTeam {
-        name: name.into(),
-        members,
-    };
+    let cmd = |name: &str, members: Vec<crate::UserId>| CreateTeam { name: name.into(), members };
     table(
         &w,
         |w, c: &CreateTeam| (members(w, &c.members), vec![w.team.clone(), field_team(w)]),
@@ -358,21 +220,9 @@ fn create_team() {
                     assert_eq!(t.members, [w.agent.id, w.collaborator.id]);
                 }),
             ),
-            (
-                Admin,
-                cmd("Empty", vec![]),
-                ok(&["+team:new1"], &["record.created"]),
-            ),
-            (
-                Manager,
-                cmd("service DESK", vec![]),
-                conflict("a team called 'service DESK' exists"),
-            ),
-            (
-                Manager,
-                cmd("Mixed", vec![w.agent.id, w.customer_a.id]),
-                invalid("members[1]", "customer"),
-            ),
+            (Admin, cmd("Empty", vec![]), ok(&["+team:new1"], &["record.created"])),
+            (Manager, cmd("service DESK", vec![]), conflict("a team called 'service DESK' exists")),
+            (Manager, cmd("Mixed", vec![w.agent.id, w.customer_a.id]), invalid("members[1]", "customer")),
             (Manager, cmd("", vec![]), invalid("name", "empty")),
             (Agent, cmd("Mine", vec![]), forbidden("agents")),
         ],
@@ -384,10 +234,7 @@ fn update_team() {
     let w = World::new();
     let cmd = |name: Option<&str>, members: Option<Vec<crate::UserId>>| UpdateTeam {
         id: w.team.id,
-        patch: TeamPatch {
-            name: name.map(Into::into),
-            members,
-        },
+        patch: TeamPatch { name: name.map(Into::into), members },
     };
     table(
         &w,
@@ -415,11 +262,7 @@ fn update_team() {
                 ok(&["team:team@1"], &["record.updated"]).then(|_, t| assert!(t.members.is_empty())),
             ),
             (Manager, cmd(Some("field techs"), None), conflict("exists")),
-            (
-                Manager,
-                cmd(None, Some(vec![w.customer_b.id])),
-                invalid("members[0]", "customer"),
-            ),
+            (Manager, cmd(None, Some(vec![w.customer_b.id])), invalid("members[0]", "customer")),
             (Manager, cmd(Some(" "), None), invalid("name", "empty")),
             (Collaborator, cmd(Some("Mine"), None), forbidden("collaborators")),
         ],
@@ -431,12 +274,7 @@ const SHA: &str = "ABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABA
 #[test]
 fn issue_token() {
     let w = World::new();
-    let cmd = |user, scope| IssueToken {
-        user,
-        name: "laptop".into(),
-        scope,
-        secret_sha256: SHA.into(),
-    };
+    let cmd = |user, scope| IssueToken { user, name: "laptop".into(), scope, secret_sha256: SHA.into() };
     let issued = || ok::<ApiToken>(&["+token:new1"], &["record.created"]);
     table(
         &w,
@@ -462,11 +300,7 @@ fn issue_token() {
                 forbidden("a Write token cannot issue a Admin token"),
             ),
             (AgentRead, cmd(w.agent.id, TokenScope::Read), issued()),
-            (
-                AgentRead,
-                cmd(w.agent.id, TokenScope::Write),
-                forbidden("cannot issue"),
-            ),
+            (AgentRead, cmd(w.agent.id, TokenScope::Write), forbidden("cannot issue")),
             (CustomerA, cmd(w.customer_a.id, TokenScope::Read), issued()),
             // Tokens for others are people management.
             (
@@ -476,45 +310,24 @@ fn issue_token() {
             ),
             (Admin, cmd(w.manager.id, TokenScope::Write), issued()),
             (ServerAdmin, cmd(w.admin.id, TokenScope::Admin), issued()),
-            (
-                Manager,
-                cmd(w.admin.id, TokenScope::Read),
-                forbidden("only administrators"),
-            ),
-            (
-                Agent,
-                cmd(w.collaborator.id, TokenScope::Read),
-                forbidden("agents"),
-            ),
-            (
-                CustomerA,
-                cmd(w.customer_b.id, TokenScope::Read),
-                forbidden("customers"),
-            ),
+            (Manager, cmd(w.admin.id, TokenScope::Read), forbidden("only administrators")),
+            (Agent, cmd(w.collaborator.id, TokenScope::Read), forbidden("agents")),
+            (CustomerA, cmd(w.customer_b.id, TokenScope::Read), forbidden("customers")),
             (AdminRead, cmd(w.agent.id, TokenScope::Read), forbidden("scope")),
             (Admin, cmd(w.disabled.id, TokenScope::Read), conflict("disabled")),
             (
                 Admin,
-                IssueToken {
-                    secret_sha256: "abc".into(),
-                    ..cmd(w.agent.id, TokenScope::Read)
-                },
+                IssueToken { secret_sha256: "abc".into(), ..cmd(w.agent.id, TokenScope::Read) },
                 invalid("secret_sha256", "hex"),
             ),
             (
                 Admin,
-                IssueToken {
-                    secret_sha256: "g".repeat(64),
-                    ..cmd(w.agent.id, TokenScope::Read)
-                },
+                IssueToken { secret_sha256: "g".repeat(64), ..cmd(w.agent.id, TokenScope::Read) },
                 invalid("secret_sha256", "hex"),
             ),
             (
                 Admin,
-                IssueToken {
-                    name: " ".into(),
-                    ..cmd(w.agent.id, TokenScope::Read)
-                },
+                IssueToken { name: " ".into(), ..cmd(w.agent.id, TokenScope::Read) },
                 invalid("name", "empty"),
             ),
         ],

@@ -45,18 +45,12 @@ fn create_workspace_makes_the_default_item_types() {
         .writes
         .iter()
         .filter_map(|write| match write {
-            crate::Write::Put {
-                record: crate::Record::ItemType(t),
-                ..
-            } => Some(t),
+            crate::Write::Put { record: crate::Record::ItemType(t), .. } => Some(t),
             _ => None,
         })
         .collect();
     assert_eq!(
-        types
-            .iter()
-            .map(|t| (t.name.as_str(), t.kind))
-            .collect::<Vec<_>>(),
+        types.iter().map(|t| (t.name.as_str(), t.kind)).collect::<Vec<_>>(),
         [("Ticket", ItemKind::Ticket), ("Task", ItemKind::Task)]
     );
     for t in types {
@@ -82,11 +76,7 @@ fn rename_workspace() {
                     assert_eq!((ws.name.as_str(), ws.version), ("Federation of Clinics", 2));
                 }),
             ),
-            (
-                ServerAdmin,
-                cmd("Renamed"),
-                ok(&["workspace:ws@1"], &["record.updated"]),
-            ),
+            (ServerAdmin, cmd("Renamed"), ok(&["workspace:ws@1"], &["record.updated"])),
             (Admin, cmd("\u{7}bell"), invalid("name", "control")),
             (Manager, cmd("Mine"), forbidden("only administrators")),
             (Agent, cmd("Mine"), forbidden("agents")),
@@ -99,10 +89,7 @@ fn rename_workspace() {
 #[test]
 fn create_portfolio() {
     let w = World::new();
-    let cmd = |name: &str, parent| CreatePortfolio {
-        name: name.into(),
-        parent,
-    };
+    let cmd = |name: &str, parent| CreatePortfolio { name: name.into(), parent };
     table(
         &w,
         |w, c: &CreatePortfolio| c.parent.and_then(|p| w.get(p)),
@@ -111,17 +98,10 @@ fn create_portfolio() {
                 Manager,
                 cmd(" South ", Some(w.portfolio.id)),
                 ok(&["+portfolio:new1"], &["record.created"]).then(|w, p: &Portfolio| {
-                    assert_eq!(
-                        (p.name.as_str(), p.parent, p.version),
-                        ("South", Some(w.portfolio.id), 1)
-                    );
+                    assert_eq!((p.name.as_str(), p.parent, p.version), ("South", Some(w.portfolio.id), 1));
                 }),
             ),
-            (
-                Admin,
-                cmd("Top", None),
-                ok(&["+portfolio:new1"], &["record.created"]),
-            ),
+            (Admin, cmd("Top", None), ok(&["+portfolio:new1"], &["record.created"])),
             (Manager, cmd("", None), invalid("name", "empty")),
             (Agent, cmd("Mine", None), forbidden("agents")),
             (Collaborator, cmd("Mine", None), forbidden("collaborators")),
@@ -137,26 +117,14 @@ fn update_portfolio() {
     let w = World::new();
     let rename = |id, name: &str| UpdatePortfolio {
         id,
-        patch: PortfolioPatch {
-            name: Some(name.into()),
-            parent: None,
-        },
+        patch: PortfolioPatch { name: Some(name.into()), parent: None },
     };
-    let reparent = |id, parent| UpdatePortfolio {
-        id,
-        patch: PortfolioPatch {
-            name: None,
-            parent: Some(parent),
-        },
-    };
+    let reparent =
+        |id, parent| UpdatePortfolio { id, patch: PortfolioPatch { name: None, parent: Some(parent) } };
     table(
         &w,
         |w, c: &UpdatePortfolio| {
-            let all = if c.patch.parent.is_some() {
-                w.portfolios()
-            } else {
-                Vec::new()
-            };
+            let all = if c.patch.parent.is_some() { w.portfolios() } else { Vec::new() };
             (w.get(c.id).unwrap(), all)
         },
         vec![
@@ -179,16 +147,8 @@ fn update_portfolio() {
                 ok(&["portfolio:sub_portfolio@1"], &["record.updated"])
                     .then(|_, p| assert_eq!(p.parent, None)),
             ),
-            (
-                Manager,
-                reparent(w.portfolio.id, Some(w.sub_portfolio.id)),
-                invalid("parent", "inside itself"),
-            ),
-            (
-                Manager,
-                reparent(w.portfolio.id, Some(w.portfolio.id)),
-                invalid("parent", "inside itself"),
-            ),
+            (Manager, reparent(w.portfolio.id, Some(w.sub_portfolio.id)), invalid("parent", "inside itself")),
+            (Manager, reparent(w.portfolio.id, Some(w.portfolio.id)), invalid("parent", "inside itself")),
             (
                 Manager,
                 reparent(w.portfolio.id, Some(crate::PortfolioId(uuid::Uuid::nil()))),
@@ -196,11 +156,7 @@ fn update_portfolio() {
             ),
             (Manager, rename(w.portfolio.id, " "), invalid("name", "empty")),
             (Agent, rename(w.portfolio.id, "Mine"), forbidden("agents")),
-            (
-                Collaborator,
-                rename(w.portfolio.id, "Mine"),
-                forbidden("collaborators"),
-            ),
+            (Collaborator, rename(w.portfolio.id, "Mine"), forbidden("collaborators")),
         ],
     );
 }
@@ -213,17 +169,12 @@ fn delete_portfolio() {
         &w,
         |w, c: &DeletePortfolio| {
             let children = w.portfolios().iter().any(|p| p.parent == Some(c.id));
-            let projects = [&w.project, &w.other_project, &w.archived_project]
-                .iter()
-                .any(|p| p.portfolio == Some(c.id));
+            let projects =
+                [&w.project, &w.other_project, &w.archived_project].iter().any(|p| p.portfolio == Some(c.id));
             (w.get(c.id).unwrap(), children, projects)
         },
         vec![
-            (
-                Manager,
-                cmd(w.empty_portfolio.id),
-                ok(&["-portfolio:empty_portfolio@1"], &["record.deleted"]),
-            ),
+            (Manager, cmd(w.empty_portfolio.id), ok(&["-portfolio:empty_portfolio@1"], &["record.deleted"])),
             (Manager, cmd(w.portfolio.id), conflict("still holds portfolios")),
             (Manager, cmd(w.sub_portfolio.id), conflict("still holds projects")),
             (Agent, cmd(w.empty_portfolio.id), forbidden("agents")),
@@ -253,17 +204,9 @@ fn create_project() {
                     assert_eq!((p.portfolio, p.archived), (Some(w.portfolio.id), false));
                 }),
             ),
-            (
-                Admin,
-                cmd("Loose", "", None),
-                ok(&["+project:new1"], &["record.created"]),
-            ),
+            (Admin, cmd("Loose", "", None), ok(&["+project:new1"], &["record.created"])),
             (Manager, cmd("", "", None), invalid("name", "empty")),
-            (
-                Manager,
-                cmd("Long", &"x".repeat(100_001), None),
-                invalid("description", "at most"),
-            ),
+            (Manager, cmd("Long", &"x".repeat(100_001), None), invalid("description", "at most")),
             (Agent, cmd("Mine", "", None), forbidden("agents")),
             (CustomerA, cmd("Mine", "", None), forbidden("customers")),
         ],
@@ -280,80 +223,39 @@ fn update_project() {
         vec![
             (
                 Manager,
-                cmd(
-                    w.project.id,
-                    ProjectPatch {
-                        archived: Some(true),
-                        ..Default::default()
-                    },
-                ),
+                cmd(w.project.id, ProjectPatch { archived: Some(true), ..Default::default() }),
                 ok(&["project:project@1"], &["record.updated"]).then(|_, p: &Project| assert!(p.archived)),
             ),
             (
                 Manager,
-                cmd(
-                    w.archived_project.id,
-                    ProjectPatch {
-                        archived: Some(false),
-                        ..Default::default()
-                    },
-                ),
+                cmd(w.archived_project.id, ProjectPatch { archived: Some(false), ..Default::default() }),
                 ok(&["project:archived_project@1"], &["record.updated"]).then(|_, p| assert!(!p.archived)),
             ),
             (
                 Admin,
-                cmd(
-                    w.project.id,
-                    ProjectPatch {
-                        portfolio: Some(None),
-                        ..Default::default()
-                    },
-                ),
+                cmd(w.project.id, ProjectPatch { portfolio: Some(None), ..Default::default() }),
                 ok(&["project:project@1"], &["record.updated"]).then(|_, p| assert_eq!(p.portfolio, None)),
             ),
             (
                 Manager,
-                cmd(
-                    w.project.id,
-                    ProjectPatch {
-                        name: Some("Rollout 2".into()),
-                        ..Default::default()
-                    },
-                ),
+                cmd(w.project.id, ProjectPatch { name: Some("Rollout 2".into()), ..Default::default() }),
                 ok(&["project:project@1"], &["record.updated"]).then(|_, p| assert_eq!(p.name, "Rollout 2")),
             ),
             (
                 Manager,
-                cmd(
-                    w.project.id,
-                    ProjectPatch {
-                        name: Some("".into()),
-                        ..Default::default()
-                    },
-                ),
+                cmd(w.project.id, ProjectPatch { name: Some("".into()), ..Default::default() }),
                 invalid("name", "empty"),
             ),
             (
                 Manager,
                 cmd(
                     w.project.id,
-                    ProjectPatch {
-                        description: Some("x".repeat(100_001)),
-                        ..Default::default()
-                    },
+                    ProjectPatch { description: Some("x".repeat(100_001)), ..Default::default() },
                 ),
                 invalid("description", "at most"),
             ),
-            (
-                Collaborator,
-                cmd(w.project.id, ProjectPatch::default()),
-                forbidden("collaborators"),
-            ),
-            (
-                Agent,
-                cmd(w.project.id, ProjectPatch::default()),
-                forbidden("agents"),
-            ),
+            (Collaborator, cmd(w.project.id, ProjectPatch::default()), forbidden("collaborators")),
+            (Agent, cmd(w.project.id, ProjectPatch::default()), forbidden("agents")),
         ],
     );
 }
@@ -362,37 +264,19 @@ fn update_project() {
 #[test]
 fn updates_record_what_changed() {
     let w = World::new();
-    let patch = ProjectPatch {
-        archived: Some(true),
-        name: Some("Rollout".into()),
-        ..Default::default()
-    };
-    let decided = run(
-        &UpdateProject {
-            id: w.project.id,
-            patch,
-        },
-        &w.actor(Manager),
-        w.project.clone(),
-    )
-    .unwrap();
+    let patch = ProjectPatch { archived: Some(true), name: Some("Rollout".into()), ..Default::default() };
+    let decided =
+        run(&UpdateProject { id: w.project.id, patch }, &w.actor(Manager), w.project.clone()).unwrap();
     let crate::EventData::RecordUpdated { changes, .. } = &decided.changes.events[0].data else {
         panic!("{:?}", decided.changes.events)
     };
-    assert_eq!(
-        changes.iter().map(|c| c.field.as_str()).collect::<Vec<_>>(),
-        ["archived"]
-    );
+    assert_eq!(changes.iter().map(|c| c.field.as_str()).collect::<Vec<_>>(), ["archived"]);
 }
 
 #[test]
 fn create_folder() {
     let w = World::new();
-    let cmd = |project, name: &str, parent| CreateFolder {
-        project,
-        name: name.into(),
-        parent,
-    };
+    let cmd = |project, name: &str, parent| CreateFolder { project, name: name.into(), parent };
     table(
         &w,
         |w, c: &CreateFolder| (w.get(c.project).unwrap(), c.parent.and_then(|f| w.get(f))),
@@ -401,10 +285,7 @@ fn create_folder() {
                 Manager,
                 cmd(w.project.id, "Phase 3", None),
                 ok(&["+folder:new1"], &["record.created"]).then(|w, f: &Folder| {
-                    assert_eq!(
-                        (f.project, f.parent, f.name.as_str()),
-                        (w.project.id, None, "Phase 3")
-                    );
+                    assert_eq!((f.project, f.parent, f.name.as_str()), (w.project.id, None, "Phase 3"));
                 }),
             ),
             (
@@ -427,29 +308,14 @@ fn create_folder() {
 #[test]
 fn update_folder() {
     let w = World::new();
-    let rename = |id, name: &str| UpdateFolder {
-        id,
-        patch: FolderPatch {
-            name: Some(name.into()),
-            parent: None,
-        },
-    };
-    let reparent = |id, parent| UpdateFolder {
-        id,
-        patch: FolderPatch {
-            name: None,
-            parent: Some(parent),
-        },
-    };
+    let rename =
+        |id, name: &str| UpdateFolder { id, patch: FolderPatch { name: Some(name.into()), parent: None } };
+    let reparent = |id, parent| UpdateFolder { id, patch: FolderPatch { name: None, parent: Some(parent) } };
     table(
         &w,
         |w, c: &UpdateFolder| {
             let f: Folder = w.get(c.id).unwrap();
-            let siblings = w
-                .folders()
-                .into_iter()
-                .filter(|x| x.project == f.project)
-                .collect();
+            let siblings = w.folders().into_iter().filter(|x| x.project == f.project).collect();
             (f, siblings)
         },
         vec![
@@ -470,27 +336,15 @@ fn update_folder() {
                 reparent(w.subfolder.id, None),
                 ok(&["folder:subfolder@1"], &["record.updated"]).then(|_, f| assert_eq!(f.parent, None)),
             ),
-            (
-                Manager,
-                reparent(w.folder.id, Some(w.subfolder.id)),
-                invalid("parent", "inside itself"),
-            ),
-            (
-                Manager,
-                reparent(w.folder.id, Some(w.folder.id)),
-                invalid("parent", "inside itself"),
-            ),
+            (Manager, reparent(w.folder.id, Some(w.subfolder.id)), invalid("parent", "inside itself")),
+            (Manager, reparent(w.folder.id, Some(w.folder.id)), invalid("parent", "inside itself")),
             (
                 Manager,
                 reparent(w.folder.id, Some(w.other_folder.id)),
                 invalid("parent", "no such folder in this project"),
             ),
             (Manager, rename(w.folder.id, ""), invalid("name", "empty")),
-            (
-                Collaborator,
-                rename(w.folder.id, "Mine"),
-                forbidden("collaborators"),
-            ),
+            (Collaborator, rename(w.folder.id, "Mine"), forbidden("collaborators")),
         ],
     );
 }
@@ -507,16 +361,8 @@ fn delete_folder() {
             (w.get(c.id).unwrap(), children, items)
         },
         vec![
-            (
-                Manager,
-                cmd(w.empty_folder.id),
-                ok(&["-folder:empty_folder@1"], &["record.deleted"]),
-            ),
-            (
-                Admin,
-                cmd(w.other_folder.id),
-                ok(&["-folder:other_folder@1"], &["record.deleted"]),
-            ),
+            (Manager, cmd(w.empty_folder.id), ok(&["-folder:empty_folder@1"], &["record.deleted"])),
+            (Admin, cmd(w.other_folder.id), ok(&["-folder:other_folder@1"], &["record.deleted"])),
             (Manager, cmd(w.folder.id), conflict("still holds folders")),
             (Manager, cmd(w.subfolder.id), conflict("still holds items")),
             (Agent, cmd(w.empty_folder.id), forbidden("agents")),

@@ -7,13 +7,7 @@ use crate::item::{Item, ItemKind, ItemType};
 use crate::workflow::{Status, StatusCategory, Transition, Workflow, WorkflowDefaults};
 
 fn new_type(name: &str, workflow: Option<Workflow>, fields: Vec<FieldDef>) -> CreateItemType {
-    CreateItemType {
-        name: name.into(),
-        kind: ItemKind::Task,
-        description: String::new(),
-        workflow,
-        fields,
-    }
+    CreateItemType { name: name.into(), kind: ItemKind::Task, description: String::new(), workflow, fields }
 }
 
 #[test]
@@ -49,11 +43,7 @@ fn create_item_type() {
             ),
             (
                 Manager,
-                new_type(
-                    "Bug",
-                    None,
-                    vec![field("size_note", "Note", FieldKind::Text), choice],
-                ),
+                new_type("Bug", None, vec![field("size_note", "Note", FieldKind::Text), choice]),
                 invalid("fields[1].rules.options", "at least one option"),
             ),
             (
@@ -61,10 +51,7 @@ fn create_item_type() {
                 new_type(
                     "Bug",
                     None,
-                    vec![
-                        field("a", "A", FieldKind::Text),
-                        field("a", "Again", FieldKind::Number),
-                    ],
+                    vec![field("a", "A", FieldKind::Text), field("a", "Again", FieldKind::Number)],
                 ),
                 invalid("fields[1].key", "used twice"),
             ),
@@ -85,10 +72,7 @@ fn update_item_type() {
     let w = World::new();
     let cmd = |name: Option<&str>, description: Option<&str>| UpdateItemType {
         id: w.ticket.id,
-        patch: ItemTypePatch {
-            name: name.map(Into::into),
-            description: description.map(Into::into),
-        },
+        patch: ItemTypePatch { name: name.map(Into::into), description: description.map(Into::into) },
     };
     table(
         &w,
@@ -115,15 +99,9 @@ fn workflow_state(w: &World, c: &EditWorkflow) -> (ItemType, Vec<Item>) {
     let t: ItemType = w.get(c.item_type).unwrap();
     let affected = match &c.edit {
         WorkflowEdit::RemoveStatus { key, .. }
-        | WorkflowEdit::UpdateStatus {
-            key,
-            category: Some(_),
-            ..
-        } => w
-            .items()
-            .into_iter()
-            .filter(|i| i.item_type == t.id && i.status == *key)
-            .collect(),
+        | WorkflowEdit::UpdateStatus { key, category: Some(_), .. } => {
+            w.items().into_iter().filter(|i| i.item_type == t.id && i.status == *key).collect()
+        }
         _ => Vec::new(),
     };
     (t, affected)
@@ -136,10 +114,7 @@ fn keys(t: &ItemType) -> Vec<&str> {
 #[test]
 fn edit_workflow() {
     let w = World::new();
-    let edit = |edit| EditWorkflow {
-        item_type: w.ticket.id,
-        edit,
-    };
+    let edit = |edit| EditWorkflow { item_type: w.ticket.id, edit };
     let add = |name: &str, position| WorkflowEdit::AddStatus {
         name: name.into(),
         category: StatusCategory::Open,
@@ -163,13 +138,7 @@ fn edit_workflow() {
     };
     let transitions = |pairs: &[(&str, &str)]| WorkflowEdit::SetTransitions {
         transitions: Some(
-            pairs
-                .iter()
-                .map(|(f, t)| Transition {
-                    from: f.to_string(),
-                    to: t.to_string(),
-                })
-                .collect(),
+            pairs.iter().map(|(f, t)| Transition { from: f.to_string(), to: t.to_string() }).collect(),
         ),
     };
     let defaults = |create: &str| WorkflowEdit::SetDefaults {
@@ -190,45 +159,22 @@ fn edit_workflow() {
                 type_only().then(|_, t| {
                     assert_eq!(
                         keys(t),
-                        [
-                            "triage",
-                            "execution",
-                            "in_review",
-                            "waiting",
-                            "delivery",
-                            "closed"
-                        ]
+                        ["triage", "execution", "in_review", "waiting", "delivery", "closed"]
                     );
                     assert_eq!(t.workflow.statuses[2].name, "In review");
                     assert_eq!(t.version, 2);
                 }),
             ),
-            (
-                Manager,
-                edit(add("Triage", None)),
-                invalid("statuses[5].name", "used twice"),
-            ),
+            (Manager, edit(add("Triage", None)), invalid("statuses[5].name", "used twice")),
             (Manager, edit(add("", None)), invalid("name", "empty")),
-            (
-                Manager,
-                edit(add("Later", Some(6))),
-                invalid("position", "at most 5"),
-            ),
+            (Manager, edit(add("Later", Some(6))), invalid("position", "at most 5")),
             (
                 Manager,
                 edit(rename("triage", "Inbox")),
                 type_only().then(|_, t| assert_eq!(t.workflow.status("triage").unwrap().name, "Inbox")),
             ),
-            (
-                Manager,
-                edit(rename("execution", "waiting")),
-                invalid("statuses[2].name", "used twice"),
-            ),
-            (
-                Manager,
-                edit(rename("nope", "Nope")),
-                invalid("status", "no status with key 'nope'"),
-            ),
+            (Manager, edit(rename("execution", "waiting")), invalid("statuses[2].name", "used twice")),
+            (Manager, edit(rename("nope", "Nope")), invalid("status", "no status with key 'nope'")),
             (
                 Manager,
                 edit(WorkflowEdit::UpdateStatus {
@@ -253,11 +199,7 @@ fn edit_workflow() {
                     &["record.updated", "item.updated@ticket_a", "item.updated@ticket_b"],
                 ),
             ),
-            (
-                Manager,
-                edit(recategorise("triage", StatusCategory::New)),
-                type_only(),
-            ),
+            (Manager, edit(recategorise("triage", StatusCategory::New)), type_only()),
             (
                 Manager,
                 edit(recategorise("closed", StatusCategory::Open)),
@@ -265,18 +207,12 @@ fn edit_workflow() {
             ),
             (
                 Manager,
-                edit(WorkflowEdit::MoveStatus {
-                    key: "closed".into(),
-                    position: 0,
-                }),
+                edit(WorkflowEdit::MoveStatus { key: "closed".into(), position: 0 }),
                 type_only().then(|_, t| assert_eq!(keys(t)[0], "closed")),
             ),
             (
                 Manager,
-                edit(WorkflowEdit::MoveStatus {
-                    key: "closed".into(),
-                    position: 5,
-                }),
+                edit(WorkflowEdit::MoveStatus { key: "closed".into(), position: 5 }),
                 invalid("position", "below 5"),
             ),
             // Removing moves the items in that status and the defaults pointing at it.
@@ -285,11 +221,7 @@ fn edit_workflow() {
                 edit(remove("triage", "execution")),
                 ok(
                     &["item_type:ticket@1", "item:ticket_a@3", "item:ticket_b@1"],
-                    &[
-                        "record.updated",
-                        "item.status_changed@ticket_a",
-                        "item.status_changed@ticket_b",
-                    ],
+                    &["record.updated", "item.status_changed@ticket_a", "item.status_changed@ticket_b"],
                 )
                 .then(|_, t| {
                     assert_eq!(keys(t), ["execution", "waiting", "delivery", "closed"]);
@@ -297,54 +229,22 @@ fn edit_workflow() {
                 }),
             ),
             (Manager, edit(remove("waiting", "execution")), type_only()),
-            (
-                Manager,
-                edit(remove("triage", "triage")),
-                invalid("replace_with", "another status"),
-            ),
-            (
-                Manager,
-                edit(remove("triage", "ghost")),
-                invalid("replace_with", "no status with key 'ghost'"),
-            ),
-            (
-                Manager,
-                edit(remove("closed", "execution")),
-                invalid("replace_with", "close default"),
-            ),
-            (
-                Manager,
-                edit(remove("ghost", "triage")),
-                invalid("status", "no status"),
-            ),
+            (Manager, edit(remove("triage", "triage")), invalid("replace_with", "another status")),
+            (Manager, edit(remove("triage", "ghost")), invalid("replace_with", "no status with key 'ghost'")),
+            (Manager, edit(remove("closed", "execution")), invalid("replace_with", "close default")),
+            (Manager, edit(remove("ghost", "triage")), invalid("status", "no status")),
             (
                 Manager,
                 edit(transitions(&[("triage", "execution")])),
                 type_only().then(|_, t| assert_eq!(t.workflow.transitions.as_ref().map(Vec::len), Some(1))),
             ),
-            (
-                Manager,
-                edit(transitions(&[("triage", "ghost")])),
-                invalid("transitions[0].to", "no status"),
-            ),
-            (
-                Manager,
-                edit(transitions(&[("triage", "triage")])),
-                invalid("transitions[0]", "itself"),
-            ),
+            (Manager, edit(transitions(&[("triage", "ghost")])), invalid("transitions[0].to", "no status")),
+            (Manager, edit(transitions(&[("triage", "triage")])), invalid("transitions[0]", "itself")),
             (Manager, edit(defaults("execution")), type_only()),
-            (
-                Manager,
-                edit(defaults("ghost")),
-                invalid("defaults.create", "no status"),
-            ),
+            (Manager, edit(defaults("ghost")), invalid("defaults.create", "no status")),
             (Admin, edit(add("Review", None)), type_only()),
             (Agent, edit(add("Review", None)), forbidden("agents")),
-            (
-                Collaborator,
-                edit(add("Review", None)),
-                forbidden("collaborators"),
-            ),
+            (Collaborator, edit(add("Review", None)), forbidden("collaborators")),
             (AdminRead, edit(add("Review", None)), forbidden("scope")),
         ],
     );
@@ -362,22 +262,13 @@ fn workflow_edits_refile_items() {
     // Removing a done status sends its items back to work: done_at is cleared.
     let cmd = EditWorkflow {
         item_type: ticket.id,
-        edit: WorkflowEdit::RemoveStatus {
-            key: "delivery".into(),
-            replace_with: "execution".into(),
-        },
+        edit: WorkflowEdit::RemoveStatus { key: "delivery".into(), replace_with: "execution".into() },
     };
     let decided = run(&cmd, &w.actor(Manager), workflow_state(&w, &cmd)).unwrap();
     let moved = written_items(&decided.changes);
     assert_eq!(moved.len(), 1);
-    assert_eq!(
-        (moved[0].id, moved[0].status.as_str()),
-        (w.ticket_b.id, "execution")
-    );
-    assert_eq!(
-        (moved[0].category, moved[0].done_at),
-        (StatusCategory::InProgress, None)
-    );
+    assert_eq!((moved[0].id, moved[0].status.as_str()), (w.ticket_b.id, "execution"));
+    assert_eq!((moved[0].category, moved[0].done_at), (StatusCategory::InProgress, None));
     assert!(matches!(
         &decided.changes.events[1].data,
         crate::EventData::StatusChanged { from, to, from_category: StatusCategory::Resolved, to_category: StatusCategory::InProgress }
@@ -397,17 +288,9 @@ fn workflow_edits_refile_items() {
     let decided = run(&cmd, &w.actor(Manager), workflow_state(&w, &cmd)).unwrap();
     let moved = written_items(&decided.changes);
     assert_eq!(moved.len(), 1);
-    assert_eq!(
-        (moved[0].id, moved[0].status.as_str()),
-        (w.ticket_a.id, "waiting")
-    );
-    assert_eq!(
-        (moved[0].category, moved[0].done_at),
-        (StatusCategory::Closed, Some(now()))
-    );
-    let crate::EventData::ItemUpdated { changes } = &decided.changes.events[1].data else {
-        panic!()
-    };
+    assert_eq!((moved[0].id, moved[0].status.as_str()), (w.ticket_a.id, "waiting"));
+    assert_eq!((moved[0].category, moved[0].done_at), (StatusCategory::Closed, Some(now())));
+    let crate::EventData::ItemUpdated { changes } = &decided.changes.events[1].data else { panic!() };
     assert_eq!(changes[0].field, "category");
     assert_eq!(
         (&changes[0].from, &changes[0].to),
@@ -418,21 +301,13 @@ fn workflow_edits_refile_items() {
     // over the edited type's items).
     let cmd = EditWorkflow {
         item_type: w.task.id,
-        edit: WorkflowEdit::RemoveStatus {
-            key: "blocked".into(),
-            replace_with: "doing".into(),
-        },
+        edit: WorkflowEdit::RemoveStatus { key: "blocked".into(), replace_with: "doing".into() },
     };
     let decided = run(&cmd, &w.actor(Manager), workflow_state(&w, &cmd)).unwrap();
     assert!(written_items(&decided.changes).is_empty());
     let t = &decided.output;
     assert!(
-        t.workflow
-            .transitions
-            .as_ref()
-            .unwrap()
-            .iter()
-            .all(|t| t.from != "blocked" && t.to != "blocked")
+        t.workflow.transitions.as_ref().unwrap().iter().all(|t| t.from != "blocked" && t.to != "blocked")
     );
     assert!(t.workflow.statuses.iter().all(|s: &Status| s.key != "blocked"));
 }
@@ -442,10 +317,7 @@ fn written_items(changes: &crate::ChangeSet) -> Vec<Item> {
         .writes
         .iter()
         .filter_map(|w| match w {
-            crate::Write::Put {
-                record: crate::Record::Item(i),
-                ..
-            } => Some(i.clone()),
+            crate::Write::Put { record: crate::Record::Item(i), .. } => Some(i.clone()),
             _ => None,
         })
         .collect()
@@ -454,16 +326,10 @@ fn written_items(changes: &crate::ChangeSet) -> Vec<Item> {
 #[test]
 fn edit_fields() {
     let w = World::new();
-    let edit = |edit| EditFields {
-        item_type: w.purchase.id,
-        edit,
-    };
+    let edit = |edit| EditFields { item_type: w.purchase.id, edit };
     let add = |field: FieldDef, position| FieldEdit::Add { field, position };
     let vendor = w.purchase.field("vendor").unwrap().clone();
-    let update = |key: &str, field: FieldDef| FieldEdit::Update {
-        key: key.into(),
-        field,
-    };
+    let update = |key: &str, field: FieldDef| FieldEdit::Update { key: key.into(), field };
     let type_only = || ok::<ItemType>(&["item_type:purchase@1"], &["record.updated"]);
     table(
         &w,
@@ -471,10 +337,7 @@ fn edit_fields() {
         vec![
             (
                 Manager,
-                edit(add(
-                    field("ticket_ref", "Ticket reference", FieldKind::Text),
-                    Some(0),
-                )),
+                edit(add(field("ticket_ref", "Ticket reference", FieldKind::Text), Some(0))),
                 type_only().then(|_, t| {
                     assert_eq!(t.fields[0].key, "ticket_ref");
                     assert_eq!(t.fields.len(), 7);
@@ -495,11 +358,7 @@ fn edit_fields() {
                 edit(add(field("size", "Size", FieldKind::MultiChoice), None)),
                 invalid("field.rules.options", ""),
             ),
-            (
-                Manager,
-                edit(add(field("Bad key", "Bad", FieldKind::Text), None)),
-                invalid("field.key", ""),
-            ),
+            (Manager, edit(add(field("Bad key", "Bad", FieldKind::Text), None)), invalid("field.key", "")),
             (
                 Manager,
                 edit(add(field("late", "Late", FieldKind::Date), Some(7))),
@@ -509,11 +368,7 @@ fn edit_fields() {
                 Manager,
                 edit(update(
                     "vendor",
-                    FieldDef {
-                        label: "Supplier".into(),
-                        required: true,
-                        ..vendor.clone()
-                    },
+                    FieldDef { label: "Supplier".into(), required: true, ..vendor.clone() },
                 )),
                 type_only().then(|_, t| {
                     let f = t.field("vendor").unwrap();
@@ -522,24 +377,12 @@ fn edit_fields() {
             ),
             (
                 Manager,
-                edit(update(
-                    "vendor",
-                    FieldDef {
-                        kind: FieldKind::LongText,
-                        ..vendor.clone()
-                    },
-                )),
+                edit(update("vendor", FieldDef { kind: FieldKind::LongText, ..vendor.clone() })),
                 invalid("field.kind", "cannot change"),
             ),
             (
                 Manager,
-                edit(update(
-                    "vendor",
-                    FieldDef {
-                        key: "supplier".into(),
-                        ..vendor.clone()
-                    },
-                )),
+                edit(update("vendor", FieldDef { key: "supplier".into(), ..vendor.clone() })),
                 invalid("field.key", "cannot change"),
             ),
             (
@@ -547,59 +390,31 @@ fn edit_fields() {
                 edit(update(
                     "vendor",
                     FieldDef {
-                        rules: FieldRules {
-                            min: Some(5.0),
-                            max: Some(1.0),
-                            ..FieldRules::default()
-                        },
+                        rules: FieldRules { min: Some(5.0), max: Some(1.0), ..FieldRules::default() },
                         ..vendor.clone()
                     },
                 )),
                 invalid("field.rules.min", "greater than max"),
             ),
+            (Manager, edit(update("ghost", vendor.clone())), invalid("key", "no field with key 'ghost'")),
             (
                 Manager,
-                edit(update("ghost", vendor.clone())),
-                invalid("key", "no field with key 'ghost'"),
-            ),
-            (
-                Manager,
-                edit(FieldEdit::Remove {
-                    key: "cost_centre".into(),
-                }),
+                edit(FieldEdit::Remove { key: "cost_centre".into() }),
                 type_only().then(|_, t| assert!(t.field("cost_centre").is_none() && t.fields.len() == 5)),
             ),
+            (Manager, edit(FieldEdit::Remove { key: "ghost".into() }), invalid("key", "no field")),
             (
                 Manager,
-                edit(FieldEdit::Remove { key: "ghost".into() }),
-                invalid("key", "no field"),
-            ),
-            (
-                Manager,
-                edit(FieldEdit::Move {
-                    key: "budget".into(),
-                    position: 5,
-                }),
+                edit(FieldEdit::Move { key: "budget".into(), position: 5 }),
                 type_only().then(|_, t| assert_eq!(t.fields[5].key, "budget")),
             ),
             (
                 Manager,
-                edit(FieldEdit::Move {
-                    key: "budget".into(),
-                    position: 6,
-                }),
+                edit(FieldEdit::Move { key: "budget".into(), position: 6 }),
                 invalid("position", "below 6"),
             ),
-            (
-                Agent,
-                edit(FieldEdit::Remove { key: "vendor".into() }),
-                forbidden("agents"),
-            ),
-            (
-                CustomerA,
-                edit(FieldEdit::Remove { key: "vendor".into() }),
-                forbidden("customers"),
-            ),
+            (Agent, edit(FieldEdit::Remove { key: "vendor".into() }), forbidden("agents")),
+            (CustomerA, edit(FieldEdit::Remove { key: "vendor".into() }), forbidden("customers")),
         ],
     );
 }

@@ -1,0 +1,174 @@
+//! The REST JSON API under `/api/v1`. A token acts in its own workspace, so paths carry no
+//! workspace segment. Handlers are thin: parse → command → `Desk::execute` (or a `Desk` query)
+//! → respond; access rules live in `Desk`, never here.
+
+mod conversation;
+mod items;
+mod ops;
+mod people;
+mod structure;
+
+pub use people::new_secret;
+
+use std::any::Any;
+
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, patch, post};
+use axum::{Json, Router};
+use tandem_core::{Actor, Command, DeskError, ItemRef};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// The one path parameter of a route, as written (uuids and item refs are parsed by the
+/// handler so that a malformed one is a 404 in the API's error shape).
+#[derive(Debug, Clone)]
+pub(crate) struct Param(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Param {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(p)| Param(p))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}
+
+impl Param {
+    pub(crate) fn id<T: From<uuid::Uuid>>(&self, what: &str) -> Result<T, ApiError> {
+        crate::extract::path_id(&self.0, what)
+    }
+
+    /// An item by number (`1042`, or `#1042` URL-encoded) or id.
+    pub(crate) fn item(&self) -> Result<ItemRef, ApiError> {
+        self.0.parse::<ItemRef>().map_err(|_| ApiError::not_found(format!("item '{}'", self.0)))
+    }
+}
+
+/// Runs a command aimed at one item. A refusal concerning an item the actor cannot even see
+/// is answered like reading it would be, with a 404: customers must not learn which items exist.
+pub(crate) async fn on_item<C: Command>(
+    s: &AppState,
+    actor: &Actor,
+    item: ItemRef,
+    cmd: &C,
+) -> ApiResult<C::Output> {
+    match s.desk().execute(actor, cmd).await {
+        Ok(output) => Ok(output),
+        Err(DeskError::Forbidden(reason)) => match s.desk().item(actor, item).await {
+            Err(hidden @ DeskError::NotFound(_)) => Err(hidden.into()),
+            _ => Err(ApiError::forbidden(reason)),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) fn created<T: serde::Serialize>(value: T) -> (StatusCode, Json<T>) {
+    (StatusCode::CREATED, Json(value))
+}
+
+async fn no_route() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn wrong_method() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not accept that method",
+    )
+}
+
+fn panicked(_: Box<dyn Any + Send + 'static>) -> Response {
+    // A bug, not the client's fault; the tracing layer has logged the request.
+    tracing::error!("a request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "something went wrong on the server; it has been logged",
+    )
+    .into_response()
+}
+
+/// The whole HTTP API.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.body_limit();
+    let api = Router::new()
+        .route("/health", get(ops::health))
+        // Workspaces
+        .route("/workspaces", get(structure::list_workspaces).post(structure::create_workspace))
+        .route("/workspace", get(structure::get_workspace).patch(structure::rename_workspace))
+        // Portfolios, projects, folders
+        .route("/portfolios", get(structure::list_portfolios).post(structure::create_portfolio))
+        .route(
+            "/portfolios/{id}",
+            get(structure::get_portfolio)
+                .patch(structure::update_portfolio)
+                .delete(structure::delete_portfolio),
+        )
+        .route("/projects", get(structure::list_projects).post(structure::create_project))
+        .route("/projects/{id}", get(structure::get_project).patch(structure::update_project))
+        .route("/projects/{id}/folders", get(structure::list_folders))
+        .route("/folders", post(structure::create_folder))
+        .route("/folders/{id}", patch(structure::update_folder).delete(structure::delete_folder))
+        // Item types, workflows, custom fields
+        .route("/item-types", get(structure::list_item_types).post(structure::create_item_type))
+        .route("/item-types/{id}", get(structure::get_item_type).patch(structure::update_item_type))
+        .route("/item-types/{id}/workflow", post(structure::edit_workflow))
+        .route("/item-types/{id}/fields", post(structure::edit_fields))
+        // People
+        .route("/users", get(people::list_users).post(people::create_user))
+        .route("/users/{id}", get(people::get_user).patch(people::update_user))
+        .route("/users/{id}/tokens", post(people::issue_token))
+        .route("/tokens/{id}", delete(people::revoke_token))
+        .route("/teams", get(people::list_teams).post(people::create_team))
+        .route("/teams/{id}", patch(people::update_team))
+        .route("/notifications", get(people::list_notifications))
+        .route("/notifications/{id}/read", post(people::read_notification))
+        // Items
+        .route("/items", get(items::list_items).post(items::create_item))
+        .route("/items/{item}", get(items::get_item).patch(items::update_item))
+        .route("/items/{item}/transition", post(items::transition_item))
+        .route("/items/{item}/close", post(items::close_item))
+        .route("/items/{item}/assignees", axum::routing::put(items::set_assignees))
+        .route("/items/{item}/followers", post(items::change_followers))
+        .route("/items/{item}/convert", post(items::convert_item))
+        .route("/items/{item}/links", get(items::list_links).post(items::link_items))
+        .route("/links/{id}", delete(items::unlink))
+        .route("/tickets/{number}", get(items::get_ticket))
+        .route("/tasks/{number}", get(items::get_task))
+        .route("/search", get(items::search))
+        // Conversation, files, history
+        .route("/items/{item}/messages", get(conversation::list_messages).post(conversation::post_message))
+        .route(
+            "/items/{item}/attachments",
+            get(conversation::list_attachments).post(conversation::upload_attachment),
+        )
+        .route("/attachments/{id}", get(conversation::download_attachment))
+        .route("/items/{item}/history", get(conversation::history))
+        // Audit and operations
+        .route("/events", get(ops::events))
+        .route("/jobs", get(ops::jobs))
+        .route("/jobs/{id}/retry", post(ops::retry_job));
+
+    Router::new()
+        .nest("/api/v1", api)
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(panicked))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,155 @@
+//! Running the server: logging, bootstrap, the listener, graceful shutdown.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+
+use anyhow::Context;
+use tandem_core::{Desk, Limits};
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+use crate::backend::{Backend, DbLocation};
+use crate::demo::{self, Seeded};
+use crate::runtime::{SystemClock, UuidV7Ids};
+use crate::state::AppState;
+use crate::{bootstrap, router};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (default `info`); stdout is kept for what the
+/// operator must read (a generated admin token, demo logins).
+pub fn init_logging(format: LogFormat) -> anyhow::Result<()> {
+    let filter = match std::env::var(EnvFilter::DEFAULT_ENV) {
+        Ok(spec) => {
+            EnvFilter::try_new(&spec).with_context(|| format!("RUST_LOG='{spec}' is not a valid filter"))?
+        }
+        Err(_) => EnvFilter::new("info"),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let installed = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    installed.map_err(|e| anyhow::anyhow!("cannot install the logger: {e}"))
+}
+
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub db: DbLocation,
+    pub listen: String,
+    pub demo: bool,
+    /// `TANDEM_ADMIN_TOKEN`, when set.
+    pub admin_token: Option<String>,
+    pub limits: Limits,
+}
+
+/// Writes straight to stdout: this must reach the operator whatever the log settings.
+fn announce(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
+
+fn announce_admin_token(secret: &str) {
+    announce(&format!(
+        "Tandem generated the server administrator's token. It is shown only this once; keep it safe:\n\n    \
+         {secret}\n\nSend it as 'Authorization: Bearer <token>'. To choose your own, set TANDEM_ADMIN_TOKEN.\n"
+    ));
+}
+
+fn announce_demo(seeded: &Seeded) {
+    let mut text = format!(
+        "Seeded the demo workspace \"{}\" ({}) with {} items.\n\
+         Log in with the server administrator's token (shown when the database was first started, or the \
+         value of TANDEM_ADMIN_TOKEN) as 'Authorization: Bearer <token>', adding 'Tandem-Workspace: {}' if \
+         the server has other workspaces.\nTokens of demo users, shown only this once:\n",
+        seeded.workspace.name, seeded.workspace.id, seeded.items, seeded.workspace.id
+    );
+    for login in &seeded.logins {
+        let role = format!("{:?}", login.role).to_lowercase();
+        text.push_str(&format!("    {} ({role}): {}\n", login.name, login.secret));
+    }
+    announce(&text);
+}
+
+/// Resolves when the process is asked to stop (SIGTERM or Ctrl-C/SIGINT).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("interrupted; finishing in-flight requests"),
+        () = terminate => tracing::info!("terminated; finishing in-flight requests"),
+    }
+}
+
+/// `tandem serve`: runs until a shutdown signal, then lets in-flight requests finish and
+/// closes the database after its queued writes.
+pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let backend = Backend::open(&config.db)?;
+    let result = run(&backend, config).await;
+    backend.close().await;
+    tracing::info!("database closed");
+    result
+}
+
+async fn run(backend: &Backend, config: ServeConfig) -> anyhow::Result<()> {
+    let store = backend.store();
+    let boot = bootstrap::admin_token(store.as_ref(), config.admin_token.as_deref()).await?;
+    if let Some(secret) = &boot.generated {
+        announce_admin_token(secret);
+    }
+    let desk = Desk::new(store, Arc::new(SystemClock), Arc::new(UuidV7Ids), config.limits);
+    if config.demo {
+        match demo::seed(&desk).await.context("seeding the demo workspace failed")? {
+            Some(seeded) => announce_demo(&seeded),
+            None => tracing::info!(
+                workspace = demo::DEMO_WORKSPACE,
+                "the demo workspace exists; not seeding it again"
+            ),
+        }
+    }
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr().context("the listener has no local address")?;
+    tracing::info!(%addr, db = %config.db, "Tandem is listening");
+    axum::serve(listener, router(AppState::new(desk, boot.token)))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
+    Ok(())
+}
+
+/// `tandem migrate`: opening the database applies the embedded migrations.
+pub async fn migrate(db: &DbLocation) -> anyhow::Result<i64> {
+    let backend = Backend::open(db)?;
+    let version = backend.schema_version();
+    backend.close().await;
+    Ok(version)
+}

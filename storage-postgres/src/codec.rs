@@ -1,0 +1,147 @@
+//! Records to rows and back, and PostgreSQL errors to what they mean for the caller.
+//!
+//! A record is stored whole as JSONB (`doc`); the columns beside it are derived from it for
+//! filtering and sorting, and rewritten on every put.
+
+use serde::de::DeserializeOwned;
+use sqlx_core::error::Error as SqlError;
+use tandem_core::{Record, RecordKind, StoreError};
+use uuid::Uuid;
+
+pub fn corrupt(kind: RecordKind, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("a stored {} cannot be read: {e}", kind.label()))
+}
+
+pub fn decode_as<T: DeserializeOwned>(kind: RecordKind, doc: &str) -> Result<T, StoreError> {
+    serde_json::from_str(doc).map_err(|e| corrupt(kind, e))
+}
+
+pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
+    Ok(match kind {
+        RecordKind::Workspace => Record::Workspace(decode_as(kind, doc)?),
+        RecordKind::Portfolio => Record::Portfolio(decode_as(kind, doc)?),
+        RecordKind::Project => Record::Project(decode_as(kind, doc)?),
+        RecordKind::Folder => Record::Folder(decode_as(kind, doc)?),
+        RecordKind::ItemType => Record::ItemType(decode_as(kind, doc)?),
+        RecordKind::User => Record::User(decode_as(kind, doc)?),
+        RecordKind::Team => Record::Team(decode_as(kind, doc)?),
+        RecordKind::Item => Record::Item(decode_as(kind, doc)?),
+        RecordKind::Message => Record::Message(decode_as(kind, doc)?),
+        RecordKind::Attachment => Record::Attachment(decode_as(kind, doc)?),
+        RecordKind::Link => Record::Link(decode_as(kind, doc)?),
+        RecordKind::Notification => Record::Notification(decode_as(kind, doc)?),
+        RecordKind::Token => Record::Token(decode_as(kind, doc)?),
+    })
+}
+
+pub fn encode(record: &Record) -> Result<String, StoreError> {
+    let json = match record {
+        Record::Workspace(r) => serde_json::to_string(r),
+        Record::Portfolio(r) => serde_json::to_string(r),
+        Record::Project(r) => serde_json::to_string(r),
+        Record::Folder(r) => serde_json::to_string(r),
+        Record::ItemType(r) => serde_json::to_string(r),
+        Record::User(r) => serde_json::to_string(r),
+        Record::Team(r) => serde_json::to_string(r),
+        Record::Item(r) => serde_json::to_string(r),
+        Record::Message(r) => serde_json::to_string(r),
+        Record::Attachment(r) => serde_json::to_string(r),
+        Record::Link(r) => serde_json::to_string(r),
+        Record::Notification(r) => serde_json::to_string(r),
+        Record::Token(r) => serde_json::to_string(r),
+    };
+    json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
+}
+
+/// A derived column's value, typed as its column is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Column {
+    Uuid(Option<Uuid>),
+    Text(Option<String>),
+    Int(i64),
+    Bool(bool),
+}
+
+fn text(s: impl Into<String>) -> Column {
+    Column::Text(Some(s.into()))
+}
+
+/// The kind-specific columns of a record, beside `workspace_id, id, parent_id, version, doc`.
+pub fn extra_columns(record: &Record) -> Vec<(&'static str, Column)> {
+    match record {
+        Record::User(u) => {
+            vec![("email", Column::Text(u.email.clone())), ("handle", Column::Text(u.handle.clone()))]
+        }
+        Record::Item(i) => vec![
+            ("number", Column::Int(i.number)),
+            ("item_type", Column::Uuid(Some(i.item_type.0))),
+            ("kind", text(i.kind.as_str())),
+            ("project_id", Column::Uuid(i.project.map(|p| p.0))),
+            ("folder_id", Column::Uuid(i.folder.map(|f| f.0))),
+            ("status", text(i.status.clone())),
+            ("category", text(i.category.as_str())),
+            ("priority", Column::Int(i.priority.rank())),
+            ("requester_id", Column::Uuid(i.requester.map(|r| r.0))),
+            ("created_ms", Column::Int(i.created_at.timestamp_millis())),
+            ("updated_ms", Column::Int(i.updated_at.timestamp_millis())),
+        ],
+        Record::Message(m) => vec![
+            ("internal", Column::Bool(m.visibility == tandem_core::Visibility::Internal)),
+            ("created_ms", Column::Int(m.created_at.timestamp_millis())),
+        ],
+        Record::Attachment(a) => vec![("sha256", text(a.sha256.clone()))],
+        Record::Link(l) => vec![("other_id", Column::Uuid(Some(l.to.0)))],
+        Record::Token(t) => vec![("secret_sha256", text(t.secret_sha256.clone()))],
+        _ => Vec::new(),
+    }
+}
+
+/// A query's limit as PostgreSQL takes it.
+pub fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Errors that are not about the data written: the database is unreachable, overloaded, or
+/// the transaction lost a race and may simply be retried.
+pub fn db_error(e: SqlError) -> StoreError {
+    match &e {
+        SqlError::Database(d) => match d.code().as_deref() {
+            // serialization_failure, deadlock_detected: another transaction won; retrying works.
+            Some("40001") | Some("40P01") => {
+                StoreError::Conflict(format!("a concurrent change won: {}", d.message()))
+            }
+            // Text PostgreSQL cannot store (a NUL character).
+            Some("22P05") | Some("22021") => {
+                StoreError::Unavailable(format!("postgres rejected the text: {}", d.message()))
+            }
+            _ => StoreError::Unavailable(format!("postgres: {d}")),
+        },
+        SqlError::PoolTimedOut => {
+            StoreError::Unavailable("no PostgreSQL connection became free in time".into())
+        }
+        SqlError::PoolClosed => StoreError::Unavailable("the store is closed".into()),
+        SqlError::ColumnDecode { .. } | SqlError::Decode(_) => StoreError::Corrupt(format!("postgres: {e}")),
+        _ => StoreError::Unavailable(format!("postgres: {e}")),
+    }
+}
+
+/// Maps a unique violation while writing a record: its own primary key means the record exists
+/// already (`Conflict`); any other unique key is a `Duplicate`.
+pub fn write_error(e: SqlError, kind: RecordKind) -> StoreError {
+    if let SqlError::Database(d) = &e
+        && d.code().as_deref() == Some("23505")
+    {
+        let constraint = d.constraint().unwrap_or_default();
+        if constraint.ends_with("_pkey") {
+            return StoreError::Conflict(format!("{} already exists", kind.label()));
+        }
+        let what = match constraint {
+            "users_email" => "a person with this email address".to_string(),
+            "users_handle" => "a person with this handle".to_string(),
+            "api_tokens_secret" => "a token with this secret".to_string(),
+            other => format!("a {} with the same key ({other})", kind.label()),
+        };
+        return StoreError::Duplicate(what);
+    }
+    db_error(e)
+}
