@@ -207,6 +207,16 @@ pub fn can(actor: &Actor, action: Action, target: Target<'_>) -> Decision {
     }
 }
 
+/// Checks `action` on an item. An actor who may not even see the item is told it does not exist,
+/// so a refusal never reveals which items exist; otherwise a refusal says why.
+pub fn check_item(actor: &Actor, action: Action, item: &Item) -> Result<(), crate::DeskError> {
+    let about_the_actor = matches!(&actor.kind, ActorKind::User(u) if !u.active);
+    if !about_the_actor && !can(actor, Action::ViewItem, Target::Item(item)).allowed {
+        return Err(crate::DeskError::NotFound(format!("item #{}", item.number)));
+    }
+    can(actor, action, Target::Item(item)).into_result()
+}
+
 /// The items an actor may list and search, for pushing down into storage.
 pub fn item_scope(actor: &Actor) -> ItemScope {
     match &actor.kind {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::access::{Action, Actor, Target, can};
+use crate::access::{Action, Actor, check_item};
 use crate::change::{ChangeSet, Record};
 use crate::conversation::{
     Attachment, Body, EmailMeta, Message, Visibility, extract_mentions, normalise_content_type, render_body,
@@ -132,9 +132,9 @@ impl Command for PostMessage {
             Visibility::Public => Action::PostPublicMessage,
             Visibility::Internal => Action::PostInternalMessage,
         };
-        can(actor, action, Target::Item(&old)).into_result()?;
+        check_item(actor, action, &old)?;
         if !self.files.is_empty() {
-            can(actor, Action::AddAttachment, Target::Item(&old)).into_result()?;
+            check_item(actor, Action::AddAttachment, &old)?;
         }
         let (text, html) = render_body(&self.body)?;
         let author_id = actor.user_id();
@@ -227,7 +227,7 @@ impl Command for AddAttachment {
     }
 
     fn decide(&self, actor: &Actor, old: Item, env: &Env<'_>) -> Result<Decided<Attachment>, DeskError> {
-        can(actor, Action::AddAttachment, Target::Item(&old)).into_result()?;
+        check_item(actor, Action::AddAttachment, &old)?;
         let mut changes = env.changes(actor);
         let mut attachments = attach(&mut changes, actor, &old, None, std::slice::from_ref(&self.file), env)?;
         changes.update(Record::Item(touched(&old, env)), old.version);

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::access::{Action, Actor, Target, can};
+use crate::access::{Action, Actor, Target, can, check_item};
 use crate::change::{ChangeSet, CommitReceipt, Record, RecordKind};
 use crate::desk::{Command, Decided, Env, ItemRef, load, load_item, load_opt};
 use crate::diff::diff;
@@ -318,8 +318,10 @@ impl Command for CreateItem {
         if self.parent.is_some() {
             check_parent(id, &refs.ancestors)?;
             // Nesting under an item touches it: only under items the actor may see.
-            if let Some(parent) = refs.ancestors.first() {
-                can(actor, Action::ViewItem, Target::Item(parent)).into_result()?;
+            if let Some(parent) = refs.ancestors.first()
+                && !can(actor, Action::ViewItem, Target::Item(parent)).allowed
+            {
+                return Err(Invalid::new("parent", format!("no item {}", parent.id)).into());
             }
         }
         let requester = self.requester.or(actor.user_id());
@@ -504,7 +506,7 @@ impl Command for UpdateItem {
         (old, t, refs): Self::State,
         env: &Env<'_>,
     ) -> Result<Decided<Item>, DeskError> {
-        can(actor, Action::EditItem, Target::Item(&old)).into_result()?;
+        check_item(actor, Action::EditItem, &old)?;
         check_version(&old, self.patch.version)?;
         let p = &self.patch;
         let mut next = touched(&old, env);
@@ -606,7 +608,7 @@ impl Command for TransitionItem {
         (old, t): Self::State,
         env: &Env<'_>,
     ) -> Result<Decided<Item>, DeskError> {
-        can(actor, Action::TransitionItem, Target::Item(&old)).into_result()?;
+        check_item(actor, Action::TransitionItem, &old)?;
         check_version(&old, self.version)?;
         let to = match &self.to {
             TransitionTo::Status(s) => s.clone(),
@@ -646,7 +648,7 @@ impl Command for SetAssignees {
         (old, refs): Self::State,
         env: &Env<'_>,
     ) -> Result<Decided<Item>, DeskError> {
-        can(actor, Action::AssignItem, Target::Item(&old)).into_result()?;
+        check_item(actor, Action::AssignItem, &old)?;
         check_version(&old, self.version)?;
         let assignees = check_assignees(&refs, &self.assignees)?;
         let added: Vec<Assignee> = assignees.iter().filter(|a| !old.assignees.contains(a)).copied().collect();
@@ -689,7 +691,7 @@ impl Command for ChangeFollowers {
     ) -> Result<Decided<Item>, DeskError> {
         let only_self = self.add.iter().chain(&self.remove).all(|u| Some(*u) == actor.user_id());
         if only_self && actor.is_staff() {
-            can(actor, Action::ViewItem, Target::Item(&old)).into_result()?;
+            check_item(actor, Action::ViewItem, &old)?;
             // Following is a write even when seeing the item is enough to be allowed it.
             if actor.scope < TokenScope::Write {
                 return Err(DeskError::Forbidden(format!(
@@ -699,7 +701,7 @@ impl Command for ChangeFollowers {
                 )));
             }
         } else {
-            can(actor, Action::ManageFollowers, Target::Item(&old)).into_result()?;
+            check_item(actor, Action::ManageFollowers, &old)?;
         }
         let add = check_followers(&refs, &self.add)
             .map_err(|e| Invalid::new(e.field.replace("followers", "add"), e.reason))?;
@@ -756,7 +758,7 @@ impl Command for ConvertItem {
         (old, from, to): Self::State,
         env: &Env<'_>,
     ) -> Result<Decided<Item>, DeskError> {
-        can(actor, Action::ConvertItem, Target::Item(&old)).into_result()?;
+        check_item(actor, Action::ConvertItem, &old)?;
         check_version(&old, self.version)?;
         if from.id == to.id {
             return Err(Invalid::new("item_type", "the item already has this type").into());
@@ -838,8 +840,8 @@ impl Command for LinkItems {
         (from, to, links): Self::State,
         env: &Env<'_>,
     ) -> Result<Decided<ItemLink>, DeskError> {
-        can(actor, Action::LinkItems, Target::Item(&from)).into_result()?;
-        can(actor, Action::LinkItems, Target::Item(&to)).into_result()?;
+        check_item(actor, Action::LinkItems, &from)?;
+        check_item(actor, Action::LinkItems, &to)?;
         if from.id == to.id {
             return Err(Invalid::new("to", "an item cannot be linked to itself").into());
         }
@@ -890,7 +892,7 @@ impl Command for UnlinkItems {
         (link, from): Self::State,
         env: &Env<'_>,
     ) -> Result<Decided<()>, DeskError> {
-        can(actor, Action::LinkItems, Target::Item(&from)).into_result()?;
+        check_item(actor, Action::LinkItems, &from)?;
         let mut changes = env.changes(actor);
         let data = EventData::ItemUnlinked { link: link.id, kind: link.kind, from: link.from, to: link.to };
         changes.event(Some(link.from), data.clone());

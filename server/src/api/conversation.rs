@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tandem_core::commands::{AddAttachment, NewFile, PostMessage};
 use tandem_core::{Attachment, AttachmentId, Body, Event, Item, Message, Visibility};
 
-use super::{Param, created, on_item};
+use super::{Param, created};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
@@ -123,7 +123,7 @@ pub async fn post_message(
         (m.visibility, m.body, Vec::new())
     };
     let cmd = PostMessage { files, ..PostMessage::new(item, visibility, body) };
-    let posted = on_item(&s, &actor, item, &cmd).await?;
+    let posted = s.desk().execute(&actor, &cmd).await?;
     Ok(created(PostedView { message: posted.message, attachments: posted.attachments, item: posted.item }))
 }
 
@@ -156,7 +156,7 @@ pub async fn upload_attachment(
         }
     }
     let file = file.ok_or_else(|| ApiError::invalid("file", "is required"))?;
-    Ok(created(on_item(&s, &actor, item, &AddAttachment { item, file }).await?))
+    Ok(created(s.desk().execute(&actor, &AddAttachment { item, file }).await?))
 }
 
 /// RFC 8187 `attr-char`s stay as they are; every other byte is percent-encoded.

@@ -23,7 +23,7 @@ use tandem_core::{
     Priority, SortKey, StatusCategory, UserId,
 };
 
-use super::{Param, created, on_item};
+use super::{Param, created};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, OptionalJson, QueryPairs};
@@ -166,7 +166,7 @@ pub async fn update_item(
     JsonBody(patch): JsonBody<ItemPatch>,
 ) -> ApiResult<Json<Item>> {
     let item = item.item()?;
-    Ok(Json(on_item(&s, &actor, item, &UpdateItem { item, patch }).await?))
+    Ok(Json(s.desk().execute(&actor, &UpdateItem { item, patch }).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -185,7 +185,7 @@ pub async fn transition_item(
 ) -> ApiResult<Json<Item>> {
     let item = item.item()?;
     let cmd = TransitionItem { item, to: TransitionTo::Status(body.status), version: body.version };
-    Ok(Json(on_item(&s, &actor, item, &cmd).await?))
+    Ok(Json(s.desk().execute(&actor, &cmd).await?))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -203,7 +203,7 @@ pub async fn close_item(
 ) -> ApiResult<Json<Item>> {
     let item = item.item()?;
     let cmd = TransitionItem { item, to: TransitionTo::Close, version: body.version };
-    Ok(Json(on_item(&s, &actor, item, &cmd).await?))
+    Ok(Json(s.desk().execute(&actor, &cmd).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -222,7 +222,7 @@ pub async fn set_assignees(
 ) -> ApiResult<Json<Item>> {
     let item = item.item()?;
     let cmd = SetAssignees { item, assignees: body.assignees, version: body.version };
-    Ok(Json(on_item(&s, &actor, item, &cmd).await?))
+    Ok(Json(s.desk().execute(&actor, &cmd).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -242,7 +242,7 @@ pub async fn change_followers(
 ) -> ApiResult<Json<Item>> {
     let item = item.item()?;
     let cmd = ChangeFollowers { item, add: body.add, remove: body.remove };
-    Ok(Json(on_item(&s, &actor, item, &cmd).await?))
+    Ok(Json(s.desk().execute(&actor, &cmd).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -263,7 +263,7 @@ pub async fn convert_item(
 ) -> ApiResult<Json<Item>> {
     let item = item.item()?;
     let cmd = ConvertItem { item, to_type: body.item_type, custom: body.custom, version: body.version };
-    Ok(Json(on_item(&s, &actor, item, &cmd).await?))
+    Ok(Json(s.desk().execute(&actor, &cmd).await?))
 }
 
 /// An item named in a body: its number (`1042`, `"#1042"`) or its id.
@@ -330,7 +330,7 @@ pub async fn link_items(
 ) -> ApiResult<(StatusCode, Json<ItemLink>)> {
     let item = item.item()?;
     let cmd = LinkItems { from: item, to: body.to.0, kind: body.kind };
-    Ok(created(on_item(&s, &actor, item, &cmd).await?))
+    Ok(created(s.desk().execute(&actor, &cmd).await?))
 }
 
 pub async fn unlink(State(s): State<AppState>, Auth(actor): Auth, id: Param) -> ApiResult<StatusCode> {

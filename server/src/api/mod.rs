@@ -18,12 +18,12 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
-use tandem_core::{Actor, Command, DeskError, ItemRef};
+use tandem_core::ItemRef;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The one path parameter of a route, as written (uuids and item refs are parsed by the
@@ -50,24 +50,6 @@ impl Param {
     /// An item by number (`1042`, or `#1042` URL-encoded) or id.
     pub(crate) fn item(&self) -> Result<ItemRef, ApiError> {
         self.0.parse::<ItemRef>().map_err(|_| ApiError::not_found(format!("item '{}'", self.0)))
-    }
-}
-
-/// Runs a command aimed at one item. A refusal concerning an item the actor cannot even see
-/// is answered like reading it would be, with a 404: customers must not learn which items exist.
-pub(crate) async fn on_item<C: Command>(
-    s: &AppState,
-    actor: &Actor,
-    item: ItemRef,
-    cmd: &C,
-) -> ApiResult<C::Output> {
-    match s.desk().execute(actor, cmd).await {
-        Ok(output) => Ok(output),
-        Err(DeskError::Forbidden(reason)) => match s.desk().item(actor, item).await {
-            Err(hidden @ DeskError::NotFound(_)) => Err(hidden.into()),
-            _ => Err(ApiError::forbidden(reason)),
-        },
-        Err(e) => Err(e.into()),
     }
 }
 

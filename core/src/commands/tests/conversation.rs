@@ -98,7 +98,8 @@ fn post_message() {
             // Customers write publicly, on their own items only.
             (CustomerA, post(&w.ticket_a, Public, "Still broken"), posted()),
             (CustomerA, post(&w.ticket_a, Internal, "Psst"), forbidden("customers cannot")),
-            (CustomerA, post(&w.ticket_b, Public, "Me too"), forbidden("only their own requests")),
+            // Somebody else's request does not exist as far as a customer can tell.
+            (CustomerA, post(&w.ticket_b, Public, "Me too"), not_found("item #")),
             (
                 CustomerB,
                 post(&w.ticket_b, Public, "Any news?"),
@@ -337,7 +338,7 @@ fn post_message_with_files() {
             (
                 CustomerB,
                 with_files(post(&w.ticket_a, Public, "Photo"), vec![file("photo.jpg", "image/jpeg", 3)]),
-                forbidden("only their own"),
+                not_found("item #"),
             ),
         ],
     );
@@ -387,7 +388,7 @@ fn add_attachment() {
             (Agent, attach(&w.ticket_a, file("...", "", 1)), invalid("filename", "must name a file")),
             (Collaborator, attach(&w.ticket_a, file("notes.txt", "text/plain", 1)), added()),
             (CustomerA, attach(&w.ticket_a, file("photo.jpg", "image/jpeg", 1)), added()),
-            (CustomerB, attach(&w.ticket_a, file("photo.jpg", "image/jpeg", 1)), forbidden("only their own")),
+            (CustomerB, attach(&w.ticket_a, file("photo.jpg", "image/jpeg", 1)), not_found("item #")),
             (AgentRead, attach(&w.ticket_a, file("a.txt", "text/plain", 1)), forbidden("scope")),
         ],
     );
