@@ -189,6 +189,8 @@ pub fn render_body(body: &Body) -> Result<(String, String), Invalid> {
     if text.trim().is_empty() {
         return Err(Invalid::new("body", "must not be empty"));
     }
+    crate::hierarchy::validate_multiline("body", &text, MAX_MESSAGE_CHARS)?;
+    crate::hierarchy::validate_multiline("body", &html, MAX_MESSAGE_CHARS * 4)?;
     if text.chars().count() > MAX_MESSAGE_CHARS {
         return Err(Invalid::new("body", format!("must be at most {MAX_MESSAGE_CHARS} characters")));
     }
@@ -280,6 +282,10 @@ mod tests {
         assert!(!html.contains("script"));
         assert_eq!(render_body(&Body::Text("   ".into())).unwrap_err().field, "body");
         assert_eq!(render_body(&Body::Html("<p> </p>".into())).unwrap_err().field, "body");
+        for bad in [Body::Text("nul\u{0}byte".into()), Body::Html("<p>esc\u{1b}[31m</p>".into())] {
+            assert!(render_body(&bad).unwrap_err().reason.contains("control"), "{bad:?}");
+        }
+        assert!(render_body(&Body::Text("tab\tand\r\nline".into())).is_ok());
     }
 
     #[test]

@@ -144,7 +144,9 @@ fn text_value(def: &FieldDef, value: &Value, max_len: usize) -> Result<String, I
     if len > max_len {
         return Err(Invalid::new("", format!("must be at most {max_len} characters")));
     }
-    if def.kind != FieldKind::LongText && s.chars().any(char::is_control) {
+    if def.kind == FieldKind::LongText {
+        crate::hierarchy::validate_multiline("", &s, max_len)?;
+    } else if s.chars().any(char::is_control) {
         return Err(Invalid::new("", "must not contain control characters"));
     }
     Ok(s)
@@ -421,6 +423,7 @@ mod tests {
         );
         check(Text, none(), json!("line\nbreak"), Err("control"));
         check(LongText, none(), json!("line\nbreak\n"), Ok(json!("line\nbreak")));
+        check(LongText, none(), json!("nul\u{0}"), Err("control"));
         check(Number, FieldRules { min: Some(0.0), max: Some(10.0), ..none() }, json!(7.5), Ok(json!(7.5)));
         check(Number, FieldRules { min: Some(0.0), ..none() }, json!(-1), Err("at least 0"));
         check(Number, none(), json!("3,5"), Ok(json!(3.5)));

@@ -66,6 +66,22 @@ pub fn validate_title(field: &str, name: &str, max: usize) -> Result<String, Inv
     Ok(trimmed.to_string())
 }
 
+/// Multi-line text (descriptions, long text fields, message bodies): line breaks and tabs are
+/// fine, other control characters (NUL, escape sequences...) are refused so that every backend
+/// stores exactly what was accepted.
+pub fn validate_multiline(field: &str, text: &str, max: usize) -> Result<(), Invalid> {
+    if text.chars().count() > max {
+        return Err(Invalid::new(field, format!("must be at most {max} characters")));
+    }
+    if text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(Invalid::new(
+            field,
+            "must not contain control characters other than line breaks and tabs",
+        ));
+    }
+    Ok(())
+}
+
 /// Whether making `new_parent` the parent of `node` would create a cycle, given each node's
 /// current parent. Used for nested portfolios, folders and parent items.
 pub fn creates_cycle<T: Copy + PartialEq>(
@@ -111,5 +127,8 @@ mod tests {
         assert_eq!(validate_title("name", " ", 200).unwrap_err().field, "name");
         assert!(validate_title("name", "a\u{0}b", 200).is_err());
         assert!(validate_title("name", &"x".repeat(201), 200).is_err());
+        assert!(validate_multiline("description", "a\n\tb\r\n", 10).is_ok());
+        assert_eq!(validate_multiline("description", "a\u{0}b", 10).unwrap_err().field, "description");
+        assert!(validate_multiline("description", "abc", 2).unwrap_err().reason.contains("at most 2"));
     }
 }

@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use tandem_core::Store;
@@ -80,34 +79,13 @@ impl Backend {
         }
     }
 
-    /// Finishes queued writes and closes the database, once every other holder of the store
-    /// (the router, `Desk` clones) is gone.
+    /// Finishes queued writes and closes the database. Acknowledged writes are already durable;
+    /// this lets the ones still queued finish instead of failing.
     pub async fn close(self) {
         match self {
-            Backend::Sqlite(mut store) => {
-                // The HTTP server reports a connection finished a moment before its task drops
-                // its clone of the router, so the last references may still be on their way out.
-                let deadline = Instant::now() + Duration::from_secs(10);
-                loop {
-                    match Arc::try_unwrap(store) {
-                        Ok(mut unique) => {
-                            // Joins the writer thread after its queued commits.
-                            if let Err(e) = tokio::task::spawn_blocking(move || unique.close()).await {
-                                tracing::error!(error = %e, "closing the database failed");
-                            }
-                            return;
-                        }
-                        Err(shared) if Instant::now() < deadline => {
-                            store = shared;
-                            tokio::time::sleep(Duration::from_millis(5)).await;
-                        }
-                        Err(_) => {
-                            tracing::warn!(
-                                "the store is still in use; it closes when its last user drops it"
-                            );
-                            return;
-                        }
-                    }
+            Backend::Sqlite(store) => {
+                if let Err(e) = tokio::task::spawn_blocking(move || store.close()).await {
+                    tracing::error!(error = %e, "closing the database failed");
                 }
             }
         }

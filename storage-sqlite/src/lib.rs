@@ -124,8 +124,9 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Finishes queued writes and closes the writer. Later writes fail with `Unavailable`.
-    pub fn close(&mut self) {
+    /// Finishes queued writes and closes the writer; later writes fail with `Unavailable`.
+    /// Blocks until the writer thread has finished.
+    pub fn close(&self) {
         self.writer.close();
     }
 

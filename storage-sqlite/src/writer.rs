@@ -86,8 +86,8 @@ impl<T: Send, F: FnMut(&Connection) -> Attempt<T> + Send> Request for Pending<T,
 const MAX_GROUP: usize = 256;
 
 pub struct Writer {
-    tx: Option<mpsc::Sender<Box<dyn Request>>>,
-    thread: Option<JoinHandle<()>>,
+    tx: std::sync::Mutex<Option<mpsc::Sender<Box<dyn Request>>>>,
+    thread: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -107,7 +107,7 @@ impl Writer {
             .name("tandem-sqlite-writer".into())
             .spawn(move || run(conn, rx))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
-        Ok(Self { tx: Some(tx), thread: Some(thread) })
+        Ok(Self { tx: std::sync::Mutex::new(Some(tx)), thread: std::sync::Mutex::new(Some(thread)) })
     }
 
     /// Runs `work` in the writer's next group commit and returns its result once durable.
@@ -119,15 +119,23 @@ impl Writer {
     {
         let (reply, answer) = oneshot::channel();
         let request = Box::new(Pending { work, result: None, reply });
-        let tx = self.tx.as_ref().ok_or_else(|| StoreError::Unavailable("the store is closed".into()))?;
+        let tx = self
+            .tx
+            .lock()
+            .ok()
+            .and_then(|tx| tx.clone())
+            .ok_or_else(|| StoreError::Unavailable("the store is closed".into()))?;
         tx.send(request).map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
         answer.await.map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
     }
 
-    /// Stops accepting writes, finishes the queued ones and waits for the thread.
-    pub fn close(&mut self) {
-        self.tx.take();
-        if let Some(thread) = self.thread.take() {
+    /// Stops accepting writes, finishes the queued ones and waits for the thread. Blocks.
+    pub fn close(&self) {
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
             let _ = thread.join();
         }
     }

@@ -297,9 +297,7 @@ impl Command for CreateProject {
 }
 
 pub(crate) fn validate_description(text: &str) -> Result<String, Invalid> {
-    if text.chars().count() > 100_000 {
-        return Err(Invalid::new("description", "must be at most 100000 characters"));
-    }
+    crate::hierarchy::validate_multiline("description", text, 100_000)?;
     Ok(text.trim().to_string())
 }
 
