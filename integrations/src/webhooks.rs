@@ -79,16 +79,8 @@ struct Payload {
     event: Event,
 }
 
-/// Makes the process's TLS provider the one this crate is built with (ring), unless some other
-/// part of the process installed one first.
-pub fn install_tls_provider() {
-    // An error only says a provider is installed already, which is all this wants.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 impl WebhookDelivery {
     pub fn new(store: Arc<dyn Store>, options: DeliveryOptions) -> Result<Self, reqwest::Error> {
-        install_tls_provider();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()

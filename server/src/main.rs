@@ -21,8 +21,9 @@ struct Cli {
 #[derive(Debug, Args)]
 struct Database {
     /// The database: a file path, sqlite://<path>, or postgres://user[:password]@host[:port]/database.
-    #[arg(long, env = "TANDEM_DB", default_value = "./tandem.db", value_parser = parse_db)]
-    db: DbLocation,
+    // Parsed after clap, whose errors repeat the value — and with it a URL's password.
+    #[arg(long, env = "TANDEM_DB", default_value = "./tandem.db", hide_env_values = true)]
+    db: String,
     /// Most PostgreSQL connections this process opens.
     #[arg(long, env = "TANDEM_DB_POOL_SIZE", default_value_t = BackendOptions::default().pool_size)]
     pool_size: u32,
@@ -70,8 +71,10 @@ enum Command {
     },
 }
 
-fn parse_db(s: &str) -> Result<DbLocation, String> {
-    s.parse().map_err(|e: anyhow::Error| e.to_string())
+impl Database {
+    fn location(&self) -> anyhow::Result<(DbLocation, BackendOptions)> {
+        Ok((self.db.parse()?, BackendOptions { pool_size: self.pool_size }))
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -104,15 +107,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 poll: Duration::from_millis(job_poll_ms),
                 webhook_attempts,
             };
-            let backend = BackendOptions { pool_size: database.pool_size };
-            serve(ServeConfig { db: database.db, listen, demo, admin_token, limits, backend, jobs }).await
+            let (db, backend) = database.location()?;
+            serve(ServeConfig { db, listen, demo, admin_token, limits, backend, jobs }).await
         }
         Command::Migrate { database } => {
-            let options = BackendOptions { pool_size: database.pool_size };
-            let version = migrate(&database.db, &options).await?;
+            let (db, options) = database.location()?;
+            let version = migrate(&db, &options).await?;
             use std::io::Write;
             let mut out = std::io::stdout().lock();
-            writeln!(out, "{}: schema version {version}", database.db)?;
+            writeln!(out, "{db}: schema version {version}")?;
             Ok(())
         }
     }
