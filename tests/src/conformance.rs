@@ -782,6 +782,30 @@ pub async fn jobs_lifecycle(store: TestStore) {
     assert!(dead.iter().any(|j| j.id == hook[0].id && j.last_error.as_deref() == Some("410 Gone")));
 }
 
+/// Claims take only the kinds asked for (every kind when none is named), oldest due first.
+pub async fn claims_select_kinds_in_due_order(store: TestStore) {
+    let ws = workspace(store.as_ref(), "w").await;
+    let mut changes = ws.changes();
+    for (i, kind) in ["a", "b", "c", "a", "b", "c"].iter().enumerate() {
+        let mut job = ws.job(kind, &format!("{kind}{i}"));
+        job.run_at = ws.now - Duration::minutes(10 - i as i64);
+        changes.job(job);
+    }
+    store.commit(changes).await.unwrap();
+    let lease = ws.now + Duration::minutes(1);
+    let keys =
+        |jobs: Vec<tandem_core::store::Job>| jobs.into_iter().map(|j| j.idempotency_key).collect::<Vec<_>>();
+    let one = store.claim_jobs(&["b".into()], 1, ws.now, lease).await.unwrap();
+    assert_eq!(keys(one), ["b1"]);
+    let two = store.claim_jobs(&["a".into(), "b".into()], 10, ws.now, lease).await.unwrap();
+    let mut two = keys(two);
+    two.sort();
+    assert_eq!(two, ["a0", "a3", "b4"]);
+    let rest = store.claim_jobs(&[], 1, ws.now, lease).await.unwrap();
+    assert_eq!(keys(rest), ["c2"], "every kind, oldest due first");
+    assert_eq!(keys(store.claim_jobs(&[], 10, ws.now, lease).await.unwrap()), ["c5"]);
+}
+
 /// Concurrent claimers never receive the same job.
 pub async fn concurrent_claims_are_exclusive(store: TestStore) {
     let ws = workspace(store.as_ref(), "w").await;
@@ -1029,6 +1053,7 @@ macro_rules! conformance_suite {
             tenancy_is_total,
             jobs_lifecycle,
             concurrent_claims_are_exclusive,
+            claims_select_kinds_in_due_order,
             settings_and_tokens,
             webhooks_and_cursors_are_records,
             racing_cursor_advances_admit_one_winner,
