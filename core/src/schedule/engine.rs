@@ -217,8 +217,11 @@ struct Rev {
     progress: (i64, i64, i64, i64),
 }
 
-/// The lower bounds gathered for one date: the largest ordinal (first offered wins ties), its
-/// reason and instant, and the largest instant offered (where a milestone goes).
+/// The lower bounds gathered for one date: the largest ordinal, its reason and instant, and the
+/// largest instant offered (where a milestone goes). Among bounds with the same ordinal the later
+/// instant is the reason (a predecessor finishing Friday 17:00 does not explain a start after a
+/// project that starts Monday 08:00), then the first offered: dependencies before constraints
+/// before the project start.
 #[derive(Debug, Clone, Copy)]
 struct Acc {
     o: i64,
@@ -233,7 +236,7 @@ impl Acc {
     }
 
     fn offer(&mut self, o: i64, at: Minute, by: Driver) {
-        if o > self.o {
+        if o > self.o || (o == self.o && at > self.at) {
             self.o = o;
             self.at = at;
             self.by = Some(by);
@@ -252,7 +255,7 @@ fn percent_of(p: i32, duration: i64) -> i64 {
 }
 
 /// The bound a dependency puts on its successor, from the predecessor's date `x`.
-fn lag_forward(table: &mut WorkTable, x: Minute, lag: Lag, pred_duration: i64) -> Result<Minute, ScheduleError> {
+pub(super) fn lag_forward(table: &mut WorkTable, x: Minute, lag: Lag, pred_duration: i64) -> Result<Minute, ScheduleError> {
     let working = |table: &mut WorkTable, l: i64| {
         if l == 0 {
             return Ok(x);
@@ -802,7 +805,10 @@ impl Scheduler {
             None => {
                 let ef_o = es_o + spec.duration;
                 let ef = if spec.duration == 0 { start } else { table.end_of(ef_o)? };
-                (ef, ef_o, Because { driver: Driver::Duration, requested: from_minute(ef) })
+                // A manual task's finish is manual whether it was entered or derived from its
+                // duration, so storing it back does not change the explanation.
+                let driver = if by == Driver::Manual { Driver::Manual } else { Driver::Duration };
+                (ef, ef_o, Because { driver, requested: from_minute(ef) })
             }
         };
         let mut warnings = Vec::new();
@@ -855,10 +861,18 @@ impl Scheduler {
             }
         };
         let start_needed = s.o.max(f.o.saturating_sub(d));
-        if start_needed > es_o {
+        // A milestone is one instant: a start bound later than it in non-working time (same
+        // working-time position) still comes after it.
+        let milestone_late = d == 0 && s.max_at > es;
+        if start_needed > es_o || milestone_late {
             let binding = if s.o >= f.o.saturating_sub(d) { s } else { f };
-            let earliest =
-                if must_start { table.start_of(start_needed)? } else { table.end_of(start_needed + d)? };
+            let earliest = if milestone_late && start_needed <= es_o {
+                table.milestone_at_or_after(s.max_at)?
+            } else if must_start {
+                table.start_of(start_needed)?
+            } else {
+                table.end_of(start_needed + d)?
+            };
             let required_by = match binding.by {
                 Some(Driver::Dependency { predecessor, kind, lag, via, .. }) => Requirement::Dependency {
                     predecessor: self.task_ref(self.index_of(predecessor)),
@@ -1009,7 +1023,9 @@ impl Scheduler {
         let rev = Rev {
             y_s: table.start_of(ls_o)?,
             y_f: table.start_of(lf_o)?,
-            ys_s: table.start_of(ss_o)?,
+            // A milestone sits at one instant of its working-time position (Friday 17:00 rather
+            // than Monday 08:00); a start bound on it must not pass that instant.
+            ys_s: if d == 0 { ss } else { table.start_of(ss_o)? },
             ys_f: table.start_of(sf_o)?,
             progress: {
                 let p = i64::from(self.plan.tasks[t].percent_complete);

@@ -19,7 +19,7 @@ pub enum ScheduleError {
     /// A must-start-on or must-finish-on date that a predecessor makes impossible: Tandem never
     /// breaks a dependency of an automatic task to keep a pinned date.
     #[error(
-        "{task} cannot {constraint}: {required_by} requires it to {} no earlier than {}",
+        "{task} cannot keep its constraint \"{constraint}\": {required_by} requires it to {} no earlier than {}",
         if matches!(constraint, Constraint::MustFinishOn(_)) { "finish" } else { "start" },
         show(*earliest)
     )]

@@ -61,7 +61,7 @@ pub enum Lag {
     /// Calendar minutes, working or not (concrete curing over a weekend).
     Elapsed(i64),
     /// A percentage of the predecessor's duration, counted as working minutes of the successor's
-    /// calendar (MS Project's `FS+50%`).
+    /// calendar (MS Project's `FS+50%`). For a summary predecessor, the span of its early dates.
     Percent(i32),
 }
 
