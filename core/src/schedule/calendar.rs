@@ -363,6 +363,8 @@ pub(crate) struct WorkTable {
     first_day: i64,
     cum: Vec<i64>,
     day_template: Vec<u16>,
+    /// The day the last `start_of` landed on: the next one is usually on it or a few days on.
+    hint: usize,
 }
 
 /// How many days a table grows by at least.
@@ -400,6 +402,7 @@ impl WorkTable {
             first_day: 0,
             cum: Vec::new(),
             day_template: Vec::new(),
+            hint: 0,
         }
     }
 
@@ -480,6 +483,7 @@ impl WorkTable {
         cum.extend_from_slice(&self.cum);
         let mut templates = days;
         templates.extend_from_slice(&self.day_template);
+        self.hint += templates.len() - self.day_template.len();
         self.cum = cum;
         self.day_template = templates;
         self.first_day = from;
@@ -528,7 +532,18 @@ impl WorkTable {
             self.cover(before - 1, before)?;
         }
         // Day i holds ordinals cum[i]..cum[i + 1]; days without work hold none and are skipped.
-        let i = self.cum.partition_point(|&c| c <= o) - 1;
+        let mut i = self.hint.min(self.cum.len() - 2);
+        if self.cum[i] <= o {
+            let mut steps = 0;
+            while self.cum[i + 1] <= o && steps < 8 {
+                i += 1;
+                steps += 1;
+            }
+        }
+        if !(self.cum[i] <= o && o < self.cum[i + 1]) {
+            i = self.cum.partition_point(|&c| c <= o) - 1;
+        }
+        self.hint = i;
         let day = self.first_day + i as i64;
         Ok(day * MINUTES_PER_DAY + i64::from(self.hours(day).nth(o - self.cum[i])))
     }

@@ -19,7 +19,7 @@ use super::calendar::{CalendarRef, Calendars, WorkTable};
 use super::error::{Requirement, ScheduleError};
 use super::plan::{Constraint, DependencyKind, Lag, Mode, Plan, Task, TaskRef};
 use super::result::{Because, Driver, Explanation, Schedule, TaskSchedule, Warning};
-use super::time::{self, MAX_SPAN, Minute, from_minute, to_minute};
+use super::time::{self, IdBuild, MAX_SPAN, Minute, from_minute, to_minute};
 use crate::error::Invalid;
 use crate::ids::ItemId;
 
@@ -68,7 +68,7 @@ struct Edge {
 struct Graph {
     n: usize,
     ids: Vec<ItemId>,
-    index: HashMap<ItemId, u32>,
+    index: HashMap<ItemId, u32, IdBuild>,
     parent: Vec<u32>,
     summary: Vec<bool>,
     children: Rows,
@@ -367,7 +367,7 @@ impl Scheduler {
             late_origin: 0,
             schedule: Schedule {
                 tasks: Vec::new(),
-                index: HashMap::new(),
+                index: HashMap::default(),
                 start: from_minute(0),
                 finish: from_minute(0),
                 deadline_warning: None,
@@ -380,7 +380,7 @@ impl Scheduler {
             let spec = s.spec(t);
             s.specs.push(spec);
         }
-        s.schedule.index = s.g.index.iter().map(|(&id, &i)| (id, i as usize)).collect();
+        s.schedule.index = s.g.index.clone();
         s.schedule.tasks = (0..n).map(|t| s.placeholder(t)).collect();
         for i in 0..s.g.order.len() {
             let node = s.g.order[i] as usize;
@@ -602,7 +602,7 @@ impl Scheduler {
         }
         if self.g.summary[node] {
             let v = self.forward_open(node)?;
-            if v == self.open[node] {
+            if undo.is_some() && v == self.open[node] {
                 return Ok(false);
             }
             let old = std::mem::replace(&mut self.open[node], v);
@@ -615,8 +615,9 @@ impl Scheduler {
         Ok(self.store_fwd(node, v, undo))
     }
 
+    /// Stores a node's forward values. A full pass (no undo log) stores without comparing.
     fn store_fwd(&mut self, t: usize, v: Fwd, undo: Option<&mut Vec<Undo>>) -> bool {
-        if v == self.fwd[t] {
+        if undo.is_some() && v == self.fwd[t] {
             return false;
         }
         let old = std::mem::replace(&mut self.fwd[t], v);
@@ -916,7 +917,7 @@ impl Scheduler {
         let n = self.g.n;
         if node >= n {
             let v = self.backward_close(node - n)?;
-            if v == self.close[node - n] {
+            if undo.is_some() && v == self.close[node - n] {
                 return Ok(false);
             }
             let old = std::mem::replace(&mut self.close[node - n], v);
@@ -926,7 +927,7 @@ impl Scheduler {
             return Ok(true);
         }
         let (rev, out) = if self.g.summary[node] { self.backward_open(node)? } else { self.backward_leaf(node)? };
-        if rev == self.rev[node] && out == self.schedule.tasks[node] {
+        if undo.is_some() && rev == self.rev[node] && out == self.schedule.tasks[node] {
             return Ok(false);
         }
         let old_rev = std::mem::replace(&mut self.rev[node], rev);
@@ -1020,13 +1021,18 @@ impl Scheduler {
         }
         let total = (ls_o - ss_o).min(lf_o - sf_o);
         let room = room(table, d, ss_o, sf_o, lim.sched_start, lim.sched_finish)?;
+        // `start_of(o)` for an instant `x` known to lie at ordinal `o`: `x` itself when a working
+        // minute starts there (saves a search; most dates do).
+        let start_at = |table: &mut WorkTable, x: Minute, o: i64| -> Result<Minute, ScheduleError> {
+            if table.works_at(x)? { Ok(x) } else { table.start_of(o) }
+        };
         let rev = Rev {
-            y_s: table.start_of(ls_o)?,
-            y_f: table.start_of(lf_o)?,
+            y_s: if d > 0 { ls } else { table.start_of(ls_o)? },
+            y_f: start_at(table, lf, lf_o)?,
             // A milestone sits at one instant of its working-time position (Friday 17:00 rather
             // than Monday 08:00); a start bound on it must not pass that instant.
-            ys_s: if d == 0 { ss } else { table.start_of(ss_o)? },
-            ys_f: table.start_of(sf_o)?,
+            ys_s: if d == 0 { ss } else { start_at(table, ss, ss_o)? },
+            ys_f: start_at(table, sf, sf_o)?,
             progress: {
                 let p = i64::from(self.plan.tasks[t].percent_complete);
                 (p * d, d, p, 1)
@@ -1300,7 +1306,7 @@ fn compile(plan: &Plan) -> Result<Graph, ScheduleError> {
     if n >= (NONE / 2) as usize {
         return Err(Invalid::new("tasks", "too many tasks").into());
     }
-    let mut index: HashMap<ItemId, u32> = HashMap::with_capacity(n);
+    let mut index: HashMap<ItemId, u32, IdBuild> = HashMap::with_capacity_and_hasher(n, IdBuild::default());
     for (i, t) in plan.tasks.iter().enumerate() {
         if let Some(j) = index.insert(t.id, i as u32) {
             return Err(Invalid::new(
@@ -1359,7 +1365,8 @@ fn compile(plan: &Plan) -> Result<Graph, ScheduleError> {
         false
     };
     let mut edges = Vec::with_capacity(plan.dependencies.len());
-    let mut seen: HashSet<(u32, u32)> = HashSet::with_capacity(plan.dependencies.len());
+    let mut seen: HashSet<(u32, u32), IdBuild> =
+        HashSet::with_capacity_and_hasher(plan.dependencies.len(), IdBuild::default());
     for (k, d) in plan.dependencies.iter().enumerate() {
         let field = |f: &str| format!("dependencies[{k}].{f}");
         let look = |id: ItemId, f: &str| {

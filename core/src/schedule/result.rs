@@ -8,7 +8,7 @@ use chrono::NaiveDateTime;
 
 use super::calendar::CalendarRef;
 use super::plan::{Baseline, Constraint, DependencyKind, Lag, Plan};
-use super::time::show;
+use super::time::{IdBuild, show};
 use crate::ids::ItemId;
 
 /// What put a date where it is.
@@ -113,7 +113,7 @@ pub struct TaskSchedule {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Schedule {
     pub(crate) tasks: Vec<TaskSchedule>,
-    pub(crate) index: HashMap<ItemId, usize>,
+    pub(crate) index: HashMap<ItemId, u32, IdBuild>,
     pub start: NaiveDateTime,
     pub finish: NaiveDateTime,
     pub deadline_warning: Option<Warning>,
@@ -127,7 +127,7 @@ impl Schedule {
     }
 
     pub fn task(&self, id: ItemId) -> Option<&TaskSchedule> {
-        self.index.get(&id).map(|&i| &self.tasks[i])
+        self.index.get(&id).map(|&i| &self.tasks[i as usize])
     }
 
     /// The chain of tasks that drives the project's finish, first to last: from the task that

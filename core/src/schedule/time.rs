@@ -6,6 +6,7 @@
 //! the scheduler works to the minute.
 
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Minutes since 1970-01-01 00:00 on the naive timeline.
 pub(crate) type Minute = i64;
@@ -24,13 +25,20 @@ fn epoch() -> NaiveDateTime {
     NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default().and_hms_opt(0, 0, 0).unwrap_or_default()
 }
 
+/// Days from 0001-01-01 (day 1 of the common era) to 1970-01-01.
+const CE_TO_EPOCH: i64 = 719_163;
+
 pub(crate) fn to_minute(t: NaiveDateTime) -> Minute {
     t.and_utc().timestamp().div_euclid(60)
 }
 
 pub(crate) fn from_minute(m: Minute) -> NaiveDateTime {
-    let clamped = m.clamp(FIRST_DAY * MINUTES_PER_DAY, END_DAY * MINUTES_PER_DAY);
-    epoch().checked_add_signed(TimeDelta::minutes(clamped)).unwrap_or_default()
+    let m = m.clamp(FIRST_DAY * MINUTES_PER_DAY, END_DAY * MINUTES_PER_DAY);
+    let (day, minute) = (m.div_euclid(MINUTES_PER_DAY), m.rem_euclid(MINUTES_PER_DAY) as u32);
+    // Straight from the day number: much cheaper than adding a duration to the epoch.
+    NaiveDate::from_num_days_from_ce_opt((day + CE_TO_EPOCH) as i32)
+        .and_then(|d| d.and_hms_opt(minute / 60, minute % 60, 0))
+        .unwrap_or_else(epoch)
 }
 
 pub(crate) fn day_of(m: Minute) -> i64 {
@@ -48,6 +56,32 @@ pub(crate) fn day_to_date(day: i64) -> NaiveDate {
 pub(crate) fn in_range(t: NaiveDateTime) -> bool {
     (FIRST_DAY..END_DAY).contains(&day_of(to_minute(t)))
 }
+
+/// Hashes ids for the scheduler's maps. Item ids are UUIDs, random in their low bits (v4, and v7
+/// after its timestamp) or small counters in tests; folding the halves and one multiply spreads
+/// both well enough, several times faster than SipHash. Not for untrusted keys in long-lived maps.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(23) ^ u64::from_le_bytes(word)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write(&n.to_le_bytes());
+    }
+
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+}
+
+pub(crate) type IdBuild = BuildHasherDefault<IdHasher>;
 
 /// `Mon 2024-03-04 09:00`: how explanations and errors print an instant.
 pub(crate) fn show(t: NaiveDateTime) -> String {
