@@ -15,9 +15,9 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
-use super::calendar::{CalendarRef, Calendars, WorkTable};
+use super::calendar::{Calendars, WorkTable};
 use super::error::{Requirement, ScheduleError};
-use super::plan::{Constraint, DependencyKind, Lag, Mode, Plan, Task, TaskRef};
+use super::plan::{Baseline, Constraint, DependencyKind, Lag, Mode, Plan, Task, TaskRef};
 use super::result::{Because, Driver, Explanation, Schedule, TaskSchedule, Warning};
 use super::time::{self, IdBuild, MAX_SPAN, Minute, from_minute, to_minute};
 use crate::error::Invalid;
@@ -121,56 +121,98 @@ impl Graph {
     }
 }
 
-/// What the engine needs of a task, compiled once.
+/// Dates a task keeps: entered by hand, or what really happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pin {
+    Manual,
+    Actual,
+}
+
+/// What the passes need of a task, compiled once. The passes visit tasks in dependency order,
+/// not memory order, so everything they touch per task is kept small.
 #[derive(Debug, Clone, Copy)]
 struct Spec {
-    cal: usize,
-    duration: i64,
+    cal: u32,
     automatic: bool,
+    percent: u8,
+    duration: i64,
     constraint: Constraint,
-    /// Start and finish the task keeps: actual dates, else manual ones.
-    pinned_start: Option<(Minute, Driver)>,
-    pinned_finish: Option<(Minute, Driver)>,
+    pinned_start: Option<(Minute, Pin)>,
+    pinned_finish: Option<(Minute, Pin)>,
+}
+
+/// A [`Driver`] with tasks and dependencies by index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Why {
+    ProjectStart,
+    /// A dependency, inherited through summary `via` (`NONE` when it is the task's own).
+    Edge { edge: u32, via: u32 },
+    Constraint,
+    SummaryConstraint(u32),
+    Pinned(Pin),
+    Duration,
+    /// As late as possible, held by this task (`NONE`: by the project's finish).
+    Alap(u32),
+    Child(u32),
+}
+
+/// A [`Because`] by index: the reason, the instant it asked for and, for a dependency, the
+/// predecessor's date it counts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Reason {
+    why: Why,
+    at: Minute,
+    from: Minute,
+}
+
+impl Reason {
+    fn new(why: Why, at: Minute) -> Self {
+        Self { why, at, from: at }
+    }
 }
 
 /// Forward values of a leaf task, or of a summary's close node.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Fwd {
     es: Minute,
     ef: Minute,
     es_o: i64,
     ef_o: i64,
     dur: i64,
-    start_by: Because,
-    finish_by: Because,
-    warnings: Vec<Warning>,
+    start_by: Reason,
+    finish_by: Reason,
+    /// A dependency a manual or started task breaks, at its start and at its finish: the
+    /// dependency and the earliest date it allows.
+    broken: [Option<(u32, Minute)>; 2],
+    /// Working minutes by which a no-later-than date is missed (0: met).
+    missed: i64,
 }
 
 impl Default for Fwd {
     fn default() -> Self {
-        let because = Because { driver: Driver::ProjectStart, requested: from_minute(0) };
-        Self { es: 0, ef: 0, es_o: 0, ef_o: 0, dur: 0, start_by: because, finish_by: because, warnings: Vec::new() }
+        let r = Reason::new(Why::ProjectStart, 0);
+        Self { es: 0, ef: 0, es_o: 0, ef_o: 0, dur: 0, start_by: r, finish_by: r, broken: [None; 2], missed: 0 }
     }
 }
 
-/// What a summary's open node demands of its children: the latest start bound and finish bound
-/// (instants) with their reasons.
+/// What a summary's open node demands of its children: the latest start bound and finish bound.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 struct Open {
-    start: Option<(Minute, Driver)>,
-    finish: Option<(Minute, Driver)>,
+    start: Option<Reason>,
+    finish: Option<Reason>,
 }
 
 /// Latest instants allowed by a task's successors: `late` from their late dates, `sched` from
-/// their scheduled dates (for as-late-as-possible tasks and free slack).
+/// their scheduled dates (for as-late-as-possible tasks and free slack), with the successor that
+/// holds the scheduled ones.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Limits {
     start: Minute,
     finish: Minute,
     sched_start: Minute,
     sched_finish: Minute,
-    sched_start_by: Option<ItemId>,
-    sched_finish_by: Option<ItemId>,
+    sched_start_by: u32,
+    sched_finish_by: u32,
 }
 
 impl Default for Limits {
@@ -180,14 +222,14 @@ impl Default for Limits {
             finish: NO_BOUND,
             sched_start: NO_BOUND,
             sched_finish: NO_BOUND,
-            sched_start_by: None,
-            sched_finish_by: None,
+            sched_start_by: NONE,
+            sched_finish_by: NONE,
         }
     }
 }
 
 impl Limits {
-    fn start(&mut self, late: Minute, sched: Minute, by: Option<ItemId>) {
+    fn start(&mut self, late: Minute, sched: Minute, by: u32) {
         self.start = self.start.min(late);
         if sched < self.sched_start {
             self.sched_start = sched;
@@ -195,7 +237,7 @@ impl Limits {
         }
     }
 
-    fn finish(&mut self, late: Minute, sched: Minute, by: Option<ItemId>) {
+    fn finish(&mut self, late: Minute, sched: Minute, by: u32) {
         self.finish = self.finish.min(late);
         if sched < self.sched_finish {
             self.sched_finish = sched;
@@ -204,48 +246,80 @@ impl Limits {
     }
 }
 
-/// Backward values of a leaf or a summary's open node: the latest instant a start bound (`y_*s`)
-/// or finish bound (`y_*f`) placed on it may have without moving it past its late (`y_`) or
-/// scheduled (`ys_`) position; plus the progress sums its parent rolls up.
+/// What a leaf or a summary's open node tells its predecessors: the latest instant a start bound
+/// (`*_s`) or finish bound (`*_f`) on it may have without moving it past its late (`y_`) or
+/// scheduled (`ys_`) position.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 struct Rev {
     y_s: Minute,
     y_f: Minute,
     ys_s: Minute,
     ys_f: Minute,
-    /// Σ percent × duration, Σ duration, Σ percent, number of leaves.
-    progress: (i64, i64, i64, i64),
 }
 
-/// The lower bounds gathered for one date: the largest ordinal, its reason and instant, and the
-/// largest instant offered (where a milestone goes). Among bounds with the same ordinal the later
-/// instant is the reason (a predecessor finishing Friday 17:00 does not explain a start after a
-/// project that starts Monday 08:00), then the first offered: dependencies before constraints
-/// before the project start.
+/// A task's scheduled and late position, slack and roll-ups, from the backward pass.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Out {
+    ss: Minute,
+    sf: Minute,
+    ls: Minute,
+    lf: Minute,
+    dur: i64,
+    total: i64,
+    free: i64,
+    start_by: Reason,
+    finish_by: Reason,
+    /// Σ percent × duration, Σ duration, Σ percent, number of leaves.
+    progress: [i64; 4],
+    points: Option<f64>,
+    effort: Option<i64>,
+    baseline: Option<(Minute, Minute)>,
+}
+
+impl Default for Out {
+    fn default() -> Self {
+        let r = Reason::new(Why::ProjectStart, 0);
+        Self {
+            ss: 0,
+            sf: 0,
+            ls: 0,
+            lf: 0,
+            dur: 0,
+            total: 0,
+            free: 0,
+            start_by: r,
+            finish_by: r,
+            progress: [0; 4],
+            points: None,
+            effort: None,
+            baseline: None,
+        }
+    }
+}
+
+/// The lower bounds gathered for one date: the largest ordinal, its reason, and the largest
+/// instant offered (where a milestone goes). Among bounds with the same ordinal the later instant
+/// is the reason (a predecessor finishing Friday 17:00 does not explain a start after a project
+/// that starts Monday 08:00), then the first offered: dependencies before constraints before the
+/// project start.
 #[derive(Debug, Clone, Copy)]
 struct Acc {
     o: i64,
-    at: Minute,
     max_at: Minute,
-    by: Option<Driver>,
+    by: Option<Reason>,
 }
 
 impl Acc {
     fn new() -> Self {
-        Self { o: i64::MIN, at: Minute::MIN, max_at: Minute::MIN, by: None }
+        Self { o: i64::MIN, max_at: Minute::MIN, by: None }
     }
 
-    fn offer(&mut self, o: i64, at: Minute, by: Driver) {
-        if o > self.o || (o == self.o && at > self.at) {
+    fn offer(&mut self, o: i64, r: Reason) {
+        if o > self.o || (o == self.o && self.by.is_some_and(|b| r.at > b.at)) {
             self.o = o;
-            self.at = at;
-            self.by = Some(by);
+            self.by = Some(r);
         }
-        self.max_at = self.max_at.max(at);
-    }
-
-    fn because(&self) -> Option<Because> {
-        self.by.map(|driver| Because { driver, requested: from_minute(self.at) })
+        self.max_at = self.max_at.max(r.at);
     }
 }
 
@@ -255,7 +329,12 @@ fn percent_of(p: i32, duration: i64) -> i64 {
 }
 
 /// The bound a dependency puts on its successor, from the predecessor's date `x`.
-pub(super) fn lag_forward(table: &mut WorkTable, x: Minute, lag: Lag, pred_duration: i64) -> Result<Minute, ScheduleError> {
+pub(super) fn lag_forward(
+    table: &mut WorkTable,
+    x: Minute,
+    lag: Lag,
+    pred_duration: i64,
+) -> Result<Minute, ScheduleError> {
     let working = |table: &mut WorkTable, l: i64| {
         if l == 0 {
             return Ok(x);
@@ -291,7 +370,12 @@ fn lag_backward(table: &mut WorkTable, y: Minute, lag: Lag, pred_duration: i64) 
 
 /// The latest position of a task of `d` working minutes that starts by `s_ub` and finishes by
 /// `f_ub`: (start ordinal, finish ordinal, start, finish).
-fn latest(table: &mut WorkTable, d: i64, s_ub: Minute, f_ub: Minute) -> Result<(i64, i64, Minute, Minute), ScheduleError> {
+fn latest(
+    table: &mut WorkTable,
+    d: i64,
+    s_ub: Minute,
+    f_ub: Minute,
+) -> Result<(i64, i64, Minute, Minute), ScheduleError> {
     if d == 0 {
         let lim = s_ub.min(f_ub);
         let o = table.ord(lim)?;
@@ -304,7 +388,14 @@ fn latest(table: &mut WorkTable, d: i64, s_ub: Minute, f_ub: Minute) -> Result<(
 }
 
 /// How far a task at ordinals `(s_o, f_o)` may slip before reaching `s_ub` / `f_ub`.
-fn room(table: &mut WorkTable, d: i64, s_o: i64, f_o: i64, s_ub: Minute, f_ub: Minute) -> Result<i64, ScheduleError> {
+fn room(
+    table: &mut WorkTable,
+    d: i64,
+    s_o: i64,
+    f_o: i64,
+    s_ub: Minute,
+    f_ub: Minute,
+) -> Result<i64, ScheduleError> {
     let by_finish = if f_ub == NO_BOUND { i64::MAX } else { table.ord(f_ub)? - f_o };
     let by_start = match (s_ub == NO_BOUND, d) {
         (true, _) => i64::MAX,
@@ -312,6 +403,12 @@ fn room(table: &mut WorkTable, d: i64, s_o: i64, f_o: i64, s_ub: Minute, f_ub: M
         (false, _) => table.ord_after(s_ub)? - 1 - s_o,
     };
     Ok(by_start.min(by_finish))
+}
+
+/// `table.start_of(o)` for an instant `x` known to lie at ordinal `o`: `x` itself when a working
+/// minute starts there, which saves a search for most dates.
+fn start_at(table: &mut WorkTable, x: Minute, o: i64) -> Result<Minute, ScheduleError> {
+    if table.works_at(x)? { Ok(x) } else { table.start_of(o) }
 }
 
 /// A plan being scheduled: the compiled graph, calendar tables, every pass's values and the
@@ -328,6 +425,7 @@ pub struct Scheduler {
     open: Vec<Open>,
     close: Vec<Limits>,
     rev: Vec<Rev>,
+    out: Vec<Out>,
     project_start: Minute,
     project_finish: Minute,
     late_origin: Minute,
@@ -343,7 +441,8 @@ enum Undo {
     Fwd(usize, Fwd),
     Open(usize, Open),
     Close(usize, Limits),
-    Rev(usize, Rev, Box<TaskSchedule>),
+    Rev(usize, Rev, Out),
+    Task(usize, Box<TaskSchedule>),
 }
 
 impl Scheduler {
@@ -363,6 +462,7 @@ impl Scheduler {
             open: vec![Open::default(); n],
             close: vec![Limits::default(); n],
             rev: vec![Rev::default(); n],
+            out: vec![Out::default(); n],
             project_finish: 0,
             late_origin: 0,
             schedule: Schedule {
@@ -380,8 +480,6 @@ impl Scheduler {
             let spec = s.spec(t);
             s.specs.push(spec);
         }
-        s.schedule.index = s.g.index.clone();
-        s.schedule.tasks = (0..n).map(|t| s.placeholder(t)).collect();
         for i in 0..s.g.order.len() {
             let node = s.g.order[i] as usize;
             s.forward_node(node, None)?;
@@ -391,6 +489,12 @@ impl Scheduler {
             let node = s.g.order[i] as usize;
             s.backward_node(node, None)?;
         }
+        let mut tasks = Vec::with_capacity(n);
+        for t in 0..n {
+            tasks.push(s.materialize(t)?);
+        }
+        s.schedule.tasks = tasks;
+        s.schedule.index = s.g.index.clone();
         s.finish_up();
         Ok(s)
     }
@@ -429,17 +533,14 @@ impl Scheduler {
         let old_spec = self.specs[t];
         self.specs[t] = self.spec(t);
         let mut undo = Vec::new();
-        let result = self.propagate(t, &mut undo);
-        if let Err(e) = result {
+        if let Err(e) = self.propagate(t, &mut undo) {
             for u in undo.into_iter().rev() {
                 match u {
                     Undo::Fwd(i, v) => self.fwd[i] = v,
                     Undo::Open(i, v) => self.open[i] = v,
                     Undo::Close(i, v) => self.close[i] = v,
-                    Undo::Rev(i, v, out) => {
-                        self.rev[i] = v;
-                        self.schedule.tasks[i] = *out;
-                    }
+                    Undo::Rev(i, r, o) => (self.rev[i], self.out[i]) = (r, o),
+                    Undo::Task(i, v) => self.schedule.tasks[i] = *v,
                 }
             }
             self.plan.tasks[t] = old_task;
@@ -451,28 +552,35 @@ impl Scheduler {
         Ok(&self.schedule)
     }
 
-    fn propagate(&mut self, t: usize, undo: &mut Vec<Undo>) -> Result<(), ScheduleError> {
-        let n = self.g.n;
+    fn next_generation(&mut self) -> u32 {
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
             self.stamp.fill(0);
             self.generation = 1;
         }
-        let gen_fwd = self.generation;
+        self.generation
+    }
+
+    fn propagate(&mut self, t: usize, undo: &mut Vec<Undo>) -> Result<(), ScheduleError> {
+        let n = self.g.n;
         let mut seeds = vec![t];
         if self.g.summary[t] {
             seeds.push(n + t);
         }
+        // Forward, in topological order from the changed task, as far as values change.
+        let gen_fwd = self.next_generation();
         let mut heap: BinaryHeap<Reverse<(u32, u32)>> = BinaryHeap::new();
         for &s in &seeds {
             self.stamp[s] = gen_fwd;
             heap.push(Reverse((self.g.rank[s], s as u32)));
         }
+        let mut touched: Vec<usize> = vec![t];
         let mut changed_fwd = Vec::new();
         while let Some(Reverse((_, node))) = heap.pop() {
             let node = node as usize;
             if self.forward_node(node, Some(undo))? {
                 changed_fwd.push(node);
+                touched.push(node % n);
                 let (g, stamp) = (&self.g, &mut self.stamp);
                 g.forward_successors(node, |s| {
                     if stamp[s] != gen_fwd {
@@ -482,41 +590,55 @@ impl Scheduler {
                 });
             }
         }
+        // Backward, from everything that changed, in reverse order. A new project finish moves
+        // every late date: then the whole backward pass runs.
         let before = (self.project_finish, self.late_origin);
         self.set_finish();
         if before != (self.project_finish, self.late_origin) {
             for i in (0..self.g.order.len()).rev() {
                 let node = self.g.order[i] as usize;
-                self.backward_node(node, Some(undo))?;
-            }
-            self.finish_up();
-            return Ok(());
-        }
-        self.generation = self.generation.wrapping_add(1).max(1);
-        let gen_back = self.generation;
-        let mut seeded: HashSet<usize> = changed_fwd.into_iter().collect();
-        seeded.extend(seeds);
-        let mut heap: BinaryHeap<(u32, u32)> = BinaryHeap::new();
-        for &s in &seeded {
-            self.stamp[s] = gen_back;
-            heap.push((self.g.rank[s], s as u32));
-        }
-        while let Some((_, node)) = heap.pop() {
-            let node = node as usize;
-            let changed = self.backward_node(node, Some(undo))?;
-            if changed || seeded.contains(&node) {
-                let (g, stamp) = (&self.g, &mut self.stamp);
-                let mut push = |p: usize| {
-                    if stamp[p] != gen_back {
-                        stamp[p] = gen_back;
-                        heap.push((g.rank[p], p as u32));
-                    }
-                };
-                g.forward_predecessors(node, &mut push);
-                // A summary's own figures (free slack, early dates) are read off its close node.
-                if node >= n {
-                    push(node - n);
+                if self.backward_node(node, Some(undo))? {
+                    touched.push(node % n);
                 }
+            }
+        } else {
+            let gen_back = self.next_generation();
+            let mut seeded: HashSet<usize, IdBuild> = changed_fwd.into_iter().collect();
+            seeded.extend(seeds);
+            let mut heap: BinaryHeap<(u32, u32)> = BinaryHeap::new();
+            for &s in &seeded {
+                self.stamp[s] = gen_back;
+                heap.push((self.g.rank[s], s as u32));
+            }
+            while let Some((_, node)) = heap.pop() {
+                let node = node as usize;
+                let changed = self.backward_node(node, Some(undo))?;
+                if changed {
+                    touched.push(node % n);
+                }
+                if changed || seeded.contains(&node) {
+                    let (g, stamp) = (&self.g, &mut self.stamp);
+                    let mut push = |p: usize| {
+                        if stamp[p] != gen_back {
+                            stamp[p] = gen_back;
+                            heap.push((g.rank[p], p as u32));
+                        }
+                    };
+                    g.forward_predecessors(node, &mut push);
+                    // A summary's own figures (free slack, early dates) are read off its close node.
+                    if node >= n {
+                        push(node - n);
+                    }
+                }
+            }
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for t in touched {
+            let task = self.materialize(t)?;
+            if task != self.schedule.tasks[t] {
+                let old = std::mem::replace(&mut self.schedule.tasks[t], task);
+                undo.push(Undo::Task(t, Box::new(old)));
             }
         }
         self.finish_up();
@@ -537,51 +659,25 @@ impl Scheduler {
         let manual = task.mode == Mode::Manual && !summary;
         let actual_start = task.actual_start.filter(|_| !summary);
         let pinned_start = match (actual_start, manual.then_some(task.start).flatten()) {
-            (Some(a), _) => Some((to_minute(a), Driver::Actual)),
-            (None, Some(s)) => Some((to_minute(s), Driver::Manual)),
+            (Some(a), _) => Some((to_minute(a), Pin::Actual)),
+            (None, Some(s)) => Some((to_minute(s), Pin::Manual)),
             (None, None) => None,
         };
         let actual_finish = task.actual_finish.filter(|_| !summary);
         let pinned_finish = match (actual_finish, actual_start, manual.then_some(task.finish).flatten()) {
-            (Some(f), _, _) => Some((to_minute(f), Driver::Actual)),
-            (None, None, Some(f)) => Some((to_minute(f), Driver::Manual)),
+            (Some(f), _, _) => Some((to_minute(f), Pin::Actual)),
+            (None, None, Some(f)) => Some((to_minute(f), Pin::Manual)),
             _ => None,
         };
         Spec {
-            cal,
+            cal: cal as u32,
+            // A summary's dates always come from its subtasks, whatever mode it was given.
+            automatic: task.mode == Mode::Automatic || summary,
+            percent: task.percent_complete,
             duration: task.duration,
-            automatic: task.mode == Mode::Automatic,
             constraint: task.constraint,
             pinned_start,
             pinned_finish,
-        }
-    }
-
-    fn placeholder(&self, t: usize) -> TaskSchedule {
-        let at = from_minute(0);
-        let because = Because { driver: Driver::ProjectStart, requested: at };
-        TaskSchedule {
-            id: self.g.ids[t],
-            summary: self.g.summary[t],
-            milestone: false,
-            start: at,
-            finish: at,
-            early_start: at,
-            early_finish: at,
-            late_start: at,
-            late_finish: at,
-            duration: 0,
-            total_slack: 0,
-            free_slack: 0,
-            critical: false,
-            percent_complete: 0,
-            points: None,
-            effort: None,
-            baseline: None,
-            start_variance: None,
-            finish_variance: None,
-            explanation: Explanation { calendar: CalendarRef::Workspace, start: because, finish: because },
-            warnings: Vec::new(),
         }
     }
 
@@ -589,18 +685,40 @@ impl Scheduler {
         TaskRef::from(&self.plan.tasks[t])
     }
 
-    fn index_of(&self, id: ItemId) -> usize {
-        self.g.index.get(&id).map_or(0, |&i| i as usize)
+    /// The public form of a reason given for task `t`.
+    fn because(&self, r: Reason, t: usize) -> Because {
+        let ids = &self.g.ids;
+        let driver = match r.why {
+            Why::ProjectStart => Driver::ProjectStart,
+            Why::Edge { edge, via } => {
+                let e = self.g.edges[edge as usize];
+                Driver::Dependency {
+                    predecessor: ids[e.pred as usize],
+                    kind: e.kind,
+                    lag: e.lag,
+                    via: (via != NONE).then(|| ids[via as usize]),
+                    predecessor_date: from_minute(r.from),
+                }
+            }
+            Why::Constraint => Driver::Constraint(self.specs[t].constraint),
+            Why::SummaryConstraint(s) => Driver::SummaryConstraint {
+                summary: ids[s as usize],
+                constraint: self.specs[s as usize].constraint,
+            },
+            Why::Pinned(Pin::Manual) => Driver::Manual,
+            Why::Pinned(Pin::Actual) => Driver::Actual,
+            Why::Duration => Driver::Duration,
+            Why::Alap(by) => Driver::AsLateAsPossible { successor: (by != NONE).then(|| ids[by as usize]) },
+            Why::Child(c) => Driver::Child(ids[c as usize]),
+        };
+        Because { driver, requested: from_minute(r.at) }
     }
 
-    /// Recomputes a node's forward values; true when they changed.
+    /// Recomputes a node's forward values; true when they changed. A full pass (no undo log)
+    /// stores without comparing.
     fn forward_node(&mut self, node: usize, undo: Option<&mut Vec<Undo>>) -> Result<bool, ScheduleError> {
         let n = self.g.n;
-        if node >= n {
-            let v = self.forward_close(node - n)?;
-            return Ok(self.store_fwd(node - n, v, undo));
-        }
-        if self.g.summary[node] {
+        if node < n && self.g.summary[node] {
             let v = self.forward_open(node)?;
             if undo.is_some() && v == self.open[node] {
                 return Ok(false);
@@ -611,28 +729,24 @@ impl Scheduler {
             }
             return Ok(true);
         }
-        let v = self.forward_leaf(node)?;
-        Ok(self.store_fwd(node, v, undo))
-    }
-
-    /// Stores a node's forward values. A full pass (no undo log) stores without comparing.
-    fn store_fwd(&mut self, t: usize, v: Fwd, undo: Option<&mut Vec<Undo>>) -> bool {
+        let (t, v) = if node >= n { (node - n, self.forward_close(node - n)?) } else { (node, self.forward_leaf(node)?) };
         if undo.is_some() && v == self.fwd[t] {
-            return false;
+            return Ok(false);
         }
         let old = std::mem::replace(&mut self.fwd[t], v);
         if let Some(u) = undo {
             u.push(Undo::Fwd(t, old));
         }
-        true
+        Ok(true)
     }
 
-    /// Offers the bounds of `t`'s dependencies (measured in `cal`) to `s` and `f`.
+    /// Offers the bounds of `t`'s dependencies (measured in calendar `cal`) to `s` and `f`, keyed
+    /// by ordinal, or by instant for a summary (whose children key them in their own calendars).
     fn dependency_bounds(
         &mut self,
         t: usize,
         cal: usize,
-        via: Option<ItemId>,
+        via: u32,
         s: &mut Acc,
         f: &mut Acc,
         key_by_instant: bool,
@@ -640,135 +754,121 @@ impl Scheduler {
         let g = &self.g;
         for &e in g.in_edges.get(t) {
             let edge = g.edges[e as usize];
-            let p = edge.pred as usize;
-            let pv = &self.fwd[p];
+            let pv = &self.fwd[edge.pred as usize];
             let x = if edge.kind.from_start() { pv.es } else { pv.ef };
             let table = &mut self.tables[cal];
             let b = lag_forward(table, x, edge.lag, pv.dur)?;
             let key = if key_by_instant { b } else { table.ord(b)? };
-            let driver = Driver::Dependency {
-                predecessor: g.ids[p],
-                kind: edge.kind,
-                lag: edge.lag,
-                via,
-                predecessor_date: from_minute(x),
-            };
-            if edge.kind.to_start() { s.offer(key, b, driver) } else { f.offer(key, b, driver) }
+            let r = Reason { why: Why::Edge { edge: e, via }, at: b, from: x };
+            if edge.kind.to_start() { s.offer(key, r) } else { f.offer(key, r) }
         }
         Ok(())
     }
 
     fn forward_open(&mut self, t: usize) -> Result<Open, ScheduleError> {
         let (mut s, mut f) = (Acc::new(), Acc::new());
-        let cal = self.specs[t].cal;
-        self.dependency_bounds(t, cal, Some(self.g.ids[t]), &mut s, &mut f, true)?;
+        let cal = self.specs[t].cal as usize;
+        self.dependency_bounds(t, cal, t as u32, &mut s, &mut f, true)?;
         let parent = self.g.parent[t];
         if parent != NONE {
             let up = self.open[parent as usize];
-            if let Some((at, by)) = up.start {
-                s.offer(at, at, by);
+            if let Some(r) = up.start {
+                s.offer(r.at, r);
             }
-            if let Some((at, by)) = up.finish {
-                f.offer(at, at, by);
+            if let Some(r) = up.finish {
+                f.offer(r.at, r);
             }
         }
-        let constraint = self.specs[t].constraint;
-        let by = Driver::SummaryConstraint { summary: self.g.ids[t], constraint };
-        match constraint {
-            Constraint::StartNoEarlierThan(d) => s.offer(to_minute(d), to_minute(d), by),
-            Constraint::FinishNoEarlierThan(d) => f.offer(to_minute(d), to_minute(d), by),
+        let r = |d| Reason::new(Why::SummaryConstraint(t as u32), to_minute(d));
+        match self.specs[t].constraint {
+            Constraint::StartNoEarlierThan(d) => s.offer(to_minute(d), r(d)),
+            Constraint::FinishNoEarlierThan(d) => f.offer(to_minute(d), r(d)),
             _ => {}
         }
-        let pick = |a: Acc| a.by.map(|by| (a.at, by));
-        Ok(Open { start: pick(s), finish: pick(f) })
+        Ok(Open { start: s.by, finish: f.by })
     }
 
     fn forward_close(&mut self, t: usize) -> Result<Fwd, ScheduleError> {
-        let (mut es, mut ef) = ((Minute::MAX, 0usize), (Minute::MIN, 0usize));
+        let (mut es, mut ef) = ((Minute::MAX, 0u32), (Minute::MIN, 0u32));
         for &c in self.g.children.get(t) {
             let v = &self.fwd[c as usize];
             if v.es < es.0 {
-                es = (v.es, c as usize);
+                es = (v.es, c);
             }
             if v.ef > ef.0 {
-                ef = (v.ef, c as usize);
+                ef = (v.ef, c);
             }
         }
-        let table = &mut self.tables[self.specs[t].cal];
+        let table = &mut self.tables[self.specs[t].cal as usize];
         let (es_o, ef_o) = (table.ord(es.0)?, table.ord(ef.0)?);
-        let mut warnings = Vec::new();
-        self.missed(t, es.0, ef.0, &mut warnings)?;
         Ok(Fwd {
             es: es.0,
             ef: ef.0,
             es_o,
             ef_o,
             dur: ef_o - es_o,
-            start_by: Because { driver: Driver::Child(self.g.ids[es.1]), requested: from_minute(es.0) },
-            finish_by: Because { driver: Driver::Child(self.g.ids[ef.1]), requested: from_minute(ef.0) },
-            warnings,
+            start_by: Reason::new(Why::Child(es.1), es.0),
+            finish_by: Reason::new(Why::Child(ef.1), ef.0),
+            broken: [None; 2],
+            missed: self.missed(t, es.0, ef.0)?,
         })
     }
 
-    /// Warnings for a start-no-later-than or finish-no-later-than date the task misses.
-    fn missed(&mut self, t: usize, es: Minute, ef: Minute, out: &mut Vec<Warning>) -> Result<(), ScheduleError> {
+    /// Working minutes by which a start-no-later-than or finish-no-later-than date is missed.
+    fn missed(&mut self, t: usize, es: Minute, ef: Minute) -> Result<i64, ScheduleError> {
         let spec = self.specs[t];
-        if spec.pinned_start.is_some() {
-            return Ok(());
+        if spec.pinned_start.is_some() || !spec.automatic {
+            return Ok(0);
         }
-        let table = &mut self.tables[spec.cal];
-        let by_minutes = match spec.constraint {
+        let table = &mut self.tables[spec.cal as usize];
+        Ok(match spec.constraint {
             Constraint::StartNoLaterThan(d) if es > to_minute(d) => {
                 (table.ord(es)? - table.ord(to_minute(d))?).max(1)
             }
-            Constraint::FinishNoLaterThan(d) if table.ord(ef)? > table.ord(to_minute(d))? => {
-                table.ord(ef)? - table.ord(to_minute(d))?
-            }
-            _ => return Ok(()),
-        };
-        out.push(Warning::ConstraintMissed { task: self.g.ids[t], constraint: spec.constraint, by_minutes });
-        Ok(())
+            Constraint::FinishNoLaterThan(d) => (table.ord(ef)? - table.ord(to_minute(d))?).max(0),
+            _ => 0,
+        })
     }
 
     fn forward_leaf(&mut self, t: usize) -> Result<Fwd, ScheduleError> {
         let spec = self.specs[t];
-        let cal = spec.cal;
+        let cal = spec.cal as usize;
         let (mut s, mut f) = (Acc::new(), Acc::new());
-        self.dependency_bounds(t, cal, None, &mut s, &mut f, false)?;
+        self.dependency_bounds(t, cal, NONE, &mut s, &mut f, false)?;
         let parent = self.g.parent[t];
         if parent != NONE {
             let up = self.open[parent as usize];
             let table = &mut self.tables[cal];
-            if let Some((at, by)) = up.start {
-                s.offer(table.ord(at)?, at, by);
+            if let Some(r) = up.start {
+                s.offer(table.ord(r.at)?, r);
             }
-            if let Some((at, by)) = up.finish {
-                f.offer(table.ord(at)?, at, by);
+            if let Some(r) = up.finish {
+                f.offer(table.ord(r.at)?, r);
             }
         }
         let d = spec.duration;
-        if let Some((start, start_driver)) = spec.pinned_start {
-            return self.forward_pinned(t, start, start_driver, &s, &f);
+        if let Some((start, pin)) = spec.pinned_start {
+            return self.forward_pinned(t, start, pin, &s, &f);
         }
         if spec.automatic {
             match spec.constraint {
                 c @ (Constraint::MustStartOn(_) | Constraint::MustFinishOn(_)) => {
                     return self.forward_must(t, c, &s, &f);
                 }
-                c @ Constraint::StartNoEarlierThan(date) => {
+                Constraint::StartNoEarlierThan(date) => {
                     let at = to_minute(date);
-                    s.offer(self.tables[cal].ord(at)?, at, Driver::Constraint(c));
+                    s.offer(self.tables[cal].ord(at)?, Reason::new(Why::Constraint, at));
                 }
-                c @ Constraint::FinishNoEarlierThan(date) => {
+                Constraint::FinishNoEarlierThan(date) => {
                     let at = to_minute(date);
-                    f.offer(self.tables[cal].ord(at)?, at, Driver::Constraint(c));
+                    f.offer(self.tables[cal].ord(at)?, Reason::new(Why::Constraint, at));
                 }
                 _ => {}
             }
         }
         let table = &mut self.tables[cal];
         let ps = self.project_start;
-        s.offer(table.ord(ps)?, ps, Driver::ProjectStart);
+        s.offer(table.ord(ps)?, Reason::new(Why::ProjectStart, ps));
         let finish_driven = f.o != i64::MIN && f.o - d > s.o;
         let es_o = if finish_driven { f.o - d } else { s.o };
         let (es, ef) = if d > 0 {
@@ -780,48 +880,38 @@ impl Scheduler {
             let at = table.milestone_at_or_after(s.max_at)?;
             (at, at)
         };
-        let duration = Because { driver: Driver::Duration, requested: from_minute(ef) };
-        let (start_by, finish_by) = match (finish_driven, s.because(), f.because()) {
+        let duration = Reason::new(Why::Duration, ef);
+        let (start_by, finish_by) = match (finish_driven, s.by, f.by) {
             (true, _, Some(fb)) => (fb, fb),
             (_, Some(sb), _) => (sb, duration),
             _ => (duration, duration),
         };
-        let mut warnings = Vec::new();
-        if spec.automatic {
-            self.missed(t, es, ef, &mut warnings)?;
-        }
-        Ok(Fwd { es, ef, es_o, ef_o: es_o + d, dur: d, start_by, finish_by, warnings })
+        let missed = self.missed(t, es, ef)?;
+        Ok(Fwd { es, ef, es_o, ef_o: es_o + d, dur: d, start_by, finish_by, broken: [None; 2], missed })
     }
 
     /// A task whose start is fixed by actual or manual dates: it keeps them, and a dependency it
     /// breaks becomes a warning.
-    fn forward_pinned(&mut self, t: usize, start: Minute, by: Driver, s: &Acc, f: &Acc) -> Result<Fwd, ScheduleError> {
+    fn forward_pinned(&mut self, t: usize, start: Minute, pin: Pin, s: &Acc, f: &Acc) -> Result<Fwd, ScheduleError> {
         let spec = self.specs[t];
-        let table = &mut self.tables[spec.cal];
+        let table = &mut self.tables[spec.cal as usize];
         let es_o = table.ord(start)?;
         let (ef, ef_o, finish_by) = match spec.pinned_finish {
-            Some((finish, fby)) => {
-                (finish, table.ord(finish)?, Because { driver: fby, requested: from_minute(finish) })
-            }
+            Some((finish, fpin)) => (finish, table.ord(finish)?, Reason::new(Why::Pinned(fpin), finish)),
             None => {
                 let ef_o = es_o + spec.duration;
                 let ef = if spec.duration == 0 { start } else { table.end_of(ef_o)? };
                 // A manual task's finish is manual whether it was entered or derived from its
                 // duration, so storing it back does not change the explanation.
-                let driver = if by == Driver::Manual { Driver::Manual } else { Driver::Duration };
-                (ef, ef_o, Because { driver, requested: from_minute(ef) })
+                let why = if pin == Pin::Manual { Why::Pinned(Pin::Manual) } else { Why::Duration };
+                (ef, ef_o, Reason::new(why, ef))
             }
         };
-        let mut warnings = Vec::new();
-        for (acc, broken, is_start) in [(s, s.o > es_o, true), (f, f.o > ef_o, false)] {
-            if let (true, Some(Driver::Dependency { predecessor, kind, .. })) = (broken, acc.by) {
-                let earliest = if is_start { table.start_of(acc.o)? } else { table.end_of(acc.o)? };
-                warnings.push(Warning::DependencyNotMet {
-                    task: self.g.ids[t],
-                    predecessor,
-                    kind,
-                    earliest: from_minute(earliest),
-                });
+        let mut broken = [None; 2];
+        for (slot, acc, late) in [(0, s, s.o > es_o), (1, f, f.o > ef_o)] {
+            if let (true, Some(Reason { why: Why::Edge { edge, .. }, .. })) = (late, acc.by) {
+                let earliest = if slot == 0 { table.start_of(acc.o)? } else { table.end_of(acc.o)? };
+                broken[slot] = Some((edge, earliest));
             }
         }
         Ok(Fwd {
@@ -830,9 +920,10 @@ impl Scheduler {
             es_o,
             ef_o,
             dur: (ef_o - es_o).max(0),
-            start_by: Because { driver: by, requested: from_minute(start) },
+            start_by: Reason::new(Why::Pinned(pin), start),
             finish_by,
-            warnings,
+            broken,
+            missed: 0,
         })
     }
 
@@ -841,7 +932,7 @@ impl Scheduler {
     fn forward_must(&mut self, t: usize, c: Constraint, s: &Acc, f: &Acc) -> Result<Fwd, ScheduleError> {
         let spec = self.specs[t];
         let d = spec.duration;
-        let table = &mut self.tables[spec.cal];
+        let table = &mut self.tables[spec.cal as usize];
         let at = to_minute(c.date().unwrap_or(self.plan.start));
         let must_start = matches!(c, Constraint::MustStartOn(_));
         let (es_o, es, ef) = if must_start {
@@ -874,16 +965,19 @@ impl Scheduler {
             } else {
                 table.end_of(start_needed + d)?
             };
-            let required_by = match binding.by {
-                Some(Driver::Dependency { predecessor, kind, lag, via, .. }) => Requirement::Dependency {
-                    predecessor: self.task_ref(self.index_of(predecessor)),
-                    kind,
-                    lag,
-                    via: via.map(|v| self.task_ref(self.index_of(v))),
-                },
-                Some(Driver::SummaryConstraint { summary, constraint }) => Requirement::SummaryConstraint {
-                    summary: self.task_ref(self.index_of(summary)),
-                    constraint,
+            let required_by = match binding.by.map(|r| r.why) {
+                Some(Why::Edge { edge, via }) => {
+                    let e = self.g.edges[edge as usize];
+                    Requirement::Dependency {
+                        predecessor: self.task_ref(e.pred as usize),
+                        kind: e.kind,
+                        lag: e.lag,
+                        via: (via != NONE).then(|| self.task_ref(via as usize)),
+                    }
+                }
+                Some(Why::SummaryConstraint(summary)) => Requirement::SummaryConstraint {
+                    summary: self.task_ref(summary as usize),
+                    constraint: self.specs[summary as usize].constraint,
                 },
                 _ => Requirement::SummaryConstraint { summary: self.task_ref(t), constraint: c },
             };
@@ -894,10 +988,9 @@ impl Scheduler {
                 earliest: from_minute(earliest),
             });
         }
-        let pinned = Because { driver: Driver::Constraint(c), requested: from_minute(at) };
-        let duration = Because { driver: Driver::Duration, requested: from_minute(ef) };
-        let (start_by, finish_by) = if must_start { (pinned, duration) } else { (pinned, pinned) };
-        Ok(Fwd { es, ef, es_o, ef_o: es_o + d, dur: d, start_by, finish_by, warnings: Vec::new() })
+        let pinned = Reason::new(Why::Constraint, at);
+        let finish_by = if must_start { Reason::new(Why::Duration, ef) } else { pinned };
+        Ok(Fwd { es, ef, es_o, ef_o: es_o + d, dur: d, start_by: pinned, finish_by, broken: [None; 2], missed: 0 })
     }
 
     /// Project finish (latest early finish) and where late dates count back from.
@@ -912,7 +1005,7 @@ impl Scheduler {
         self.late_origin = self.plan.deadline.map_or(finish, to_minute);
     }
 
-    /// Recomputes a node's backward values; true when they (or the task's schedule) changed.
+    /// Recomputes a node's backward values; true when they changed.
     fn backward_node(&mut self, node: usize, undo: Option<&mut Vec<Undo>>) -> Result<bool, ScheduleError> {
         let n = self.g.n;
         if node >= n {
@@ -927,19 +1020,18 @@ impl Scheduler {
             return Ok(true);
         }
         let (rev, out) = if self.g.summary[node] { self.backward_open(node)? } else { self.backward_leaf(node)? };
-        if undo.is_some() && rev == self.rev[node] && out == self.schedule.tasks[node] {
+        if undo.is_some() && rev == self.rev[node] && out == self.out[node] {
             return Ok(false);
         }
-        let old_rev = std::mem::replace(&mut self.rev[node], rev);
-        let old_out = std::mem::replace(&mut self.schedule.tasks[node], out);
+        let old = (std::mem::replace(&mut self.rev[node], rev), std::mem::replace(&mut self.out[node], out));
         if let Some(u) = undo {
-            u.push(Undo::Rev(node, old_rev, Box::new(old_out)));
+            u.push(Undo::Rev(node, old.0, old.1));
         }
         Ok(true)
     }
 
-    /// Limits from `t`'s successors (and its parent's limits), for a task whose start is `es` and
-    /// duration `dur`.
+    /// Limits from `t`'s successors, its own no-later-than or pinned date, and its parent's
+    /// limits, for a task of `dur` working minutes.
     fn successor_limits(&mut self, t: usize, dur: i64) -> Result<Limits, ScheduleError> {
         let mut lim = Limits::default();
         let g = &self.g;
@@ -948,13 +1040,13 @@ impl Scheduler {
             let succ = edge.succ as usize;
             let r = self.rev[succ];
             let (y, ys) = if edge.kind.to_start() { (r.y_s, r.ys_s) } else { (r.y_f, r.ys_f) };
-            let table = &mut self.tables[self.specs[succ].cal];
+            let table = &mut self.tables[self.specs[succ].cal as usize];
             let late = lag_backward(table, y, edge.lag, dur)?;
             let sched = lag_backward(table, ys, edge.lag, dur)?;
             if edge.kind.from_start() {
-                lim.start(late, sched, Some(g.ids[succ]));
+                lim.start(late, sched, edge.succ);
             } else {
-                lim.finish(late, sched, Some(g.ids[succ]));
+                lim.finish(late, sched, edge.succ);
             }
         }
         let parent = g.parent[t];
@@ -969,7 +1061,7 @@ impl Scheduler {
         }
         if self.project_finish < lim.sched_finish {
             lim.sched_finish = self.project_finish;
-            lim.sched_finish_by = None;
+            lim.sched_finish_by = NONE;
         }
         let spec = self.specs[t];
         if spec.automatic && spec.pinned_start.is_none() {
@@ -989,13 +1081,13 @@ impl Scheduler {
         self.successor_limits(t, dur)
     }
 
-    fn backward_leaf(&mut self, t: usize) -> Result<(Rev, TaskSchedule), ScheduleError> {
-        let fv = self.fwd[t].clone();
+    fn backward_leaf(&mut self, t: usize) -> Result<(Rev, Out), ScheduleError> {
+        let fv = self.fwd[t];
         let spec = self.specs[t];
         let d = fv.dur;
         let mut lim = self.successor_limits(t, d)?;
         lim.finish = lim.finish.min(self.late_origin);
-        let table = &mut self.tables[spec.cal];
+        let table = &mut self.tables[spec.cal as usize];
         let (ls_o, lf_o, ls, lf) = latest(table, d, lim.start, lim.finish)?;
         let alap = spec.automatic
             && spec.pinned_start.is_none()
@@ -1011,21 +1103,16 @@ impl Scheduler {
                         if d == 0 { table.ord(lim.sched_start)? } else { table.ord_after(lim.sched_start)? - 1 };
                     start_limit < table.ord(lim.sched_finish)? - d
                 };
-                let successor = if by_start { lim.sched_start_by } else { lim.sched_finish_by };
-                start_by = Because {
-                    driver: Driver::AsLateAsPossible { successor },
-                    requested: from_minute(if by_start { lim.sched_start } else { lim.sched_finish }),
+                start_by = if by_start {
+                    Reason::new(Why::Alap(lim.sched_start_by), lim.sched_start)
+                } else {
+                    Reason::new(Why::Alap(lim.sched_finish_by), lim.sched_finish)
                 };
-                finish_by = Because { driver: Driver::Duration, requested: from_minute(sf) };
+                finish_by = Reason::new(Why::Duration, sf);
             }
         }
         let total = (ls_o - ss_o).min(lf_o - sf_o);
         let room = room(table, d, ss_o, sf_o, lim.sched_start, lim.sched_finish)?;
-        // `start_of(o)` for an instant `x` known to lie at ordinal `o`: `x` itself when a working
-        // minute starts there (saves a search; most dates do).
-        let start_at = |table: &mut WorkTable, x: Minute, o: i64| -> Result<Minute, ScheduleError> {
-            if table.works_at(x)? { Ok(x) } else { table.start_of(o) }
-        };
         let rev = Rev {
             y_s: if d > 0 { ls } else { table.start_of(ls_o)? },
             y_f: start_at(table, lf, lf_o)?,
@@ -1033,148 +1120,155 @@ impl Scheduler {
             // than Monday 08:00); a start bound on it must not pass that instant.
             ys_s: if d == 0 { ss } else { start_at(table, ss, ss_o)? },
             ys_f: start_at(table, sf, sf_o)?,
-            progress: {
-                let p = i64::from(self.plan.tasks[t].percent_complete);
-                (p * d, d, p, 1)
-            },
         };
         let task = &self.plan.tasks[t];
-        let (start_variance, finish_variance) = match task.baseline {
-            Some(b) => (
-                Some(table.ord(ss)? - table.ord(to_minute(b.start))?),
-                Some(table.ord(sf)? - table.ord(to_minute(b.finish))?),
-            ),
-            None => (None, None),
-        };
-        let out = TaskSchedule {
-            id: task.id,
-            summary: false,
-            milestone: d == 0,
-            start: from_minute(ss),
-            finish: from_minute(sf),
-            early_start: from_minute(fv.es),
-            early_finish: from_minute(fv.ef),
-            late_start: from_minute(ls),
-            late_finish: from_minute(lf),
-            duration: d,
-            total_slack: total,
-            free_slack: room.min(total).max(0),
-            critical: total <= 0,
-            percent_complete: task.percent_complete,
+        let p = i64::from(spec.percent);
+        let out = Out {
+            ss,
+            sf,
+            ls,
+            lf,
+            dur: d,
+            total,
+            free: room.min(total).max(0),
+            start_by,
+            finish_by,
+            progress: [p * d, d, p, 1],
             points: task.points,
             effort: task.effort,
-            baseline: task.baseline,
-            start_variance,
-            finish_variance,
-            explanation: Explanation { calendar: table.calendar(), start: start_by, finish: finish_by },
-            warnings: fv.warnings,
+            baseline: task.baseline.map(|b| (to_minute(b.start), to_minute(b.finish))),
         };
         Ok((rev, out))
     }
 
-    fn backward_open(&mut self, t: usize) -> Result<(Rev, TaskSchedule), ScheduleError> {
-        let mut rev =
-            Rev { y_s: NO_BOUND, y_f: NO_BOUND, ys_s: NO_BOUND, ys_f: NO_BOUND, progress: (0, 0, 0, 0) };
-        let (mut start, mut finish) = ((Minute::MAX, 0usize), (Minute::MIN, 0usize));
-        let (mut late_start, mut late_finish) = (Minute::MAX, Minute::MIN);
-        let mut total = i64::MAX;
-        let (mut points, mut effort): (Option<f64>, Option<i64>) = (None, None);
-        let mut baseline: Option<(Minute, Minute)> = None;
+    fn backward_open(&mut self, t: usize) -> Result<(Rev, Out), ScheduleError> {
+        let mut rev = Rev { y_s: NO_BOUND, y_f: NO_BOUND, ys_s: NO_BOUND, ys_f: NO_BOUND };
+        let mut out = Out {
+            ss: Minute::MAX,
+            sf: Minute::MIN,
+            ls: Minute::MAX,
+            lf: Minute::MIN,
+            total: i64::MAX,
+            ..Out::default()
+        };
+        let (mut first, mut last) = (0u32, 0u32);
         for &c in self.g.children.get(t) {
-            let c = c as usize;
-            let r = self.rev[c];
+            let (r, o) = (self.rev[c as usize], &self.out[c as usize]);
             rev.y_s = rev.y_s.min(r.y_s);
             rev.y_f = rev.y_f.min(r.y_f);
             rev.ys_s = rev.ys_s.min(r.ys_s);
             rev.ys_f = rev.ys_f.min(r.ys_f);
-            let p = &mut rev.progress;
-            (p.0, p.1, p.2, p.3) =
-                (p.0 + r.progress.0, p.1 + r.progress.1, p.2 + r.progress.2, p.3 + r.progress.3);
-            let out = &self.schedule.tasks[c];
-            let (cs, cf) = (to_minute(out.start), to_minute(out.finish));
-            if cs < start.0 {
-                start = (cs, c);
+            for k in 0..4 {
+                out.progress[k] += o.progress[k];
             }
-            if cf > finish.0 {
-                finish = (cf, c);
+            if o.ss < out.ss {
+                (out.ss, first) = (o.ss, c);
             }
-            late_start = late_start.min(to_minute(out.late_start));
-            late_finish = late_finish.max(to_minute(out.late_finish));
-            total = total.min(out.total_slack);
-            if let Some(x) = out.points {
-                points = Some(points.unwrap_or(0.0) + x);
+            if o.sf > out.sf {
+                (out.sf, last) = (o.sf, c);
             }
-            if let Some(x) = out.effort {
-                effort = Some(effort.unwrap_or(0) + x);
+            out.ls = out.ls.min(o.ls);
+            out.lf = out.lf.max(o.lf);
+            out.total = out.total.min(o.total);
+            if let Some(x) = o.points {
+                out.points = Some(out.points.unwrap_or(0.0) + x);
             }
-            if let Some(b) = out.baseline {
-                let (bs, bf) = (to_minute(b.start), to_minute(b.finish));
-                baseline = Some(baseline.map_or((bs, bf), |(s, f)| (s.min(bs), f.max(bf))));
+            if let Some(x) = o.effort {
+                out.effort = Some(out.effort.unwrap_or(0) + x);
+            }
+            if let Some((bs, bf)) = o.baseline {
+                out.baseline = Some(out.baseline.map_or((bs, bf), |(s, f)| (s.min(bs), f.max(bf))));
             }
         }
-        let task = &self.plan.tasks[t];
-        let baseline = task.baseline.or(baseline
-            .map(|(s, f)| super::plan::Baseline { start: from_minute(s), finish: from_minute(f) }));
-        let (sum_pd, sum_d, sum_p, count) = rev.progress;
-        let percent = if sum_d > 0 {
-            (2 * sum_pd + sum_d) / (2 * sum_d)
-        } else if count > 0 {
-            (2 * sum_p + count) / (2 * count)
-        } else {
-            0
-        };
-        let fv = &self.fwd[t];
-        let (early_start, early_finish) = (fv.es, fv.ef);
+        if let Some(b) = self.plan.tasks[t].baseline {
+            out.baseline = Some((to_minute(b.start), to_minute(b.finish)));
+        }
+        out.start_by = Reason::new(Why::Child(first), out.ss);
+        out.finish_by = Reason::new(Why::Child(last), out.sf);
         let lim = self.close[t];
-        let table = &mut self.tables[self.specs[t].cal];
-        let (ss_o, sf_o) = (table.ord(start.0)?, table.ord(finish.0)?);
-        let sched_finish = lim.sched_finish.min(self.project_finish);
-        let room = room(table, sf_o - ss_o, ss_o, sf_o, lim.sched_start, sched_finish)?;
-        let (start_variance, finish_variance) = match baseline {
-            Some(b) => (
-                Some(ss_o - table.ord(to_minute(b.start))?),
-                Some(sf_o - table.ord(to_minute(b.finish))?),
-            ),
-            None => (None, None),
-        };
-        let ids = &self.g.ids;
-        let out = TaskSchedule {
-            id: task.id,
-            summary: true,
-            milestone: false,
-            start: from_minute(start.0),
-            finish: from_minute(finish.0),
-            early_start: from_minute(early_start),
-            early_finish: from_minute(early_finish),
-            late_start: from_minute(late_start),
-            late_finish: from_minute(late_finish),
-            duration: sf_o - ss_o,
-            total_slack: total,
-            free_slack: room.min(total).max(0),
-            critical: total <= 0,
-            percent_complete: percent.clamp(0, 100) as u8,
-            points,
-            effort,
-            baseline,
-            start_variance,
-            finish_variance,
-            explanation: Explanation {
-                calendar: table.calendar(),
-                start: Because { driver: Driver::Child(ids[start.1]), requested: from_minute(start.0) },
-                finish: Because { driver: Driver::Child(ids[finish.1]), requested: from_minute(finish.0) },
-            },
-            warnings: self.fwd[t].warnings.clone(),
-        };
+        let table = &mut self.tables[self.specs[t].cal as usize];
+        let (ss_o, sf_o) = (table.ord(out.ss)?, table.ord(out.sf)?);
+        out.dur = sf_o - ss_o;
+        let room = room(table, out.dur, ss_o, sf_o, lim.sched_start, lim.sched_finish.min(self.project_finish))?;
+        out.free = room.min(out.total).max(0);
         Ok((rev, out))
     }
 
+    /// The public schedule of task `t`, from the passes' values.
+    fn materialize(&mut self, t: usize) -> Result<TaskSchedule, ScheduleError> {
+        let (spec, fv, o) = (self.specs[t], self.fwd[t], self.out[t]);
+        let summary = self.g.summary[t];
+        let table = &mut self.tables[spec.cal as usize];
+        let variance = match o.baseline {
+            Some((bs, bf)) => (
+                Some(table.ord(o.ss)? - table.ord(bs)?),
+                Some(table.ord(o.sf)? - table.ord(bf)?),
+            ),
+            None => (None, None),
+        };
+        let calendar = table.calendar();
+        let percent = if summary {
+            let [sum_pd, sum_d, sum_p, count] = o.progress;
+            let p = if sum_d > 0 {
+                (2 * sum_pd + sum_d) / (2 * sum_d)
+            } else if count > 0 {
+                (2 * sum_p + count) / (2 * count)
+            } else {
+                0
+            };
+            p.clamp(0, 100) as u8
+        } else {
+            spec.percent
+        };
+        let id = self.g.ids[t];
+        let mut warnings = Vec::new();
+        for (edge, earliest) in fv.broken.iter().flatten() {
+            let e = self.g.edges[*edge as usize];
+            warnings.push(Warning::DependencyNotMet {
+                task: id,
+                predecessor: self.g.ids[e.pred as usize],
+                kind: e.kind,
+                earliest: from_minute(*earliest),
+            });
+        }
+        if fv.missed > 0 {
+            warnings.push(Warning::ConstraintMissed { task: id, constraint: spec.constraint, by_minutes: fv.missed });
+        }
+        Ok(TaskSchedule {
+            id,
+            summary,
+            milestone: !summary && fv.dur == 0,
+            start: from_minute(o.ss),
+            finish: from_minute(o.sf),
+            early_start: from_minute(fv.es),
+            early_finish: from_minute(fv.ef),
+            late_start: from_minute(o.ls),
+            late_finish: from_minute(o.lf),
+            duration: o.dur,
+            total_slack: o.total,
+            free_slack: o.free,
+            critical: o.total <= 0,
+            percent_complete: percent,
+            points: o.points,
+            effort: o.effort,
+            baseline: o.baseline.map(|(s, f)| Baseline { start: from_minute(s), finish: from_minute(f) }),
+            start_variance: variance.0,
+            finish_variance: variance.1,
+            explanation: Explanation {
+                calendar,
+                start: self.because(o.start_by, t),
+                finish: self.because(o.finish_by, t),
+            },
+            warnings,
+        })
+    }
+
     fn finish_up(&mut self) {
-        let mut finish = self.project_start;
-        let mut start = Minute::MAX;
-        for (t, out) in self.schedule.tasks.iter().enumerate() {
+        let (mut start, mut finish) = (Minute::MAX, self.project_start);
+        for t in 0..self.g.n {
             if !self.g.summary[t] {
-                finish = finish.max(to_minute(out.finish));
-                start = start.min(to_minute(out.start));
+                start = start.min(self.out[t].ss);
+                finish = finish.max(self.out[t].sf);
             }
         }
         self.schedule.start = from_minute(if start == Minute::MAX { self.project_start } else { start });
@@ -1204,14 +1298,15 @@ impl Scheduler {
                 break;
             }
             path.push(g.ids[t]);
-            cur = match self.fwd[t].start_by.driver {
-                Driver::Dependency { predecessor, kind, .. } => {
-                    let mut p = self.index_of(predecessor);
+            cur = match self.fwd[t].start_by.why {
+                Why::Edge { edge, .. } => {
+                    let e = g.edges[edge as usize];
+                    let mut p = e.pred as usize;
                     let mut depth = 0;
                     while g.summary[p] && depth <= g.n {
-                        let by = if kind.from_start() { self.fwd[p].start_by } else { self.fwd[p].finish_by };
-                        let Driver::Child(c) = by.driver else { break };
-                        p = self.index_of(c);
+                        let by = if e.kind.from_start() { self.fwd[p].start_by } else { self.fwd[p].finish_by };
+                        let Why::Child(c) = by.why else { break };
+                        p = c as usize;
                         depth += 1;
                     }
                     (!g.summary[p]).then_some(p)
