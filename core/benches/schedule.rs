@@ -56,14 +56,28 @@ fn start() -> NaiveDateTime {
 fn calendars(rng: &mut Rng) -> Calendars {
     let mut ws = Calendar::default();
     for year in 2025..=2030 {
-        for (m, d) in [(1, 1), (4, 18), (4, 21), (5, 1), (5, 29), (6, 9), (7, 14), (8, 15), (11, 1), (11, 11), (12, 25), (12, 26)] {
+        for (m, d) in [
+            (1, 1),
+            (4, 18),
+            (4, 21),
+            (5, 1),
+            (5, 29),
+            (6, 9),
+            (7, 14),
+            (8, 15),
+            (11, 1),
+            (11, 11),
+            (12, 25),
+            (12, 26),
+        ] {
             ws.exceptions.push(Exception::holiday("Public holiday", date(year, m, d)));
         }
     }
     let mut cals = Calendars::new(ws);
     for u in 0..10u128 {
-        let hours = WorkingHours::parse(["09:00-13:00", "07:00-12:00 12:30-15:30", "10:00-18:00"][u as usize % 3])
-            .expect("hours");
+        let hours =
+            WorkingHours::parse(["09:00-13:00", "07:00-12:00 12:30-15:30", "10:00-18:00"][u as usize % 3])
+                .expect("hours");
         let days: &[Weekday] = if u % 2 == 0 {
             &[Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu]
         } else {
@@ -118,7 +132,7 @@ fn plan(rng: &mut Rng) -> Plan {
                 let day = start() + TimeDelta::days(7 * (ph as i64) + rng.below(60) as i64);
                 t.constraint = match rng.below(100) {
                     0 | 1 => Constraint::StartNoEarlierThan(day),
-                    2 => Constraint::FinishNoLaterThan(day + TimeDelta::days(120)),
+                    2 => Constraint::FinishNoLaterThan(day + TimeDelta::days(1500)),
                     3 => Constraint::AsLateAsPossible,
                     _ => Constraint::AsSoonAsPossible,
                 };
@@ -135,7 +149,13 @@ fn plan(rng: &mut Rng) -> Plan {
                 leaves[s].push(i);
             }
             if ph > 0 {
-                add(&mut deps, phase - LEAVES_PER_PHASE - 1, phase, DependencyKind::FinishToStart, Lag::Working(0));
+                add(
+                    &mut deps,
+                    phase - LEAVES_PER_PHASE - 1,
+                    phase,
+                    DependencyKind::FinishToStart,
+                    Lag::Working(0),
+                );
             }
         }
     }
@@ -220,26 +240,31 @@ fn main() {
     }
     let mut scheduler = scheduler.expect("scheduler");
     let s = scheduler.schedule();
+    let leaves: Vec<_> = s.tasks().iter().filter(|t| !t.summary).collect();
+    let slack = |f: &dyn Fn(i64) -> bool| leaves.iter().filter(|t| f(t.total_slack)).count();
     println!(
-        "schedule: {} to {}, {} critical tasks, critical path of {} tasks, {} warnings",
+        "schedule: {} to {}; leaf slack: {} negative, {} zero, {} up to a week, {} more; critical path of {} tasks; {} warnings",
         s.start,
         s.finish,
-        s.tasks().iter().filter(|t| t.critical).count(),
+        slack(&|x| x < 0),
+        slack(&|x| x == 0),
+        slack(&|x| x > 0 && x <= 5 * 480),
+        slack(&|x| x > 5 * 480),
         s.critical_path().len(),
         s.warnings().count()
     );
     report("full reschedule (validate + compile + schedule)", wall, cpu);
 
     // Move one task a day later and back again, as dragging a bar in the Gantt chart does.
-    for (label, pick_critical) in [("a task with slack", false), ("a critical task", true)] {
-        let s = scheduler.schedule();
-        let victim = s
-            .tasks()
-            .iter()
-            .filter(|t| !t.summary && t.critical == pick_critical && !t.milestone)
-            .nth(300)
-            .map(|t| (t.id, t.start))
-            .expect("a task to move");
+    // One with slack to spare, and one on the critical path, which moves the project's finish and
+    // so every late date.
+    let s = scheduler.schedule();
+    let with_slack = s.tasks().iter().filter(|t| !t.summary && !t.milestone && t.total_slack > 960).nth(300);
+    let path = s.critical_path();
+    let on_path = path.iter().skip(path.len() / 2).filter_map(|id| s.task(*id)).find(|t| !t.milestone);
+    let victims = [("a task with slack", with_slack), ("a task on the critical path", on_path)]
+        .map(|(label, t)| (label, t.map(|t| (t.id, t.start)).expect("a task to move")));
+    for (label, victim) in victims {
         let original = scheduler.plan().task(victim.0).expect("task").clone();
         let mut moved = original.clone();
         moved.constraint = Constraint::StartNoEarlierThan(victim.1 + TimeDelta::days(1));

@@ -205,7 +205,10 @@ fn validate_exceptions(exceptions: &[Exception]) -> Result<(), Invalid> {
     for (i, e) in exceptions.iter().enumerate() {
         let field = format!("exceptions[{i}]");
         if e.to < e.from {
-            return Err(Invalid::new(field, format!("\"{}\" ends ({}) before it starts ({})", e.name, e.to, e.from)));
+            return Err(Invalid::new(
+                field,
+                format!("\"{}\" ends ({}) before it starts ({})", e.name, e.to, e.from),
+            ));
         }
         let (a, b) = (time::date_to_day(e.from), time::date_to_day(e.to));
         if a < FIRST_DAY || b >= END_DAY {
@@ -393,7 +396,8 @@ impl WorkTable {
             rows.sort_unstable();
             rows
         };
-        let layers = [layer(user.map_or(&[][..], |u| &u.exceptions[..])), layer(&calendars.workspace.exceptions)];
+        let layers =
+            [layer(user.map_or(&[][..], |u| &u.exceptions[..])), layer(&calendars.workspace.exceptions)];
         Self {
             calendar,
             templates,
@@ -617,8 +621,7 @@ mod tests {
             assert_eq!(e.field, field);
             assert!(e.reason.contains(fragment), "{}", e.reason);
         };
-        let mut idle = Calendar::default();
-        idle.week = WeekPattern::on(&[], &WorkingHours::none());
+        let idle = Calendar { week: WeekPattern::on(&[], &WorkingHours::none()), ..Default::default() };
         check(Calendars::new(idle), "calendars.workspace.week", "no working hours");
         let mut cal = Calendar::default();
         cal.exceptions.push(Exception::days_off("Trip", date("2024-05-10"), date("2024-05-01")));
@@ -701,7 +704,8 @@ mod tests {
     #[test]
     fn user_calendars_override_the_workspace() {
         let user = UserId(uuid::Uuid::from_u128(1));
-        let part_time = WeekPattern::on(&[Weekday::Mon, Weekday::Tue], &WorkingHours::parse("09:00-13:00").unwrap());
+        let part_time =
+            WeekPattern::on(&[Weekday::Mon, Weekday::Tue], &WorkingHours::parse("09:00-13:00").unwrap());
         let mut ws = Calendar::default();
         ws.exceptions.push(Exception::holiday("Public holiday", date("2024-03-05")));
         let mut vacation = UserCalendar { week: Some(part_time), exceptions: vec![] };

@@ -16,7 +16,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use super::calendar::{Calendars, WorkTable};
-use super::error::{Requirement, ScheduleError};
+use super::error::{Impossible, Requirement, ScheduleError};
 use super::plan::{Baseline, Constraint, DependencyKind, Lag, Mode, Plan, Task, TaskRef};
 use super::result::{Because, Driver, Explanation, Schedule, TaskSchedule, Warning};
 use super::time::{self, IdBuild, MAX_SPAN, Minute, from_minute, to_minute};
@@ -146,7 +146,10 @@ struct Spec {
 enum Why {
     ProjectStart,
     /// A dependency, inherited through summary `via` (`NONE` when it is the task's own).
-    Edge { edge: u32, via: u32 },
+    Edge {
+        edge: u32,
+        via: u32,
+    },
     Constraint,
     SummaryConstraint(u32),
     Pinned(Pin),
@@ -191,7 +194,17 @@ struct Fwd {
 impl Default for Fwd {
     fn default() -> Self {
         let r = Reason::new(Why::ProjectStart, 0);
-        Self { es: 0, ef: 0, es_o: 0, ef_o: 0, dur: 0, start_by: r, finish_by: r, broken: [None; 2], missed: 0 }
+        Self {
+            es: 0,
+            ef: 0,
+            es_o: 0,
+            ef_o: 0,
+            dur: 0,
+            start_by: r,
+            finish_by: r,
+            broken: [None; 2],
+            missed: 0,
+        }
     }
 }
 
@@ -350,7 +363,12 @@ pub(super) fn lag_forward(
 }
 
 /// The latest predecessor date `x` whose [`lag_forward`] bound stays at or before `y`.
-fn lag_backward(table: &mut WorkTable, y: Minute, lag: Lag, pred_duration: i64) -> Result<Minute, ScheduleError> {
+fn lag_backward(
+    table: &mut WorkTable,
+    y: Minute,
+    lag: Lag,
+    pred_duration: i64,
+) -> Result<Minute, ScheduleError> {
     if y == NO_BOUND {
         return Ok(NO_BOUND);
     }
@@ -729,7 +747,11 @@ impl Scheduler {
             }
             return Ok(true);
         }
-        let (t, v) = if node >= n { (node - n, self.forward_close(node - n)?) } else { (node, self.forward_leaf(node)?) };
+        let (t, v) = if node >= n {
+            (node - n, self.forward_close(node - n)?)
+        } else {
+            (node, self.forward_leaf(node)?)
+        };
         if undo.is_some() && v == self.fwd[t] {
             return Ok(false);
         }
@@ -892,7 +914,14 @@ impl Scheduler {
 
     /// A task whose start is fixed by actual or manual dates: it keeps them, and a dependency it
     /// breaks becomes a warning.
-    fn forward_pinned(&mut self, t: usize, start: Minute, pin: Pin, s: &Acc, f: &Acc) -> Result<Fwd, ScheduleError> {
+    fn forward_pinned(
+        &mut self,
+        t: usize,
+        start: Minute,
+        pin: Pin,
+        s: &Acc,
+        f: &Acc,
+    ) -> Result<Fwd, ScheduleError> {
         let spec = self.specs[t];
         let table = &mut self.tables[spec.cal as usize];
         let es_o = table.ord(start)?;
@@ -981,16 +1010,26 @@ impl Scheduler {
                 },
                 _ => Requirement::SummaryConstraint { summary: self.task_ref(t), constraint: c },
             };
-            return Err(ScheduleError::ImpossibleConstraint {
+            return Err(ScheduleError::ImpossibleConstraint(Box::new(Impossible {
                 task: self.task_ref(t),
                 constraint: c,
                 required_by,
                 earliest: from_minute(earliest),
-            });
+            })));
         }
         let pinned = Reason::new(Why::Constraint, at);
         let finish_by = if must_start { Reason::new(Why::Duration, ef) } else { pinned };
-        Ok(Fwd { es, ef, es_o, ef_o: es_o + d, dur: d, start_by: pinned, finish_by, broken: [None; 2], missed: 0 })
+        Ok(Fwd {
+            es,
+            ef,
+            es_o,
+            ef_o: es_o + d,
+            dur: d,
+            start_by: pinned,
+            finish_by,
+            broken: [None; 2],
+            missed: 0,
+        })
     }
 
     /// Project finish (latest early finish) and where late dates count back from.
@@ -1019,7 +1058,8 @@ impl Scheduler {
             }
             return Ok(true);
         }
-        let (rev, out) = if self.g.summary[node] { self.backward_open(node)? } else { self.backward_leaf(node)? };
+        let (rev, out) =
+            if self.g.summary[node] { self.backward_open(node)? } else { self.backward_leaf(node)? };
         if undo.is_some() && rev == self.rev[node] && out == self.out[node] {
             return Ok(false);
         }
@@ -1099,8 +1139,11 @@ impl Scheduler {
             if o > fv.es_o {
                 (ss_o, sf_o, ss, sf) = (o, fo, s, f);
                 let by_start = lim.sched_start != NO_BOUND && {
-                    let start_limit =
-                        if d == 0 { table.ord(lim.sched_start)? } else { table.ord_after(lim.sched_start)? - 1 };
+                    let start_limit = if d == 0 {
+                        table.ord(lim.sched_start)?
+                    } else {
+                        table.ord_after(lim.sched_start)? - 1
+                    };
                     start_limit < table.ord(lim.sched_finish)? - d
                 };
                 start_by = if by_start {
@@ -1189,7 +1232,8 @@ impl Scheduler {
         let table = &mut self.tables[self.specs[t].cal as usize];
         let (ss_o, sf_o) = (table.ord(out.ss)?, table.ord(out.sf)?);
         out.dur = sf_o - ss_o;
-        let room = room(table, out.dur, ss_o, sf_o, lim.sched_start, lim.sched_finish.min(self.project_finish))?;
+        let room =
+            room(table, out.dur, ss_o, sf_o, lim.sched_start, lim.sched_finish.min(self.project_finish))?;
         out.free = room.min(out.total).max(0);
         Ok((rev, out))
     }
@@ -1200,10 +1244,9 @@ impl Scheduler {
         let summary = self.g.summary[t];
         let table = &mut self.tables[spec.cal as usize];
         let variance = match o.baseline {
-            Some((bs, bf)) => (
-                Some(table.ord(o.ss)? - table.ord(bs)?),
-                Some(table.ord(o.sf)? - table.ord(bf)?),
-            ),
+            Some((bs, bf)) => {
+                (Some(table.ord(o.ss)? - table.ord(bs)?), Some(table.ord(o.sf)? - table.ord(bf)?))
+            }
             None => (None, None),
         };
         let calendar = table.calendar();
@@ -1232,7 +1275,11 @@ impl Scheduler {
             });
         }
         if fv.missed > 0 {
-            warnings.push(Warning::ConstraintMissed { task: id, constraint: spec.constraint, by_minutes: fv.missed });
+            warnings.push(Warning::ConstraintMissed {
+                task: id,
+                constraint: spec.constraint,
+                by_minutes: fv.missed,
+            });
         }
         Ok(TaskSchedule {
             id,
@@ -1304,7 +1351,8 @@ impl Scheduler {
                     let mut p = e.pred as usize;
                     let mut depth = 0;
                     while g.summary[p] && depth <= g.n {
-                        let by = if e.kind.from_start() { self.fwd[p].start_by } else { self.fwd[p].finish_by };
+                        let by =
+                            if e.kind.from_start() { self.fwd[p].start_by } else { self.fwd[p].finish_by };
                         let Why::Child(c) = by.why else { break };
                         p = c as usize;
                         depth += 1;
@@ -1324,7 +1372,10 @@ pub(crate) fn validate_task(i: usize, task: &Task, summary: bool) -> Result<(), 
     let field = |f: &str| format!("tasks[{i}].{f}");
     let named = |reason: String| format!("{reason} (task \"{}\")", task.name);
     if !(0..=MAX_SPAN).contains(&task.duration) {
-        return Err(Invalid::new(field("duration"), named(format!("must be 0 to {MAX_SPAN} working minutes"))));
+        return Err(Invalid::new(
+            field("duration"),
+            named(format!("must be 0 to {MAX_SPAN} working minutes")),
+        ));
     }
     if task.effort.is_some_and(|e| !(0..=MAX_SPAN * 100).contains(&e)) {
         return Err(Invalid::new(field("effort"), named("must not be negative".into())));
@@ -1380,7 +1431,10 @@ pub(crate) fn validate_task(i: usize, task: &Task, summary: bool) -> Result<(), 
     }
     if task.mode == Mode::Manual && task.actual_start.is_none() {
         let Some(start) = task.start else {
-            return Err(Invalid::new(field("start"), named("a manually scheduled task needs a start".into())));
+            return Err(Invalid::new(
+                field("start"),
+                named("a manually scheduled task needs a start".into()),
+            ));
         };
         if task.finish.is_some_and(|f| f < start) {
             return Err(Invalid::new(field("finish"), named("is before the start".into())));
@@ -1465,10 +1519,7 @@ fn compile(plan: &Plan) -> Result<Graph, ScheduleError> {
     for (k, d) in plan.dependencies.iter().enumerate() {
         let field = |f: &str| format!("dependencies[{k}].{f}");
         let look = |id: ItemId, f: &str| {
-            index
-                .get(&id)
-                .copied()
-                .ok_or_else(|| Invalid::new(field(f), format!("no task {id} in the plan")))
+            index.get(&id).copied().ok_or_else(|| Invalid::new(field(f), format!("no task {id} in the plan")))
         };
         let (p, s) = (look(d.predecessor, "predecessor")?, look(d.successor, "successor")?);
         let (pn, sn) = (&plan.tasks[p as usize].name, &plan.tasks[s as usize].name);
@@ -1503,7 +1554,10 @@ fn compile(plan: &Plan) -> Result<Graph, ScheduleError> {
         }
         edges.push(Edge { pred: p, succ: s, kind: d.kind, lag: d.lag });
     }
-    let children = Rows::build(n, (0..n as u32).filter(|&i| parent[i as usize] != NONE).map(|i| (parent[i as usize], i)));
+    let children = Rows::build(
+        n,
+        (0..n as u32).filter(|&i| parent[i as usize] != NONE).map(|i| (parent[i as usize], i)),
+    );
     let in_edges = Rows::build(n, edges.iter().enumerate().map(|(e, x)| (x.succ, e as u32)));
     let out_edges = Rows::build(n, edges.iter().enumerate().map(|(e, x)| (x.pred, e as u32)));
     let mut g = Graph {
@@ -1534,7 +1588,8 @@ fn order(g: &mut Graph, plan: &Plan) -> Result<(), ScheduleError> {
             g.forward_successors(node, |s| indegree[s] += 1);
         }
     }
-    let mut queue: Vec<u32> = (0..2 * n).filter(|&v| exists(v, g) && indegree[v] == 0).map(|v| v as u32).collect();
+    let mut queue: Vec<u32> =
+        (0..2 * n).filter(|&v| exists(v, g) && indegree[v] == 0).map(|v| v as u32).collect();
     let mut head = 0;
     while head < queue.len() {
         let node = queue[head] as usize;

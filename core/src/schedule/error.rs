@@ -18,22 +18,27 @@ pub enum ScheduleError {
     Cycle { tasks: Vec<TaskRef> },
     /// A must-start-on or must-finish-on date that a predecessor makes impossible: Tandem never
     /// breaks a dependency of an automatic task to keep a pinned date.
-    #[error(
-        "{task} cannot keep its constraint \"{constraint}\": {required_by} requires it to {} no earlier than {}",
-        if matches!(constraint, Constraint::MustFinishOn(_)) { "finish" } else { "start" },
-        show(*earliest)
-    )]
-    ImpossibleConstraint {
-        task: TaskRef,
-        constraint: Constraint,
-        required_by: Requirement,
-        /// The earliest start (or finish, for must-finish-on) that `required_by` allows.
-        earliest: NaiveDateTime,
-    },
+    #[error(transparent)]
+    ImpossibleConstraint(Box<Impossible>),
     /// A date computation left the supported span (1900–2199), or a calendar has no working time
     /// where it would be needed.
     #[error("{0}")]
     OutOfRange(String),
+}
+
+/// A pinned date and what rules it out.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "{task} cannot keep its constraint \"{constraint}\": {required_by} requires it to {} no earlier than {}",
+    if matches!(constraint, Constraint::MustFinishOn(_)) { "finish" } else { "start" },
+    show(*earliest)
+)]
+pub struct Impossible {
+    pub task: TaskRef,
+    pub constraint: Constraint,
+    pub required_by: Requirement,
+    /// The earliest start (or finish, for must-finish-on) that `required_by` allows.
+    pub earliest: NaiveDateTime,
 }
 
 /// What makes a pinned date impossible.

@@ -28,7 +28,13 @@ pub struct GanttOptions {
 
 impl Default for GanttOptions {
     fn default() -> Self {
-        Self { day_width: 24.0, row_height: 24.0, label_width: 240.0, show_baseline: true, show_dependencies: true }
+        Self {
+            day_width: 24.0,
+            row_height: 24.0,
+            label_width: 240.0,
+            show_baseline: true,
+            show_dependencies: true,
+        }
     }
 }
 
@@ -84,7 +90,9 @@ pub fn render(plan: &Plan, schedule: &Schedule, calendars: &Calendars, options: 
     let end_day = monday(last) + 7;
     let days = end_day - first_day;
     let o = options;
-    let x = |m: Minute| o.label_width + (m - first_day * MINUTES_PER_DAY) as f64 / MINUTES_PER_DAY as f64 * o.day_width;
+    let x = |m: Minute| {
+        o.label_width + (m - first_day * MINUTES_PER_DAY) as f64 / MINUTES_PER_DAY as f64 * o.day_width
+    };
     let width = o.label_width + days as f64 * o.day_width;
     let height = HEADER + rows.len() as f64 * o.row_height;
 
@@ -216,7 +224,8 @@ pub fn render(plan: &Plan, schedule: &Schedule, calendars: &Calendars, options: 
             let (p, s) = (rows[a].task, rows[b].task);
             let from = x(to_minute(if d.kind.from_start() { p.start } else { p.finish }));
             let to = x(to_minute(if d.kind.to_start() { s.start } else { s.finish }));
-            let (y1, y2) = (HEADER + (a as f64 + 0.5) * o.row_height, HEADER + (b as f64 + 0.5) * o.row_height);
+            let (y1, y2) =
+                (HEADER + (a as f64 + 0.5) * o.row_height, HEADER + (b as f64 + 0.5) * o.row_height);
             // Leave the predecessor sideways, travel vertically, enter the successor from the side
             // the dependency points at.
             let out = if d.kind.from_start() { from - 6.0 } else { from + 6.0 };

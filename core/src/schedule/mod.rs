@@ -46,9 +46,9 @@ mod time;
 #[cfg(test)]
 mod tests;
 
-pub use calendar::{CalendarRef, Calendar, Calendars, Exception, UserCalendar, WeekPattern, WorkingHours};
+pub use calendar::{Calendar, CalendarRef, Calendars, Exception, UserCalendar, WeekPattern, WorkingHours};
 pub use engine::Scheduler;
-pub use error::{Requirement, ScheduleError};
+pub use error::{Impossible, Requirement, ScheduleError};
 pub use plan::{Baseline, Constraint, Dependency, DependencyKind, Lag, Mode, Plan, Task, TaskRef};
 pub use result::{Because, Driver, Explanation, Schedule, TaskSchedule, Warning};
 

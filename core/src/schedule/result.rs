@@ -172,7 +172,8 @@ impl Schedule {
                 Driver::ProjectStart => format!("because the project starts {}", show(because.requested)),
                 Driver::Dependency { predecessor, kind, lag, via, predecessor_date } => {
                     let verb = if kind.from_start() { "starts" } else { "finishes" };
-                    let through = via.map(|s| format!(", a dependency of summary {}", name(s))).unwrap_or_default();
+                    let through =
+                        via.map(|s| format!(", a dependency of summary {}", name(s))).unwrap_or_default();
                     format!(
                         "because {} {verb} {} ({} {lag}{through})",
                         name(predecessor),
@@ -200,12 +201,30 @@ impl Schedule {
                 }
             };
             let _ = write!(out, " {reason}");
-            let moved = because.requested != date
-                && !matches!(because.driver, Driver::Duration | Driver::Child(_) | Driver::Manual | Driver::Actual);
-            if moved {
+            // The calendar moved the date only if the driver asked for this very date.
+            if because.requested != date && bounds_start(&because.driver) == Some(is_start) {
                 let _ = write!(out, ", moved to working time by {}", e.calendar);
             }
         }
         Some(out)
+    }
+}
+
+/// Whether a driver asks for a start (`Some(true)`) or a finish (`Some(false)`) date.
+fn bounds_start(driver: &Driver) -> Option<bool> {
+    let constraint = match driver {
+        Driver::ProjectStart => return Some(true),
+        Driver::Dependency { kind, .. } => return Some(kind.to_start()),
+        Driver::Constraint(c) | Driver::SummaryConstraint { constraint: c, .. } => c,
+        _ => return None,
+    };
+    match constraint {
+        Constraint::StartNoEarlierThan(_) | Constraint::StartNoLaterThan(_) | Constraint::MustStartOn(_) => {
+            Some(true)
+        }
+        Constraint::FinishNoEarlierThan(_)
+        | Constraint::FinishNoLaterThan(_)
+        | Constraint::MustFinishOn(_) => Some(false),
+        Constraint::AsSoonAsPossible | Constraint::AsLateAsPossible => None,
     }
 }

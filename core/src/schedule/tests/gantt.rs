@@ -78,7 +78,8 @@ fn the_gantt_chart_is_well_formed_xml_with_every_name_intact() {
     assert_eq!(count("class=\"off\""), 5, "one holiday and two weekends");
 
     // Without dependencies or baselines, and on a narrow scale, it is still well-formed.
-    let narrow = GanttOptions { day_width: 4.0, show_baseline: false, show_dependencies: false, ..Default::default() };
+    let narrow =
+        GanttOptions { day_width: 4.0, show_baseline: false, show_dependencies: false, ..Default::default() };
     let svg = render(&p, &s, &cals, &narrow);
     parse(&svg);
     assert!(!svg.contains("class=\"baseline\"") && !svg.contains("class=\"dep"));

@@ -71,17 +71,19 @@ fn gen_task() -> impl Strategy<Value = GenTask> {
             proptest::option::of(0u8..13),
         ),
     )
-        .prop_map(|((depth, duration, constraint, date), (manual, actual, resource, percent, points))| GenTask {
-            depth,
-            duration,
-            constraint,
-            date,
-            manual,
-            actual,
-            resource,
-            percent,
-            points,
-        })
+        .prop_map(
+            |((depth, duration, constraint, date), (manual, actual, resource, percent, points))| GenTask {
+                depth,
+                duration,
+                constraint,
+                date,
+                manual,
+                actual,
+                resource,
+                percent,
+                points,
+            },
+        )
 }
 
 fn gen_dep() -> impl Strategy<Value = GenDep> {
@@ -172,7 +174,17 @@ fn build(g: &Gen, f: Features) -> (Plan, Calendars) {
             ];
             let pick = (gt.constraint as usize).checked_sub(9).and_then(|k| options.get(k).copied());
             t.constraint = match pick {
-                Some(c) if summary[i] && !matches!(c, Constraint::AsLateAsPossible | Constraint::MustStartOn(_) | Constraint::MustFinishOn(_)) => c,
+                Some(c)
+                    if summary[i]
+                        && !matches!(
+                            c,
+                            Constraint::AsLateAsPossible
+                                | Constraint::MustStartOn(_)
+                                | Constraint::MustFinishOn(_)
+                        ) =>
+                {
+                    c
+                }
                 Some(c) if !summary[i] => c,
                 _ => Constraint::AsSoonAsPossible,
             };
@@ -208,7 +220,12 @@ fn build(g: &Gen, f: Features) -> (Plan, Calendars) {
             2 => Lag::Percent((d.lag / 8) as i32),
             _ => Lag::Working(d.lag),
         };
-        deps.push(Dependency::new(id(from as u128 + 1), id(to as u128 + 1), DependencyKind::ALL[d.kind as usize], lag));
+        deps.push(Dependency::new(
+            id(from as u128 + 1),
+            id(to as u128 + 1),
+            DependencyKind::ALL[d.kind as usize],
+            lag,
+        ));
     }
     let mut cals = Calendars::default();
     if f.calendars {
@@ -313,8 +330,8 @@ proptest! {
         match schedule(&plan, &cals) {
             Ok(s) => dependencies_hold(&plan, &cals, &s)?,
             // Pinned dates may be impossible; the error names a pinned task.
-            Err(ScheduleError::ImpossibleConstraint { constraint, .. }) => {
-                prop_assert!(matches!(constraint, Constraint::MustStartOn(_) | Constraint::MustFinishOn(_)));
+            Err(ScheduleError::ImpossibleConstraint(i)) => {
+                prop_assert!(matches!(i.constraint, Constraint::MustStartOn(_) | Constraint::MustFinishOn(_)));
             }
             Err(e) => prop_assert!(false, "{e}"),
         }
@@ -467,7 +484,10 @@ fn generated_plans_cover_what_the_properties_claim() {
             kinds[DependencyKind::ALL.iter().position(|k| *k == d.kind).unwrap()] += 1;
         }
     }
-    assert!(summaries > 100 && milestones > 100 && manual > 50 && pinned > 20, "{summaries} {milestones} {manual} {pinned}");
+    assert!(
+        summaries > 100 && milestones > 100 && manual > 50 && pinned > 20,
+        "{summaries} {milestones} {manual} {pinned}"
+    );
     assert!(kinds.iter().all(|&k| k > 100), "{kinds:?}");
     assert_eq!(NaiveDate::from_ymd_opt(2024, 3, 4).unwrap().weekday(), chrono::Weekday::Mon);
 }
