@@ -534,3 +534,13 @@ fn updating_one_task_matches_a_full_reschedule_and_failures_change_nothing() {
     assert!(scheduler.update_task(task(99, "Unknown", D)).is_err());
     assert_eq!(scheduler.schedule(), &before);
 }
+
+#[test]
+fn an_empty_plan_schedules_and_renders() {
+    let p = plan(vec![], vec![]);
+    let s = run(&p);
+    assert_eq!((s.tasks().len(), s.start, s.finish), (0, p.start, p.start));
+    assert!(s.critical_path().is_empty() && s.warnings().next().is_none());
+    let svg = crate::schedule::gantt::render(&p, &s, &Calendars::default(), &Default::default());
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+}
