@@ -26,8 +26,9 @@
 //!   them, and a dependency they break is a [`Warning::DependencyNotMet`], not an error. A manual
 //!   task's constraint is kept but not applied, so switching back to automatic restores it.
 //! - **Summary tasks** roll up: earliest start, latest finish, duration-weighted percent complete,
-//!   summed points and effort, and baseline span. Their own SNET/FNET/SNLT/FNLT apply to all their
-//!   subtasks; ALAP/MSO/MFO on a summary are rejected.
+//!   summed points and effort, and baseline span. Their own SNET/FNET/FNLT apply to all their
+//!   subtasks; ALAP/MSO/MFO on a summary are rejected. A summary's start is its earliest subtask's,
+//!   so late limits on that start (its SNLT, SS/SF successors) bind the subtasks that start with it.
 //! - **Late dates** count back from the deadline (or the computed finish); total slack is late
 //!   minus scheduled, free slack is how far a task can slip without moving any successor's
 //!   scheduled date; critical means total slack ≤ 0. A summary's total slack is its subtasks'
