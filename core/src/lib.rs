@@ -19,6 +19,7 @@ pub mod item;
 pub mod patch;
 pub mod people;
 mod queries;
+pub mod schedule;
 pub mod store;
 pub mod workflow;
 
