@@ -20,6 +20,7 @@ pub mod job;
 pub mod patch;
 pub mod people;
 mod queries;
+pub mod schedule;
 pub mod store;
 pub mod webhook;
 pub mod workflow;
