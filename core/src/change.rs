@@ -13,6 +13,7 @@ use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
 use crate::ids::{ItemId, JobId, WorkspaceId};
 use crate::item::{ActorRef, Item, ItemLink, ItemType};
 use crate::people::{ApiToken, Notification, Team, User};
+use crate::webhook::{EventCursor, Webhook};
 
 /// Every kind of stored record. Each has a table of its own in every backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -31,10 +32,12 @@ pub enum RecordKind {
     Link,
     Notification,
     Token,
+    Webhook,
+    EventCursor,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 13] = [
+    pub const ALL: [RecordKind; 15] = [
         RecordKind::Workspace,
         RecordKind::Portfolio,
         RecordKind::Project,
@@ -48,6 +51,8 @@ impl RecordKind {
         RecordKind::Link,
         RecordKind::Notification,
         RecordKind::Token,
+        RecordKind::Webhook,
+        RecordKind::EventCursor,
     ];
 
     /// The table holding this kind in both backends.
@@ -66,6 +71,8 @@ impl RecordKind {
             RecordKind::Link => "item_links",
             RecordKind::Notification => "notifications",
             RecordKind::Token => "api_tokens",
+            RecordKind::Webhook => "webhooks",
+            RecordKind::EventCursor => "event_cursors",
         }
     }
 
@@ -84,6 +91,8 @@ impl RecordKind {
             RecordKind::Link => "link",
             RecordKind::Notification => "notification",
             RecordKind::Token => "token",
+            RecordKind::Webhook => "webhook",
+            RecordKind::EventCursor => "event cursor",
         }
     }
 }
@@ -106,6 +115,8 @@ pub enum Record {
     Link(ItemLink),
     Notification(Notification),
     Token(ApiToken),
+    Webhook(Webhook),
+    EventCursor(EventCursor),
 }
 
 macro_rules! record_accessors {
@@ -155,7 +166,9 @@ record_accessors!(
     Attachment,
     Link,
     Notification,
-    Token
+    Token,
+    Webhook,
+    EventCursor
 );
 
 impl Record {
@@ -164,7 +177,12 @@ impl Record {
     /// item, a link's `from` item, a notification's or token's user.
     pub fn parent(&self) -> Option<Uuid> {
         match self {
-            Record::Workspace(_) | Record::ItemType(_) | Record::User(_) | Record::Team(_) => None,
+            Record::Workspace(_)
+            | Record::ItemType(_)
+            | Record::User(_)
+            | Record::Team(_)
+            | Record::Webhook(_)
+            | Record::EventCursor(_) => None,
             Record::Portfolio(p) => p.parent.map(|p| p.as_uuid()),
             Record::Project(p) => p.portfolio.map(|p| p.as_uuid()),
             Record::Folder(f) => Some(f.project.as_uuid()),

@@ -26,11 +26,19 @@ pub struct Limits {
     pub max_attachment_bytes: u64,
     /// How often a command is re-run after a version conflict before giving up with 409.
     pub max_conflict_retries: usize,
+    /// Whether webhooks may point at loopback, private and link-local addresses. Off by
+    /// default: a webhook is a request the server makes on a user's behalf, and must not reach
+    /// into the operator's own network.
+    pub allow_private_webhooks: bool,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_attachment_bytes: 25 * 1024 * 1024, max_conflict_retries: 16 }
+        Self {
+            max_attachment_bytes: 25 * 1024 * 1024,
+            max_conflict_retries: 16,
+            allow_private_webhooks: false,
+        }
     }
 }
 

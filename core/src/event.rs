@@ -99,6 +99,23 @@ pub enum EventData {
 }
 
 impl EventData {
+    /// Every name [`EventData::name`] gives, for validating subscriptions (webhook filters).
+    pub const NAMES: [&'static str; 13] = [
+        "record.created",
+        "record.updated",
+        "record.deleted",
+        "item.created",
+        "item.updated",
+        "item.status_changed",
+        "item.assignees_changed",
+        "item.followers_changed",
+        "item.converted",
+        "item.message_posted",
+        "item.attachment_added",
+        "item.linked",
+        "item.unlinked",
+    ];
+
     /// The stable name stored beside the payload and used by filters (`item.status_changed`).
     pub fn name(&self) -> &'static str {
         match self {

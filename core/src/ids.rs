@@ -70,6 +70,9 @@ ids! {
     NotificationId,
     TokenId,
     JobId,
+    WebhookId,
+    /// A consumer's position in a workspace's event log (see `EventCursor`).
+    EventCursorId,
 }
 
 /// Where new ids come from. The server uses time-ordered UUIDv7; tests use a counter so that

@@ -24,6 +24,7 @@ use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
 use crate::ids::{FolderId, ItemId, ItemTypeId, JobId, ProjectId, UserId, WorkspaceId};
 use crate::item::{Assignee, Item, ItemKind, ItemLink, ItemType, Priority};
 use crate::people::{ApiToken, Notification, Team, User};
+use crate::webhook::{EventCursor, Webhook};
 use crate::workflow::StatusCategory;
 
 /// Which items a reader may see, enforced inside the storage query.
@@ -340,6 +341,8 @@ typed_records! {
     ItemLink => Link,
     Notification => Notification,
     ApiToken => Token,
+    Webhook => Webhook,
+    EventCursor => EventCursor,
 }
 
 fn wrong_kind(kind: RecordKind) -> StoreError {

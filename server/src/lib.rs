@@ -1,6 +1,7 @@
 //! `tandem-server` — the `tandem` binary's library: configuration and backend choice, the
-//! server administrator's bootstrap token, the REST API as a [`router`], demo data, and
-//! running it all with graceful shutdown. `main.rs` is only the command line.
+//! server administrator's bootstrap token, the REST API as a [`router`], demo data, the job
+//! runner and event relay ([`jobs`]), and running it all with graceful shutdown. `main.rs` is
+//! only the command line.
 
 pub mod api;
 pub mod auth;
@@ -9,12 +10,13 @@ pub mod bootstrap;
 pub mod demo;
 pub mod error;
 pub mod extract;
+pub mod jobs;
 pub mod runtime;
 pub mod serve;
 pub mod state;
 
 pub use api::router;
-pub use backend::{Backend, DbLocation};
+pub use backend::{Backend, BackendOptions, DbLocation};
 pub use error::ApiError;
 pub use runtime::{SystemClock, UuidV7Ids};
 pub use state::{AdminToken, AppState};

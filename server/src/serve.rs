@@ -2,14 +2,19 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tandem_core::{Desk, Limits};
+use tandem_integrations::{DeliveryOptions, Egress, WebhookDelivery};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
-use crate::backend::{Backend, DbLocation};
+use crate::backend::{Backend, BackendOptions, DbLocation};
 use crate::demo::{self, Seeded};
+use crate::jobs::relay::{self, RelayConfig};
+use crate::jobs::{Backoff, KindPolicy, Registry, Runner, RunnerConfig};
 use crate::runtime::{SystemClock, UuidV7Ids};
 use crate::state::AppState;
 use crate::{bootstrap, router};
@@ -48,7 +53,38 @@ pub struct ServeConfig {
     pub demo: bool,
     /// `TANDEM_ADMIN_TOKEN`, when set.
     pub admin_token: Option<String>,
+    /// Includes whether webhooks may reach private addresses.
     pub limits: Limits,
+    pub backend: BackendOptions,
+    pub jobs: JobsConfig,
+}
+
+/// Background work: the job runner and the event relay.
+#[derive(Debug, Clone)]
+pub struct JobsConfig {
+    /// Most jobs running at once in this process; 0 runs no jobs and no relay here (API-only).
+    pub workers: usize,
+    /// How long a claimed job is this process's before another may reclaim it.
+    pub lease: Duration,
+    /// How long a job's handler may run; shorter than `lease`.
+    pub timeout: Duration,
+    /// How often idle workers and the relay look for new work.
+    pub poll: Duration,
+    /// Attempts each webhook delivery gets before it is a dead letter.
+    pub webhook_attempts: u32,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        let runner = RunnerConfig::default();
+        Self {
+            workers: runner.workers,
+            lease: runner.policy.lease,
+            timeout: runner.policy.timeout,
+            poll: runner.poll,
+            webhook_attempts: RelayConfig::default().max_attempts,
+        }
+    }
 }
 
 /// Writes straight to stdout: this must reach the operator whatever the log settings.
@@ -111,7 +147,7 @@ pub async fn shutdown_signal() {
 /// `tandem serve`: runs until a shutdown signal, then lets in-flight requests finish and
 /// closes the database after its queued writes.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    let backend = Backend::open(&config.db)?;
+    let backend = Backend::open(&config.db, &config.backend).await?;
     let result = run(&backend, config).await;
     backend.close().await;
     tracing::info!("database closed");
@@ -124,7 +160,7 @@ async fn run(backend: &Backend, config: ServeConfig) -> anyhow::Result<()> {
     if let Some(secret) = &boot.generated {
         announce_admin_token(secret);
     }
-    let desk = Desk::new(store, Arc::new(SystemClock), Arc::new(UuidV7Ids), config.limits);
+    let desk = Desk::new(store, Arc::new(SystemClock), Arc::new(UuidV7Ids), config.limits.clone());
     if config.demo {
         match demo::seed(&desk).await.context("seeding the demo workspace failed")? {
             Some(seeded) => announce_demo(&seeded),
@@ -138,17 +174,72 @@ async fn run(backend: &Backend, config: ServeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr().context("the listener has no local address")?;
-    tracing::info!(%addr, db = %config.db, "Tandem is listening");
-    axum::serve(listener, router(AppState::new(desk, boot.token)))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the HTTP server failed")?;
-    Ok(())
+    let (stop, stopping) = watch::channel(false);
+    let stop = Arc::new(stop);
+    let background = start_background(&desk, &config, stopping)?;
+    tracing::info!(%addr, db = %config.db, workers = config.jobs.workers, "Tandem is listening");
+    let signalled = stop.clone();
+    let served = axum::serve(listener, router(AppState::new(desk, boot.token)))
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Workers stop claiming while in-flight requests drain.
+            let _ = signalled.send(true);
+        })
+        .await;
+    let _ = stop.send(true);
+    if let Some((runner, relay)) = background {
+        if let Err(e) = relay.await {
+            tracing::error!(error = %e, "the event relay failed");
+        }
+        runner.finished().await;
+        tracing::info!("job workers stopped");
+    }
+    served.context("the HTTP server failed")
+}
+
+/// Starts the job runner (with the webhook delivery handler) and the event relay, unless
+/// `--workers 0` keeps this process to serving the API.
+fn start_background(
+    desk: &Desk,
+    config: &ServeConfig,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<Option<(Runner, tokio::task::JoinHandle<()>)>> {
+    let jobs = &config.jobs;
+    if jobs.workers == 0 {
+        tracing::info!("--workers 0: this server runs no jobs and relays no events");
+        return Ok(None);
+    }
+    let policy = KindPolicy { lease: jobs.lease, timeout: jobs.timeout };
+    // The HTTP request must end before the handler's timeout does, so its failure is its own.
+    let request = (jobs.timeout.mul_f64(0.75)).min(Duration::from_secs(15));
+    let delivery = WebhookDelivery::new(
+        desk.store().clone(),
+        DeliveryOptions {
+            timeout: request,
+            connect_timeout: request.min(Duration::from_secs(5)),
+            egress: Egress { allow_private: config.limits.allow_private_webhooks },
+        },
+    )
+    .context("cannot set up webhook delivery")?;
+    let mut registry = Registry::new();
+    registry.register(Arc::new(delivery));
+    let runner = Runner::start(
+        desk.store().clone(),
+        Arc::new(SystemClock),
+        registry,
+        RunnerConfig { workers: jobs.workers, policy, poll: jobs.poll, backoff: Backoff::default() },
+        stop.clone(),
+    )
+    .context("the job runner's configuration is unusable")?;
+    let relay_config =
+        RelayConfig { interval: jobs.poll, max_attempts: jobs.webhook_attempts, ..RelayConfig::default() };
+    let relay = relay::spawn(desk.clone(), relay_config, runner.waker(), stop);
+    Ok(Some((runner, relay)))
 }
 
 /// `tandem migrate`: opening the database applies the embedded migrations.
-pub async fn migrate(db: &DbLocation) -> anyhow::Result<i64> {
-    let backend = Backend::open(db)?;
+pub async fn migrate(db: &DbLocation, options: &BackendOptions) -> anyhow::Result<i64> {
+    let backend = Backend::open(db, options).await?;
     let version = backend.schema_version();
     backend.close().await;
     Ok(version)

@@ -1,139 +1,34 @@
 #![allow(clippy::unwrap_used)] // A test fails loudly; that is what an unwrap is for here.
 
-//! The real `tandem` binary over a real socket: start it on a temporary database, use it with
-//! an HTTP client, stop it with SIGTERM, start it again and find everything still there.
+//! The real `tandem` binary over a real socket: start it on a temporary database — a SQLite file
+//! or a PostgreSQL database — use it with an HTTP client, stop it with SIGTERM, start it again and
+//! find everything still there.
 
-use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-use reqwest::{Client, Method, StatusCode};
+use std::time::Duration;
+
+use common::{ADMIN, Backend, Db, Http, start, tandem, type_id};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
-
-const ADMIN: &str = "tdm_end_to_end_admin_token";
-
-struct Server {
-    child: Child,
-    base: String,
-    stdout: PathBuf,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn tandem() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
-    for var in [
-        "TANDEM_DB",
-        "TANDEM_LISTEN",
-        "TANDEM_ADMIN_TOKEN",
-        "TANDEM_LOG_FORMAT",
-        "TANDEM_MAX_ATTACHMENT_BYTES",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("RUST_LOG", "warn").kill_on_drop(true);
-    cmd
-}
-
-/// Starts `tandem serve` and returns once `/health` answers.
-async fn start(db: &Path, admin_token: Option<&str>, extra: &[&str], stdout: PathBuf) -> Server {
-    let port = free_port();
-    let mut cmd = tandem();
-    cmd.arg("serve").arg("--db").arg(db).args(["--listen", &format!("127.0.0.1:{port}")]).args(extra);
-    if let Some(token) = admin_token {
-        cmd.env("TANDEM_ADMIN_TOKEN", token);
-    }
-    cmd.stdout(std::fs::File::create(&stdout).unwrap()).stderr(Stdio::inherit());
-    let mut child = cmd.spawn().unwrap();
-    let base = format!("http://127.0.0.1:{port}/api/v1");
-    let client = Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("tandem exited before it was ready: {status}");
-        }
-        if let Ok(r) = client.get(format!("{base}/health")).send().await
-            && r.status() == StatusCode::OK
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "tandem did not become ready");
-        // Polling interval while the process starts, not a synchronisation point.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Server { child, base, stdout }
-}
-
-impl Server {
-    /// SIGTERM, then the exit status once the server has drained and closed its database.
-    async fn stop(mut self) -> ExitStatus {
-        let pid = self.child.id().unwrap().to_string();
-        let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(killed.success());
-        tokio::time::timeout(Duration::from_secs(60), self.child.wait())
-            .await
-            .expect("tandem did not stop")
-            .unwrap()
-    }
-
-    fn printed(&self) -> String {
-        std::fs::read_to_string(&self.stdout).unwrap()
-    }
-}
-
-struct Http {
-    client: Client,
-    base: String,
-    token: String,
-}
-
-impl Http {
-    fn new(server: &Server, token: &str) -> Self {
-        let client = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Self { client, base: server.base.clone(), token: token.to_string() }
-    }
-
-    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token)
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>, expected: StatusCode) -> Value {
-        let mut req = self.request(method.clone(), path);
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let response = req.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        assert_eq!(status, expected, "{method} {path}: {text}");
-        if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() }
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        self.call(Method::GET, path, None, StatusCode::OK).await
-    }
-
-    async fn post(&self, path: &str, body: Value, expected: StatusCode) -> Value {
-        self.call(Method::POST, path, Some(body), expected).await
-    }
-}
-
-fn type_id(types: &Value, kind: &str) -> String {
-    types.as_array().unwrap().iter().find(|t| t["kind"] == kind).unwrap()["id"].as_str().unwrap().to_string()
-}
 
 fn event_types(history: &Value) -> Vec<String> {
     history.as_array().unwrap().iter().map(|e| e["data"]["type"].as_str().unwrap().to_string()).collect()
 }
 
 #[tokio::test]
-async fn a_ticket_lives_through_restarts_and_conversion() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("tandem.db");
-    let server = start(&db, Some(ADMIN), &[], dir.path().join("out1.txt")).await;
+async fn a_ticket_lives_through_restarts_and_conversion_on_sqlite() {
+    a_ticket_lives_through_restarts_and_conversion(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_ticket_lives_through_restarts_and_conversion_on_postgres() {
+    a_ticket_lives_through_restarts_and_conversion(Backend::Postgres).await;
+}
+
+async fn a_ticket_lives_through_restarts_and_conversion(backend: Backend) {
+    let Some(db) = Db::new(backend).await else { return };
+    let server = start(&db.arg, Some(ADMIN), &[]).await;
     assert!(!server.printed().contains("tdm_"), "a configured token is not printed");
     let http = Http::new(&server, ADMIN);
 
@@ -215,7 +110,7 @@ async fn a_ticket_lives_through_restarts_and_conversion() {
 
     // Started again without the variable: the stored hash still accepts the token, nothing is
     // printed, and everything is there.
-    let server = start(&db, None, &[], dir.path().join("out2.txt")).await;
+    let server = start(&db.arg, None, &[]).await;
     assert_eq!(server.printed(), "");
     let http = Http::new(&server, ADMIN);
     assert_eq!(http.get(&format!("/items/{n}")).await, by_number);
@@ -229,10 +124,18 @@ async fn a_ticket_lives_through_restarts_and_conversion() {
 }
 
 #[tokio::test]
-async fn acknowledged_writes_survive_a_shutdown_under_load() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("tandem.db");
-    let server = start(&db, Some(ADMIN), &[], dir.path().join("out1.txt")).await;
+async fn acknowledged_writes_survive_a_shutdown_under_load_on_sqlite() {
+    acknowledged_writes_survive_a_shutdown_under_load(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_a_shutdown_under_load_on_postgres() {
+    acknowledged_writes_survive_a_shutdown_under_load(Backend::Postgres).await;
+}
+
+async fn acknowledged_writes_survive_a_shutdown_under_load(backend: Backend) {
+    let Some(db) = Db::new(backend).await else { return };
+    let server = start(&db.arg, Some(ADMIN), &[]).await;
     let http = Http::new(&server, ADMIN);
     http.post("/workspaces", json!({"name": "Load"}), StatusCode::CREATED).await;
     let ticket_type = type_id(&http.get("/item-types").await, "ticket");
@@ -275,18 +178,9 @@ async fn acknowledged_writes_survive_a_shutdown_under_load() {
     }
     assert!(acknowledged.len() >= 200, "{} acknowledged", acknowledged.len());
 
-    let server = start(&db, Some(ADMIN), &[], dir.path().join("out2.txt")).await;
+    let server = start(&db.arg, Some(ADMIN), &[]).await;
     let http = Http::new(&server, ADMIN);
-    let mut stored = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let page = http.get(&format!("/items?limit=500{cursor}")).await;
-        stored.extend(page["items"].as_array().unwrap().iter().map(|i| i["number"].as_i64().unwrap()));
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = format!("&cursor={c}"),
-            None => break,
-        }
-    }
+    let stored = http.item_numbers().await;
     let missing: Vec<_> = acknowledged.iter().filter(|n| !stored.contains(n)).collect();
     assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
     // Item numbers are gap-free: nothing half-written took a number.
@@ -296,9 +190,8 @@ async fn acknowledged_writes_survive_a_shutdown_under_load() {
 
 #[tokio::test]
 async fn a_generated_admin_token_is_printed_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("tandem.db");
-    let server = start(&db, None, &[], dir.path().join("out1.txt")).await;
+    let db = Db::new(Backend::Sqlite).await.unwrap();
+    let server = start(&db.arg, None, &[]).await;
     let printed = server.printed();
     let token =
         printed.split_whitespace().find(|w| w.starts_with("tdm_")).expect("the token is printed").to_string();
@@ -308,7 +201,7 @@ async fn a_generated_admin_token_is_printed_once() {
     wrong.call(Method::GET, "/workspaces", None, StatusCode::UNAUTHORIZED).await;
     assert!(server.stop().await.success());
 
-    let server = start(&db, None, &[], dir.path().join("out2.txt")).await;
+    let server = start(&db.arg, None, &[]).await;
     assert!(!server.printed().contains("tdm_"), "shown only on first start: {}", server.printed());
     let http = Http::new(&server, &token);
     assert_eq!(http.get("/workspaces").await.as_array().unwrap().len(), 1);
@@ -317,9 +210,8 @@ async fn a_generated_admin_token_is_printed_once() {
 
 #[tokio::test]
 async fn demo_seeding_is_idempotent_across_restarts() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("tandem.db");
-    let server = start(&db, Some(ADMIN), &["--demo"], dir.path().join("out1.txt")).await;
+    let db = Db::new(Backend::Sqlite).await.unwrap();
+    let server = start(&db.arg, Some(ADMIN), &["--demo"]).await;
     let printed = server.printed();
     assert!(printed.contains("Seeded the demo workspace"), "{printed}");
     let http = Http::new(&server, ADMIN);
@@ -360,7 +252,7 @@ async fn demo_seeding_is_idempotent_across_restarts() {
     assert!(visible > 0 && visible < items.len(), "tom sees {visible} of {}", items.len());
     assert!(server.stop().await.success());
 
-    let server = start(&db, Some(ADMIN), &["--demo"], dir.path().join("out2.txt")).await;
+    let server = start(&db.arg, Some(ADMIN), &["--demo"]).await;
     assert!(!server.printed().contains("Seeded"), "{}", server.printed());
     let http = Http::new(&server, ADMIN);
     assert_eq!(http.get("/workspaces").await.as_array().unwrap().len(), 1);
@@ -382,12 +274,45 @@ async fn migrate_reports_the_schema_and_unknown_databases_are_refused() {
     );
     assert!(db.exists());
 
-    let out = tandem().args(["serve", "--db", "postgres://tandem@localhost/tandem"]).output().await.unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("sqlite://"), "{stderr}");
-
     let out = tandem().args(["migrate"]).env("TANDEM_DB", "redis://cache").output().await.unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("'redis://'"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("'redis://'") && stderr.contains("postgres://"), "{stderr}");
+
+    let out = tandem()
+        .args(["serve", "--db", "postgres://tandem:hunter2@localhost:notaport/t"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("PostgreSQL URL") && !stderr.contains("hunter2"), "{stderr}");
+}
+
+/// `tandem migrate` on PostgreSQL, and a server that cannot reach its database fails to start
+/// with a message that names the database but not its password.
+#[tokio::test]
+async fn migrate_on_postgres_and_unreachable_databases() {
+    let Some(db) = Db::new(Backend::Postgres).await else { return };
+    let out = tandem().args(["migrate", "--db", &db.arg]).output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        printed.contains(&format!("schema version {}", tandem_storage_postgres::SCHEMA_VERSION)),
+        "{printed}"
+    );
+
+    let port = common::free_port();
+    let nowhere = format!("postgres://tandem:hunter2@127.0.0.1:{port}/tandem");
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tandem().args(["serve", "--db", &nowhere, "--pool-size", "1"]).output(),
+    )
+    .await
+    .expect("an unreachable database fails the start promptly")
+    .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot open the PostgreSQL database"), "{stderr}");
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")) && !stderr.contains("hunter2"), "{stderr}");
 }

@@ -31,6 +31,8 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::Link => Record::Link(decode_as(kind, doc)?),
         RecordKind::Notification => Record::Notification(decode_as(kind, doc)?),
         RecordKind::Token => Record::Token(decode_as(kind, doc)?),
+        RecordKind::Webhook => Record::Webhook(decode_as(kind, doc)?),
+        RecordKind::EventCursor => Record::EventCursor(decode_as(kind, doc)?),
     })
 }
 
@@ -49,6 +51,8 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::Link(r) => serde_json::to_string(r),
         Record::Notification(r) => serde_json::to_string(r),
         Record::Token(r) => serde_json::to_string(r),
+        Record::Webhook(r) => serde_json::to_string(r),
+        Record::EventCursor(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }

@@ -16,10 +16,13 @@ use sqlx_postgres::PgPool;
 use tandem_core::StoreError;
 
 /// `(version, description, sql)`, oldest first; a test checks this against `migrations/`.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (2, "webhooks", include_str!("../migrations/0002_webhooks.sql")),
+];
 
 /// The latest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 #[derive(Debug)]
 struct Embedded;

@@ -28,6 +28,8 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::Link => Record::Link(from_doc(kind, doc)?),
         RecordKind::Notification => Record::Notification(from_doc(kind, doc)?),
         RecordKind::Token => Record::Token(from_doc(kind, doc)?),
+        RecordKind::Webhook => Record::Webhook(from_doc(kind, doc)?),
+        RecordKind::EventCursor => Record::EventCursor(from_doc(kind, doc)?),
     })
 }
 
@@ -50,6 +52,8 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::Link(r) => serde_json::to_string(r),
         Record::Notification(r) => serde_json::to_string(r),
         Record::Token(r) => serde_json::to_string(r),
+        Record::Webhook(r) => serde_json::to_string(r),
+        Record::EventCursor(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }

@@ -49,10 +49,11 @@ impl Default for SqliteOptions {
     }
 }
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../migrations/0001_init.sql")), (2, include_str!("../migrations/0002_webhooks.sql"))];
 
 /// The latest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -307,10 +308,17 @@ impl Store for SqliteStore {
                     }
                     kind_filter = format!(" AND kind IN ({})", marks.join(", "));
                 }
+                // Due queued jobs and lapsed leases are each read in index order and cut at the
+                // limit before the two are merged: a backlog is never sorted whole.
                 let sql = format!(
                     "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until_ms = ?2, updated_ms = ?1 \
-                     WHERE id IN (SELECT id FROM jobs WHERE ((state = 'queued' AND run_at_ms <= ?1) \
-                     OR (state = 'running' AND lease_until_ms <= ?1)){kind_filter} ORDER BY run_at_ms LIMIT ?3) \
+                     WHERE id IN (SELECT id FROM ( \
+                       SELECT id, run_at_ms FROM (SELECT id, run_at_ms FROM jobs \
+                         WHERE state = 'queued' AND run_at_ms <= ?1{kind_filter} ORDER BY run_at_ms LIMIT ?3) \
+                       UNION ALL \
+                       SELECT id, run_at_ms FROM (SELECT id, run_at_ms FROM jobs \
+                         WHERE state = 'running' AND lease_until_ms <= ?1{kind_filter} ORDER BY lease_until_ms LIMIT ?3) \
+                     ) ORDER BY run_at_ms LIMIT ?3) \
                      RETURNING {}",
                     read::JOB_COLUMNS
                 );

@@ -92,13 +92,15 @@ pub async fn postgres_database() -> Option<TestDatabase> {
         drop_stale_databases(&mut admin).await;
     }
     let name = format!("{TEST_DATABASE_PREFIX}{}", uuid::Uuid::now_v7().simple());
+    let mut db_url = url::Url::parse(&url).unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is not a URL: {e}"));
+    db_url.set_path(&format!("/{name}"));
     // DDL takes no bind parameters; the name is ours (a prefix and hex digits).
     query(&format!("CREATE DATABASE \"{name}\" TEMPLATE template0"))
         .execute(&mut admin)
         .await
         .unwrap_or_else(|e| panic!("creating the test database {name}: {e}"));
     let _ = admin.close().await;
-    Some(TestDatabase { server, name })
+    Some(TestDatabase { server, name, url: db_url.to_string() })
 }
 
 async fn admin_connection(server: &PgConnectOptions) -> Result<PgConnection, sqlx_core::Error> {
@@ -165,11 +167,18 @@ async fn drop_stale_databases(admin: &mut PgConnection) {
 pub struct TestDatabase {
     server: PgConnectOptions,
     name: String,
+    /// The database as a URL, for processes started with `--db`.
+    url: String,
 }
 
 impl TestDatabase {
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The database's URL (with the server's credentials), for `tandem serve --db`.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// How to connect to this database.

@@ -13,7 +13,8 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use chrono::Duration;
-use tandem_core::store::{EventQuery, JobFilter, JobState, RecordQuery, SearchQuery};
+use tandem_core::store::{self, EventQuery, JobFilter, JobState, RecordQuery, SearchQuery};
+use tandem_core::webhook::WEBHOOK_RELAY;
 use tandem_core::*;
 
 use crate::TestStore;
@@ -781,6 +782,30 @@ pub async fn jobs_lifecycle(store: TestStore) {
     assert!(dead.iter().any(|j| j.id == hook[0].id && j.last_error.as_deref() == Some("410 Gone")));
 }
 
+/// Claims take only the kinds asked for (every kind when none is named), oldest due first.
+pub async fn claims_select_kinds_in_due_order(store: TestStore) {
+    let ws = workspace(store.as_ref(), "w").await;
+    let mut changes = ws.changes();
+    for (i, kind) in ["a", "b", "c", "a", "b", "c"].iter().enumerate() {
+        let mut job = ws.job(kind, &format!("{kind}{i}"));
+        job.run_at = ws.now - Duration::minutes(10 - i as i64);
+        changes.job(job);
+    }
+    store.commit(changes).await.unwrap();
+    let lease = ws.now + Duration::minutes(1);
+    let keys =
+        |jobs: Vec<tandem_core::store::Job>| jobs.into_iter().map(|j| j.idempotency_key).collect::<Vec<_>>();
+    let one = store.claim_jobs(&["b".into()], 1, ws.now, lease).await.unwrap();
+    assert_eq!(keys(one), ["b1"]);
+    let two = store.claim_jobs(&["a".into(), "b".into()], 10, ws.now, lease).await.unwrap();
+    let mut two = keys(two);
+    two.sort();
+    assert_eq!(two, ["a0", "a3", "b4"]);
+    let rest = store.claim_jobs(&[], 1, ws.now, lease).await.unwrap();
+    assert_eq!(keys(rest), ["c2"], "every kind, oldest due first");
+    assert_eq!(keys(store.claim_jobs(&[], 10, ws.now, lease).await.unwrap()), ["c5"]);
+}
+
 /// Concurrent claimers never receive the same job.
 pub async fn concurrent_claims_are_exclusive(store: TestStore) {
     let ws = workspace(store.as_ref(), "w").await;
@@ -812,6 +837,167 @@ pub async fn concurrent_claims_are_exclusive(store: TestStore) {
         }
     }
     assert_eq!(seen.len(), 100);
+}
+
+fn webhook(ws: &Ws, url: &str) -> Webhook {
+    Webhook {
+        id: id(),
+        workspace_id: ws.id,
+        url: url.to_string(),
+        secret: "whsec_conformance_secret".into(),
+        events: vec!["item.*".into()],
+        active: true,
+        created_at: ws.now,
+        version: 1,
+    }
+}
+
+fn relay_cursor(ws: &Ws, seq: i64, version: i64) -> EventCursor {
+    EventCursor {
+        id: EventCursor::id_for(ws.id, WEBHOOK_RELAY),
+        workspace_id: ws.id,
+        consumer: WEBHOOK_RELAY.into(),
+        seq,
+        updated_at: ws.now,
+        version,
+    }
+}
+
+/// Webhooks and event cursors are stored, listed, versioned and deleted like every record, and
+/// stay in their workspace.
+pub async fn webhooks_and_cursors_are_records(store: TestStore) {
+    let ws = workspace(store.as_ref(), "w").await;
+    let other = workspace(store.as_ref(), "other").await;
+    let first = insert(store.as_ref(), &ws, webhook(&ws, "https://a.example.org/in?token=1")).await;
+    let second = insert(store.as_ref(), &ws, webhook(&ws, "https://b.example.org/in")).await;
+    insert(store.as_ref(), &other, webhook(&other, "https://c.example.org/in")).await;
+    let listed: Vec<Webhook> = store::list(store.as_ref(), ws.id, &RecordQuery::all()).await.unwrap();
+    assert_eq!(listed, [first.clone(), second.clone()]);
+
+    let paused = Webhook { active: false, events: vec![], version: 2, ..first.clone() };
+    update(store.as_ref(), &ws, paused.clone()).await.unwrap();
+    assert_eq!(store::get::<Webhook>(store.as_ref(), ws.id, first.id.0).await.unwrap(), Some(paused.clone()));
+    let stale = Webhook { url: "https://stale.example.org/".into(), ..paused.clone() };
+    assert!(matches!(update(store.as_ref(), &ws, stale).await, Err(StoreError::Conflict(_))));
+    assert!(store::get::<Webhook>(store.as_ref(), other.id, first.id.0).await.unwrap().is_none());
+    let mut delete = ws.changes();
+    delete.delete(RecordKind::Webhook, second.id.0, 1);
+    store.commit(delete).await.unwrap();
+    let listed: Vec<Webhook> = store::list(store.as_ref(), ws.id, &RecordQuery::all()).await.unwrap();
+    assert_eq!(listed, [paused]);
+
+    // A consumer has one cursor per workspace: its id is derived, so a second one conflicts.
+    let cursor = insert(store.as_ref(), &ws, relay_cursor(&ws, 3, 1)).await;
+    let mut again = ws.changes();
+    again.insert(Record::EventCursor(relay_cursor(&ws, 5, 1)));
+    assert!(matches!(store.commit(again).await, Err(StoreError::Conflict(_))));
+    insert(store.as_ref(), &other, relay_cursor(&other, 9, 1)).await;
+    let stored = store::get::<EventCursor>(store.as_ref(), ws.id, cursor.id.0).await.unwrap();
+    assert_eq!(stored, Some(cursor));
+}
+
+/// Relays racing to advance one cursor: exactly one commit wins, and the losers' delivery jobs
+/// are not written.
+pub async fn racing_cursor_advances_admit_one_winner(store: TestStore) {
+    let ws = workspace(store.as_ref(), "w").await;
+    insert(store.as_ref(), &ws, relay_cursor(&ws, 0, 1)).await;
+    let mut racers = Vec::new();
+    for r in 0..8 {
+        let (store, ws) = (store.clone(), ws.clone());
+        racers.push(tokio::spawn(async move {
+            let mut changes = ws.changes();
+            changes.update(Record::EventCursor(relay_cursor(&ws, 10 + r, 2)), 1);
+            changes.job(ws.job("webhook.deliver", &format!("racer {r} a")));
+            changes.job(ws.job("webhook.deliver", &format!("racer {r} b")));
+            (r, store.commit(changes).await)
+        }));
+    }
+    let mut winners = Vec::new();
+    for racer in racers {
+        match racer.await.unwrap() {
+            (r, Ok(_)) => winners.push(r),
+            (_, Err(StoreError::Conflict(_))) => {}
+            (r, Err(e)) => panic!("racer {r}: {e:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "winners: {winners:?}");
+    let won = winners[0];
+    let cursor =
+        store::get::<EventCursor>(store.as_ref(), ws.id, relay_cursor(&ws, 0, 1).id.0).await.unwrap();
+    assert_eq!(cursor.map(|c| (c.seq, c.version)), Some((10 + won, 2)));
+    let mut keys: Vec<String> = store
+        .jobs(&JobFilter { workspace: Some(ws.id), limit: 100, ..Default::default() })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.idempotency_key)
+        .collect();
+    keys.sort();
+    assert_eq!(keys, [format!("racer {won} a"), format!("racer {won} b")]);
+}
+
+/// Relays running at once through `Desk` (as several servers do) enqueue every delivery exactly
+/// once, whoever wins each batch.
+pub async fn concurrent_relays_enqueue_each_delivery_once(store: TestStore) {
+    let ws = workspace(store.as_ref(), "w").await;
+    let hooks = [
+        insert(store.as_ref(), &ws, webhook(&ws, "https://a.example.org/in")).await,
+        insert(store.as_ref(), &ws, Webhook { events: vec![], ..webhook(&ws, "https://b.example.org/in") })
+            .await,
+    ];
+    let (desk, clock) = crate::fixture::desk(store.clone());
+    clock.advance(Duration::minutes(1));
+    let desk = Arc::new(desk);
+    let system = Actor::system(ws.id);
+    let mut seqs = Vec::new();
+    for i in 0..40 {
+        let mut changes = ws.changes();
+        changes.at = clock.now();
+        let item = ws.item(&format!("item {i}"));
+        changes.insert(Record::Item(item.clone()));
+        changes.event(Some(item.id), EventData::ItemUpdated { changes: vec![] });
+        seqs.extend(store.commit(changes).await.unwrap().seqs);
+    }
+    let mut relays = Vec::new();
+    for _ in 0..6 {
+        let (desk, system) = (desk.clone(), system.clone());
+        relays.push(tokio::spawn(async move {
+            let relay = tandem_core::commands::RelayEvents { batch: 7, max_attempts: 4 };
+            loop {
+                match desk.execute(&system, &relay).await {
+                    Ok(done) if !done.more => return,
+                    Ok(_) => {}
+                    // Every retry lost to another relay; the next round reads the moved cursor.
+                    Err(DeskError::Conflict(_)) => {}
+                    Err(e) => panic!("relay failed: {e:?}"),
+                }
+            }
+        }));
+    }
+    for relay in relays {
+        relay.await.unwrap();
+    }
+    let jobs = store
+        .jobs(&JobFilter {
+            workspace: Some(ws.id),
+            kind: Some("webhook.deliver".into()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut keys: Vec<String> = jobs.iter().map(|j| j.idempotency_key.clone()).collect();
+    keys.sort();
+    let mut expected: Vec<String> = hooks
+        .iter()
+        .flat_map(|h| seqs.iter().map(|s| tandem_core::commands::delivery_key(h.id, *s)))
+        .collect();
+    expected.sort();
+    assert_eq!(keys, expected, "one delivery per (event, webhook), none twice");
+    assert!(jobs.iter().all(|j| j.max_attempts == 4 && j.state == JobState::Queued));
+    let cursor =
+        store::get::<EventCursor>(store.as_ref(), ws.id, relay_cursor(&ws, 0, 1).id.0).await.unwrap();
+    assert_eq!(cursor.map(|c| c.seq), seqs.last().copied());
 }
 
 /// Server settings and token lookup (authentication crosses workspaces by design).
@@ -867,7 +1053,11 @@ macro_rules! conformance_suite {
             tenancy_is_total,
             jobs_lifecycle,
             concurrent_claims_are_exclusive,
+            claims_select_kinds_in_due_order,
             settings_and_tokens,
+            webhooks_and_cursors_are_records,
+            racing_cursor_advances_admit_one_winner,
+            concurrent_relays_enqueue_each_delivery_once,
         );
     };
 }

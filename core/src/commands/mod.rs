@@ -5,6 +5,7 @@ mod items;
 mod people;
 mod structure;
 mod types;
+mod webhooks;
 
 pub use conversation::{AddAttachment, MarkNotificationRead, NewFile, PostMessage, Posted};
 pub use items::{
@@ -20,6 +21,9 @@ pub use structure::{
 };
 pub use types::{
     CreateItemType, EditFields, EditWorkflow, FieldEdit, ItemTypePatch, UpdateItemType, WorkflowEdit,
+};
+pub use webhooks::{
+    CreateWebhook, DeleteWebhook, RelayEvents, RelayState, Relayed, UpdateWebhook, WebhookPatch, delivery_key,
 };
 
 #[cfg(test)]

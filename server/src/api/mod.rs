@@ -7,6 +7,7 @@ mod items;
 mod ops;
 mod people;
 mod structure;
+mod webhooks;
 
 pub use people::new_secret;
 
@@ -139,7 +140,13 @@ pub fn router(state: AppState) -> Router {
         // Audit and operations
         .route("/events", get(ops::events))
         .route("/jobs", get(ops::jobs))
-        .route("/jobs/{id}/retry", post(ops::retry_job));
+        .route("/jobs/{id}/retry", post(ops::retry_job))
+        // Outgoing webhooks
+        .route("/webhooks", get(webhooks::list_webhooks).post(webhooks::create_webhook))
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::get_webhook).patch(webhooks::update_webhook).delete(webhooks::delete_webhook),
+        );
 
     Router::new()
         .nest("/api/v1", api)

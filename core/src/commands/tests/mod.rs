@@ -9,3 +9,4 @@ mod items;
 mod people;
 mod structure;
 mod types;
+mod webhooks;
