@@ -247,6 +247,7 @@ mod tests {
             handle: None,
             role,
             active: true,
+            email_bounce: None,
             created_at: chrono::Utc.timestamp_opt(0, 0).unwrap(),
             version: 1,
         }

@@ -12,6 +12,7 @@ use crate::event::{EventData, NewEvent};
 use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
 use crate::ids::{ItemId, JobId, WorkspaceId};
 use crate::item::{ActorRef, Item, ItemLink, ItemType};
+use crate::mail::{InboundMail, MailSettings};
 use crate::people::{ApiToken, Notification, Team, User};
 use crate::webhook::{EventCursor, Webhook};
 
@@ -34,10 +35,12 @@ pub enum RecordKind {
     Token,
     Webhook,
     EventCursor,
+    MailSettings,
+    InboundMail,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 15] = [
+    pub const ALL: [RecordKind; 17] = [
         RecordKind::Workspace,
         RecordKind::Portfolio,
         RecordKind::Project,
@@ -53,6 +56,8 @@ impl RecordKind {
         RecordKind::Token,
         RecordKind::Webhook,
         RecordKind::EventCursor,
+        RecordKind::MailSettings,
+        RecordKind::InboundMail,
     ];
 
     /// The table holding this kind in both backends.
@@ -73,6 +78,8 @@ impl RecordKind {
             RecordKind::Token => "api_tokens",
             RecordKind::Webhook => "webhooks",
             RecordKind::EventCursor => "event_cursors",
+            RecordKind::MailSettings => "mail_settings",
+            RecordKind::InboundMail => "inbound_mails",
         }
     }
 
@@ -93,6 +100,8 @@ impl RecordKind {
             RecordKind::Token => "token",
             RecordKind::Webhook => "webhook",
             RecordKind::EventCursor => "event cursor",
+            RecordKind::MailSettings => "mail settings",
+            RecordKind::InboundMail => "inbound mail",
         }
     }
 }
@@ -117,6 +126,8 @@ pub enum Record {
     Token(ApiToken),
     Webhook(Webhook),
     EventCursor(EventCursor),
+    MailSettings(MailSettings),
+    InboundMail(InboundMail),
 }
 
 macro_rules! record_accessors {
@@ -168,13 +179,15 @@ record_accessors!(
     Notification,
     Token,
     Webhook,
-    EventCursor
+    EventCursor,
+    MailSettings,
+    InboundMail
 );
 
 impl Record {
     /// The record this one belongs to, indexed as `parent_id`: a portfolio's parent portfolio, a
     /// project's portfolio, a folder's project, an item's parent item, a message's/attachment's
-    /// item, a link's `from` item, a notification's or token's user.
+    /// item, a link's `from` item, a notification's or token's user, an inbound mail's item.
     pub fn parent(&self) -> Option<Uuid> {
         match self {
             Record::Workspace(_)
@@ -182,7 +195,8 @@ impl Record {
             | Record::User(_)
             | Record::Team(_)
             | Record::Webhook(_)
-            | Record::EventCursor(_) => None,
+            | Record::EventCursor(_)
+            | Record::MailSettings(_) => None,
             Record::Portfolio(p) => p.parent.map(|p| p.as_uuid()),
             Record::Project(p) => p.portfolio.map(|p| p.as_uuid()),
             Record::Folder(f) => Some(f.project.as_uuid()),
@@ -192,6 +206,7 @@ impl Record {
             Record::Link(l) => Some(l.from.as_uuid()),
             Record::Notification(n) => Some(n.user.as_uuid()),
             Record::Token(t) => Some(t.user.as_uuid()),
+            Record::InboundMail(m) => m.item.map(|i| i.as_uuid()),
         }
     }
 }

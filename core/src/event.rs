@@ -9,8 +9,9 @@ use uuid::Uuid;
 
 use crate::change::RecordKind;
 use crate::conversation::Visibility;
-use crate::ids::{AttachmentId, ItemId, ItemTypeId, LinkId, MessageId, UserId, WorkspaceId};
+use crate::ids::{AttachmentId, InboundMailId, ItemId, ItemTypeId, LinkId, MessageId, UserId, WorkspaceId};
 use crate::item::{ActorRef, Assignee, Channel, ItemKind, LinkKind};
+use crate::mail::{InboundStatus, MailClass};
 use crate::workflow::StatusCategory;
 
 /// One field's old and new value, as JSON.
@@ -96,6 +97,13 @@ pub enum EventData {
         from: ItemId,
         to: ItemId,
     },
+    /// A message arrived by email and was recorded (whatever became of it).
+    EmailReceived {
+        mail: InboundMailId,
+        class: MailClass,
+        status: InboundStatus,
+        reason: Option<String>,
+    },
 }
 
 impl EventData {
@@ -132,6 +140,7 @@ impl EventData {
             EventData::AttachmentAdded { .. } => "item.attachment_added",
             EventData::ItemLinked { .. } => "item.linked",
             EventData::ItemUnlinked { .. } => "item.unlinked",
+            EventData::EmailReceived { .. } => "email.received",
         }
     }
 }

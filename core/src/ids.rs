@@ -73,6 +73,9 @@ ids! {
     WebhookId,
     /// A consumer's position in a workspace's event log (see `EventCursor`).
     EventCursorId,
+    /// A workspace's mail settings: always equal to the workspace's id (one per workspace).
+    MailSettingsId,
+    InboundMailId,
 }
 
 /// Where new ids come from. The server uses time-ordered UUIDv7; tests use a counter so that

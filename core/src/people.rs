@@ -35,8 +35,20 @@ pub struct User {
     pub handle: Option<String>,
     pub role: Role,
     pub active: bool,
+    /// Set when mail to `email` bounced: outbound mail skips the address until it is cleared
+    /// (a new address, or mail from the person arriving again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_bounce: Option<EmailBounce>,
     pub created_at: DateTime<Utc>,
     pub version: i64,
+}
+
+/// Why an address is considered bouncing: the delivery status notification that said so.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailBounce {
+    pub at: DateTime<Utc>,
+    /// The DSN status code (`5.1.1`), when the report gave one.
+    pub status: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

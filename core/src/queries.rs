@@ -31,6 +31,28 @@ impl Desk {
         load::<Workspace>(self.store().as_ref(), actor.workspace_id, actor.workspace_id).await
     }
 
+    /// The workspace's mail settings (staff); empty settings when none were configured.
+    pub async fn mail_settings(&self, actor: &Actor) -> Result<crate::mail::MailSettings, DeskError> {
+        if !actor.is_staff() {
+            return Err(DeskError::Forbidden("only staff read the mail settings".into()));
+        }
+        can(actor, Action::ViewDirectory, Target::Workspace).into_result()?;
+        let ws = actor.workspace_id;
+        Ok(store::get::<crate::mail::MailSettings>(self.store().as_ref(), ws, ws.0)
+            .await?
+            .unwrap_or_else(|| crate::mail::MailSettings::empty(ws)))
+    }
+
+    /// The log of received mail, oldest first (including quarantined and rejected messages).
+    pub async fn inbound_mails(
+        &self,
+        actor: &Actor,
+        query: &RecordQuery,
+    ) -> Result<Vec<crate::mail::InboundMail>, DeskError> {
+        can(actor, Action::ViewAudit, Target::Workspace).into_result()?;
+        Ok(store::list(self.store().as_ref(), actor.workspace_id, query).await?)
+    }
+
     /// Structure and directory records (portfolios, projects, folders, item types, users, teams).
     /// Customers may read item types (to fill in forms), nothing else.
     pub async fn directory<T: TypedRecord>(

@@ -23,6 +23,7 @@ use crate::event::Event;
 use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
 use crate::ids::{FolderId, ItemId, ItemTypeId, JobId, ProjectId, UserId, WorkspaceId};
 use crate::item::{Assignee, Item, ItemKind, ItemLink, ItemType, Priority};
+use crate::mail::{InboundMail, MailSettings};
 use crate::people::{ApiToken, Notification, Team, User};
 use crate::webhook::{EventCursor, Webhook};
 use crate::workflow::StatusCategory;
@@ -303,6 +304,29 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Puts a dead or done job back in the queue to run at `now` with its attempts reset.
     async fn retry_job(&self, id: JobId, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// The workspace whose [`MailSettings`] list `address` (lowercase, without `+tag`) among its
+    /// inbound addresses. Crosses workspaces: mail arrives before anyone knows its tenant. An
+    /// address belongs to at most one workspace (a commit claiming a taken one is `Duplicate`).
+    async fn mail_workspace(&self, address: &str) -> Result<Option<WorkspaceId>, StoreError>;
+
+    /// The inbound mail recorded under a dedupe key (`mid:…` or `sha256:…`), if any. At most one
+    /// exists per key and workspace: inserting a second is `Duplicate`.
+    async fn inbound_mail_by_key(
+        &self,
+        ws: WorkspaceId,
+        key: &str,
+    ) -> Result<Option<InboundMail>, StoreError>;
+
+    /// Which items the given Message-IDs belong to, as `(message_id, item)` pairs in no particular
+    /// order; ids nobody stored are left out. The index is kept from [`InboundMail`] records that
+    /// name an item and from messages carrying email headers (inbound, and the ids of outbound
+    /// mail recorded on them); the first item a Message-ID was stored for keeps it.
+    async fn items_by_message_ids(
+        &self,
+        ws: WorkspaceId,
+        message_ids: &[String],
+    ) -> Result<Vec<(String, ItemId)>, StoreError>;
 }
 
 /// Conversion between [`Record`] and the concrete record types, so callers can write
@@ -343,6 +367,8 @@ typed_records! {
     ApiToken => Token,
     Webhook => Webhook,
     EventCursor => EventCursor,
+    MailSettings => MailSettings,
+    InboundMail => InboundMail,
 }
 
 fn wrong_kind(kind: RecordKind) -> StoreError {

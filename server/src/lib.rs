@@ -11,6 +11,7 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod jobs;
+pub mod mail;
 pub mod runtime;
 pub mod serve;
 pub mod state;

@@ -5,7 +5,12 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tandem_core::Limits;
-use tandem_server::serve::{JobsConfig, LogFormat, ServeConfig, init_logging, migrate, serve};
+use tandem_intake_email::IntakeLimits;
+use tandem_intake_email::imap::{ImapConfig, Processed};
+use tandem_intake_email::smtp::Protocol;
+use tandem_server::serve::{
+    JobsConfig, LogFormat, MailListen, ServeConfig, init_logging, mail_ingest, migrate, serve,
+};
 use tandem_server::{BackendOptions, DbLocation};
 
 #[derive(Debug, Parser)]
@@ -29,6 +34,8 @@ struct Database {
     pool_size: u32,
 }
 
+// Parsed once at start-up; boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the REST API and run background jobs.
@@ -63,6 +70,36 @@ enum Command {
         /// Let webhooks reach loopback, private and link-local addresses (off: public only).
         #[arg(long, env = "TANDEM_ALLOW_PRIVATE_WEBHOOKS")]
         allow_private_webhooks: bool,
+        /// Also listen for inbound mail from an MTA on this address (SMTP, or LMTP with --lmtp).
+        #[arg(long, env = "TANDEM_SMTP_LISTEN")]
+        smtp_listen: Option<String>,
+        /// Speak LMTP instead of SMTP on --smtp-listen.
+        #[arg(long, env = "TANDEM_LMTP")]
+        lmtp: bool,
+        /// The host name the mail listener greets with.
+        #[arg(long, env = "TANDEM_MAIL_HOSTNAME", default_value = "localhost")]
+        mail_hostname: String,
+        /// The largest inbound message accepted, in bytes.
+        #[arg(long, env = "TANDEM_MAX_MESSAGE_BYTES", default_value_t = IntakeLimits::default().max_message_bytes)]
+        max_message_bytes: u64,
+        #[command(flatten)]
+        imap: ImapArgs,
+    },
+    /// Receive one email message on stdin (for an MTA's pipe transport). Exits 0 when stored,
+    /// 75 to make the MTA retry, 65/67/69 to refuse it (reason on stderr).
+    MailIngest {
+        #[command(flatten)]
+        database: Database,
+        /// The envelope recipient(s); when absent, the first of Delivered-To, X-Original-To, To
+        /// and Cc that a workspace receives mail at.
+        #[arg(long)]
+        recipient: Vec<String>,
+        /// The envelope sender.
+        #[arg(long)]
+        sender: Option<String>,
+        /// The largest message accepted, in bytes.
+        #[arg(long, env = "TANDEM_MAX_MESSAGE_BYTES", default_value_t = IntakeLimits::default().max_message_bytes)]
+        max_message_bytes: u64,
     },
     /// Create or upgrade the database schema, print its version and exit.
     Migrate {
@@ -74,6 +111,66 @@ enum Command {
 impl Database {
     fn location(&self) -> anyhow::Result<(DbLocation, BackendOptions)> {
         Ok((self.db.parse()?, BackendOptions { pool_size: self.pool_size }))
+    }
+}
+
+/// Polling one mailbox over IMAP with TLS (`--imap-host` turns it on).
+#[derive(Debug, clap::Args)]
+struct ImapArgs {
+    /// The IMAP server to poll (implicit TLS).
+    #[arg(long, env = "TANDEM_IMAP_HOST", requires_all = ["imap_user", "imap_recipient"])]
+    imap_host: Option<String>,
+    #[arg(long, env = "TANDEM_IMAP_PORT", default_value_t = 993)]
+    imap_port: u16,
+    #[arg(long, env = "TANDEM_IMAP_USER")]
+    imap_user: Option<String>,
+    /// Read from the environment only, so it never shows in a process list.
+    #[arg(skip = std::env::var("TANDEM_IMAP_PASSWORD").unwrap_or_default())]
+    imap_password: String,
+    #[arg(long, env = "TANDEM_IMAP_MAILBOX", default_value = "INBOX")]
+    imap_mailbox: String,
+    /// The workspace address the mailbox receives for.
+    #[arg(long, env = "TANDEM_IMAP_RECIPIENT")]
+    imap_recipient: Option<String>,
+    /// Move processed mail to this folder; without it, processed mail is flagged.
+    #[arg(long, env = "TANDEM_IMAP_MOVE_TO")]
+    imap_move_to: Option<String>,
+    /// The longest wait between polls, in seconds (IDLE is used when the server offers it).
+    #[arg(long, env = "TANDEM_IMAP_INTERVAL", default_value_t = 60)]
+    imap_interval: u64,
+    /// A PEM file with an extra root certificate to trust.
+    #[arg(long, env = "TANDEM_IMAP_CA")]
+    imap_ca: Option<std::path::PathBuf>,
+}
+
+impl ImapArgs {
+    fn config(self) -> anyhow::Result<Option<ImapConfig>> {
+        let (Some(host), Some(user), Some(recipient)) = (self.imap_host, self.imap_user, self.imap_recipient)
+        else {
+            return Ok(None);
+        };
+        let root_certificate_pem = match &self.imap_ca {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read --imap-ca {}: {e}", path.display()))?,
+            ),
+            None => None,
+        };
+        Ok(Some(ImapConfig {
+            host,
+            port: self.imap_port,
+            root_certificate_pem,
+            user,
+            password: self.imap_password,
+            mailbox: self.imap_mailbox,
+            processed: match self.imap_move_to {
+                Some(folder) => Processed::MoveTo(folder),
+                None => Processed::Flag,
+            },
+            recipient,
+            interval: std::time::Duration::from_secs(self.imap_interval.max(1)),
+            use_idle: true,
+        }))
     }
 }
 
@@ -91,6 +188,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             job_poll_ms,
             webhook_attempts,
             allow_private_webhooks,
+            smtp_listen,
+            lmtp,
+            mail_hostname,
+            max_message_bytes,
+            imap,
         } => {
             if job_poll_ms == 0 {
                 anyhow::bail!("--job-poll-ms must be at least 1");
@@ -107,8 +209,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 poll: Duration::from_millis(job_poll_ms),
                 webhook_attempts,
             };
+            let mail = smtp_listen.map(|listen| MailListen {
+                listen,
+                protocol: if lmtp { Protocol::Lmtp } else { Protocol::Smtp },
+                hostname: mail_hostname,
+                max_message_bytes,
+            });
+            let imap = imap.config()?;
             let (db, backend) = database.location()?;
-            serve(ServeConfig { db, listen, demo, admin_token, limits, backend, jobs }).await
+            serve(ServeConfig { db, listen, demo, admin_token, limits, backend, jobs, mail, imap }).await
+        }
+        Command::MailIngest { .. } => {
+            anyhow::bail!("mail-ingest runs before logging starts")
         }
         Command::Migrate { database } => {
             let (db, options) = database.location()?;
@@ -124,6 +236,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The MTA reads only the exit code and stderr: no log setup, one line on stderr.
+    if let Command::MailIngest { database, recipient, sender, max_message_bytes } = cli.command {
+        let (db, options) = match database.location() {
+            Ok(location) => location,
+            Err(e) => {
+                eprintln!("tandem mail-ingest: {e:#}");
+                // A configuration mistake: make the MTA keep the mail queued, not bounce it.
+                return ExitCode::from(tandem_intake_email::pipe::EX_TEMPFAIL);
+            }
+        };
+        return ExitCode::from(
+            mail_ingest(&db, &options, recipient, sender, Limits::default(), max_message_bytes).await,
+        );
+    }
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -57,6 +57,10 @@ pub struct ServeConfig {
     pub limits: Limits,
     pub backend: BackendOptions,
     pub jobs: JobsConfig,
+    /// Where the SMTP/LMTP listener for inbound mail listens, if anywhere.
+    pub mail: Option<MailListen>,
+    /// A mailbox to poll over IMAP, if any.
+    pub imap: Option<tandem_intake_email::imap::ImapConfig>,
 }
 
 /// Background work: the job runner and the event relay.
@@ -85,6 +89,15 @@ impl Default for JobsConfig {
             webhook_attempts: RelayConfig::default().max_attempts,
         }
     }
+}
+
+/// `--smtp-listen` and its companions.
+#[derive(Debug, Clone)]
+pub struct MailListen {
+    pub listen: String,
+    pub protocol: tandem_intake_email::smtp::Protocol,
+    pub hostname: String,
+    pub max_message_bytes: u64,
 }
 
 /// Writes straight to stdout: this must reach the operator whatever the log settings.
@@ -174,25 +187,76 @@ async fn run(backend: &Backend, config: ServeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr().context("the listener has no local address")?;
+    // One stop signal for everything: the HTTP server drains in-flight requests, job workers stop
+    // claiming and finish what they hold, the mail listener and poller stop taking mail.
     let (stop, stopping) = watch::channel(false);
-    let stop = Arc::new(stop);
-    let background = start_background(&desk, &config, stopping)?;
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let background = start_background(&desk, &config, stopping.clone())?;
+    let mail = match &config.mail {
+        Some(m) => {
+            let limits = tandem_intake_email::IntakeLimits {
+                max_message_bytes: m.max_message_bytes,
+                ..Default::default()
+            };
+            let intake = crate::mail::intake(desk.clone(), limits).await?;
+            let mail_listener = TcpListener::bind(&m.listen)
+                .await
+                .with_context(|| format!("cannot listen for mail on {}", m.listen))?;
+            let mail_addr = mail_listener.local_addr().context("the mail listener has no local address")?;
+            tracing::info!(addr = %mail_addr, protocol = ?m.protocol, "Tandem is listening for mail");
+            let listener_config = tandem_intake_email::smtp::ListenerConfig {
+                protocol: m.protocol,
+                hostname: m.hostname.clone(),
+                ..Default::default()
+            };
+            Some(tokio::spawn(tandem_intake_email::smtp::serve(
+                mail_listener,
+                intake,
+                listener_config,
+                stopped(stopping.clone()),
+            )))
+        }
+        None => None,
+    };
+    let imap = match config.imap.clone() {
+        Some(imap) => {
+            let intake =
+                crate::mail::intake(desk.clone(), tandem_intake_email::IntakeLimits::default()).await?;
+            tracing::info!(host = %imap.host, mailbox = %imap.mailbox, "Tandem is polling a mailbox");
+            let poller = tandem_intake_email::imap::Poller::new(intake, imap)
+                .context("the IMAP settings are unusable")?;
+            Some(tokio::spawn(poller.run(stopped(stopping.clone()))))
+        }
+        None => None,
+    };
     tracing::info!(%addr, db = %config.db, workers = config.jobs.workers, "Tandem is listening");
-    let signalled = stop.clone();
     let served = axum::serve(listener, router(AppState::new(desk, boot.token)))
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            // Workers stop claiming while in-flight requests drain.
-            let _ = signalled.send(true);
-        })
+        .with_graceful_shutdown(stopped(stopping))
         .await;
-    let _ = stop.send(true);
     if let Some((runner, relay)) = background {
         if let Err(e) = relay.await {
             tracing::error!(error = %e, "the event relay failed");
         }
         runner.finished().await;
         tracing::info!("job workers stopped");
+    }
+    if let Some(mail) = mail {
+        match mail.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "the mail listener failed"),
+            Err(e) => tracing::error!(error = %e, "the mail listener panicked"),
+        }
+    }
+    if let Some(imap) = imap
+        && let Err(e) = imap.await
+    {
+        tracing::error!(error = %e, "the IMAP poller panicked");
     }
     served.context("the HTTP server failed")
 }
@@ -235,6 +299,61 @@ fn start_background(
         RelayConfig { interval: jobs.poll, max_attempts: jobs.webhook_attempts, ..RelayConfig::default() };
     let relay = relay::spawn(desk.clone(), relay_config, runner.waker(), stop);
     Ok(Some((runner, relay)))
+}
+
+/// `tandem mail-ingest`: one message from stdin; returns the exit code for the MTA (and says why
+/// on stderr).
+pub async fn mail_ingest(
+    db: &DbLocation,
+    options: &BackendOptions,
+    recipients: Vec<String>,
+    sender: Option<String>,
+    limits: Limits,
+    max_message_bytes: u64,
+) -> u8 {
+    let backend = match Backend::open(db, options).await {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("tandem mail-ingest: {e:#}");
+            return tandem_intake_email::pipe::EX_TEMPFAIL;
+        }
+    };
+    let desk = Desk::new(backend.store(), Arc::new(SystemClock), Arc::new(UuidV7Ids), limits);
+    let intake_limits = tandem_intake_email::IntakeLimits { max_message_bytes, ..Default::default() };
+    let code = match crate::mail::intake(desk, intake_limits).await {
+        Ok(intake) => {
+            // Read at most one byte past the limit, so a larger message is recognised, not loaded.
+            let limit = intake.limits().max_message_bytes;
+            let read = tokio::task::spawn_blocking(move || {
+                use std::io::Read;
+                let mut raw = Vec::new();
+                std::io::stdin().lock().take(limit + 1).read_to_end(&mut raw).map(|_| raw)
+            })
+            .await;
+            let raw = match read {
+                Ok(Ok(raw)) => raw,
+                Ok(Err(e)) => {
+                    eprintln!("tandem mail-ingest: reading standard input failed: {e}");
+                    backend.close().await;
+                    return tandem_intake_email::pipe::EX_TEMPFAIL;
+                }
+                Err(e) => {
+                    eprintln!("tandem mail-ingest: {e}");
+                    backend.close().await;
+                    return tandem_intake_email::pipe::EX_TEMPFAIL;
+                }
+            };
+            let outcome = tandem_intake_email::pipe::ingest(&intake, &raw[..], sender, recipients).await;
+            eprintln!("tandem mail-ingest: {}", outcome.message);
+            outcome.code
+        }
+        Err(e) => {
+            eprintln!("tandem mail-ingest: {e:#}");
+            tandem_intake_email::pipe::EX_TEMPFAIL
+        }
+    };
+    backend.close().await;
+    code
 }
 
 /// `tandem migrate`: opening the database applies the embedded migrations.

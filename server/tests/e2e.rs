@@ -6,9 +6,11 @@
 
 mod common;
 
+use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::{ADMIN, Backend, Db, Http, start, tandem, type_id};
+use common::{ADMIN, Backend, Db, Http, free_port, start, tandem, type_id};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -315,4 +317,102 @@ async fn migrate_on_postgres_and_unreachable_databases() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot open the PostgreSQL database"), "{stderr}");
     assert!(stderr.contains(&format!("127.0.0.1:{port}")) && !stderr.contains("hunter2"), "{stderr}");
+}
+
+/// Runs `tandem mail-ingest` with `input` on stdin; returns the exit code and stderr.
+async fn mail_ingest(db: &Path, args: &[&str], input: &[u8]) -> (i32, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut cmd = tandem();
+    cmd.arg("mail-ingest").arg("--db").arg(db).args(args);
+    cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).await.unwrap();
+    drop(stdin);
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await.unwrap().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// One SMTP conversation; returns the server's last reply.
+async fn smtp_send(port: u16, rcpt: &str, message: &str) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    let mut line = String::new();
+    read.read_line(&mut line).await.unwrap();
+    for command in ["EHLO mx.example", "MAIL FROM:<maria@club.example>", &format!("RCPT TO:<{rcpt}>"), "DATA"]
+    {
+        write.write_all(format!("{command}\r\n").as_bytes()).await.unwrap();
+        loop {
+            line.clear();
+            read.read_line(&mut line).await.unwrap();
+            if line.as_bytes().get(3) != Some(&b'-') {
+                break;
+            }
+        }
+        if !line.starts_with('2') && !line.starts_with('3') {
+            return line;
+        }
+    }
+    write.write_all(format!("{message}\r\n.\r\nQUIT\r\n").as_bytes()).await.unwrap();
+    line.clear();
+    read.read_line(&mut line).await.unwrap();
+    line
+}
+
+#[tokio::test]
+async fn mail_arrives_over_smtp_and_through_the_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tandem.db");
+    let smtp_port = free_port();
+    let listen = format!("127.0.0.1:{smtp_port}");
+    let server = start(db.to_str().unwrap(), Some(ADMIN), &["--smtp-listen", &listen]).await;
+    let http = Http::new(&server, ADMIN);
+    http.post("/workspaces", json!({"name": "Desk"}), StatusCode::CREATED).await;
+    let ticket = type_id(&http.get("/item-types").await, "ticket");
+    let settings = http
+        .call(
+            Method::PATCH,
+            "/mail/settings",
+            Some(json!({"addresses": [{"address": "IT@desk.example", "item_type": ticket}]})),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(settings["addresses"][0]["address"], "it@desk.example");
+    let bad = json!({"addresses": [{"address": "it+x@desk.example", "item_type": ticket}]});
+    http.call(Method::PATCH, "/mail/settings", Some(bad), StatusCode::UNPROCESSABLE_ENTITY).await;
+
+    let reply = smtp_send(smtp_port, "it@desk.example", "From: Maria <maria@club.example>\r\nSubject: Printer jams\r\nMessage-ID: <e2e-1@club.example>\r\n\r\nThe printer jams.").await;
+    assert!(reply.starts_with("250 "), "{reply}");
+    let refused = smtp_send(smtp_port, "nobody@desk.example", "Subject: x\r\n\r\nx").await;
+    assert!(refused.starts_with("550 "), "{refused}");
+
+    // The pipe, from another process while the server runs.
+    let piped = b"From: Otto <otto@club.example>\r\nTo: it@desk.example\r\nSubject: Scanner offline\r\nMessage-ID: <e2e-2@club.example>\r\n\r\nThe scanner is offline.\r\n";
+    let (code, said) = mail_ingest(&db, &[], piped).await;
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("accepted as #2"), "{said}");
+    let (code, said) = mail_ingest(&db, &["--recipient", "it@desk.example"], piped).await;
+    assert_eq!(code, 0, "a duplicate is stored already: {said}");
+    assert!(said.contains("duplicate"), "{said}");
+    let (code, said) = mail_ingest(&db, &["--recipient", "nobody@desk.example"], piped).await;
+    assert_eq!(code, 67, "{said}");
+    let (code, _) = mail_ingest(&db, &[], b"").await;
+    assert_eq!(code, 65);
+    let (code, said) =
+        mail_ingest(&db, &["--recipient", "it@desk.example", "--max-message-bytes", "50"], piped).await;
+    assert_eq!(code, 69, "{said}");
+    let (code, said) = mail_ingest(&dir.path().join("missing").join("t.db"), &[], piped).await;
+    assert_eq!(code, 75, "an unreachable database makes the MTA retry: {said}");
+
+    let items = http.get("/items").await;
+    let titles: Vec<&str> =
+        items["items"].as_array().unwrap().iter().map(|i| i["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, vec!["Printer jams", "Scanner offline"]);
+    let inbound = http.get("/mail/inbound").await;
+    let statuses: Vec<&str> =
+        inbound.as_array().unwrap().iter().map(|m| m["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, vec!["accepted", "accepted", "rejected"]);
+    assert!(server.stop().await.success());
 }

@@ -33,6 +33,8 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::Token => Record::Token(decode_as(kind, doc)?),
         RecordKind::Webhook => Record::Webhook(decode_as(kind, doc)?),
         RecordKind::EventCursor => Record::EventCursor(decode_as(kind, doc)?),
+        RecordKind::MailSettings => Record::MailSettings(decode_as(kind, doc)?),
+        RecordKind::InboundMail => Record::InboundMail(decode_as(kind, doc)?),
     })
 }
 
@@ -53,6 +55,8 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::Token(r) => serde_json::to_string(r),
         Record::Webhook(r) => serde_json::to_string(r),
         Record::EventCursor(r) => serde_json::to_string(r),
+        Record::MailSettings(r) => serde_json::to_string(r),
+        Record::InboundMail(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }
@@ -96,6 +100,11 @@ pub fn extra_columns(record: &Record) -> Vec<(&'static str, Column)> {
         Record::Attachment(a) => vec![("sha256", text(a.sha256.clone()))],
         Record::Link(l) => vec![("other_id", Column::Uuid(Some(l.to.0)))],
         Record::Token(t) => vec![("secret_sha256", text(t.secret_sha256.clone()))],
+        Record::InboundMail(m) => vec![
+            ("dedupe_key", text(m.dedupe_key.clone())),
+            ("status", text(m.status.as_str())),
+            ("received_ms", Column::Int(m.received_at.timestamp_millis())),
+        ],
         _ => Vec::new(),
     }
 }
@@ -136,13 +145,15 @@ pub fn write_error(e: SqlError, kind: RecordKind) -> StoreError {
         && d.code().as_deref() == Some("23505")
     {
         let constraint = d.constraint().unwrap_or_default();
-        if constraint.ends_with("_pkey") {
+        if constraint.ends_with("_pkey") && constraint != "mail_addresses_pkey" {
             return StoreError::Conflict(format!("{} already exists", kind.label()));
         }
         let what = match constraint {
             "users_email" => "a person with this email address".to_string(),
             "users_handle" => "a person with this handle".to_string(),
             "api_tokens_secret" => "a token with this secret".to_string(),
+            "mail_addresses_pkey" => "an inbound address another workspace uses".to_string(),
+            "inbound_mails_dedupe" => "an inbound mail with this Message-ID or content".to_string(),
             other => format!("a {} with the same key ({other})", kind.label()),
         };
         return StoreError::Duplicate(what);

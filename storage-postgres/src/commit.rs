@@ -194,8 +194,63 @@ async fn put(
             record.id()
         )));
     }
-    if let Record::Item(item) = record {
-        index_item(conn, item, expected_version.is_some()).await?;
+    match record {
+        Record::Item(item) => index_item(conn, item, expected_version.is_some()).await?,
+        Record::Message(m) => {
+            if let Some(mid) = m.email.as_ref().and_then(|e| e.message_id.as_deref()) {
+                index_message_id(conn, m.workspace_id, mid, m.item).await?;
+            }
+        }
+        Record::InboundMail(m) => {
+            if let (Some(mid), Some(item)) = (&m.message_id, m.item) {
+                index_message_id(conn, m.workspace_id, mid, item).await?;
+            }
+        }
+        Record::MailSettings(s) => index_addresses(conn, s).await?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Remembers which item a Message-ID belongs to; the first item keeps it.
+async fn index_message_id(
+    conn: &mut PgConnection,
+    ws: WorkspaceId,
+    message_id: &str,
+    item: tandem_core::ItemId,
+) -> Result<(), StoreError> {
+    query(
+        "INSERT INTO mail_thread_ids (workspace_id, message_id, item_id) VALUES ($1, $2, $3) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(ws.0)
+    .bind(message_id)
+    .bind(item.0)
+    .execute(&mut *conn)
+    .await
+    .map(|_| ())
+    .map_err(db_error)
+}
+
+/// Keeps the server-wide address → workspace table in step with a workspace's settings.
+async fn index_addresses(
+    conn: &mut PgConnection,
+    settings: &tandem_core::MailSettings,
+) -> Result<(), StoreError> {
+    let ws = settings.workspace_id.0;
+    query("DELETE FROM mail_addresses WHERE workspace_id = $1")
+        .bind(ws)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let addresses: Vec<String> = settings.addresses.iter().map(|a| a.address.clone()).collect();
+    if !addresses.is_empty() {
+        query("INSERT INTO mail_addresses (address, workspace_id) SELECT unnest($1::text[]), $2")
+            .bind(&addresses)
+            .bind(ws)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| write_error(e, RecordKind::MailSettings))?;
     }
     Ok(())
 }

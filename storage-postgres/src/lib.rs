@@ -41,7 +41,7 @@ use tandem_core::{
 
 pub use sqlx_postgres::PgConnectOptions;
 
-pub use crate::migrations::SCHEMA_VERSION;
+pub use crate::migrations::{SCHEMA_VERSION, versions as migration_versions};
 
 use crate::codec::db_error;
 
@@ -250,5 +250,25 @@ impl Store for PostgresStore {
 
     async fn retry_job(&self, id: JobId, now: DateTime<Utc>) -> Result<bool, StoreError> {
         jobs::retry(&self.pool, id, now).await
+    }
+
+    async fn mail_workspace(&self, address: &str) -> Result<Option<WorkspaceId>, StoreError> {
+        read::mail_workspace(&self.pool, &address.to_lowercase()).await
+    }
+
+    async fn inbound_mail_by_key(
+        &self,
+        ws: WorkspaceId,
+        key: &str,
+    ) -> Result<Option<tandem_core::InboundMail>, StoreError> {
+        read::inbound_mail_by_key(&self.pool, ws, key).await
+    }
+
+    async fn items_by_message_ids(
+        &self,
+        ws: WorkspaceId,
+        message_ids: &[String],
+    ) -> Result<Vec<(String, ItemId)>, StoreError> {
+        read::items_by_message_ids(&self.pool, ws, message_ids).await
     }
 }

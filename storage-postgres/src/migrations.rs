@@ -19,10 +19,11 @@ use tandem_core::StoreError;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (2, "webhooks", include_str!("../migrations/0002_webhooks.sql")),
+    (4, "mail", include_str!("../migrations/0004_mail.sql")),
 ];
 
 /// The latest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 4;
 
 #[derive(Debug)]
 struct Embedded;
@@ -44,6 +45,11 @@ impl MigrationSource<'static> for Embedded {
                 .collect())
         })
     }
+}
+
+/// The versions of the embedded migrations, oldest first.
+pub fn versions() -> Vec<i64> {
+    MIGRATIONS.iter().map(|m| m.0).collect()
 }
 
 pub async fn run(pool: &PgPool) -> Result<(), StoreError> {

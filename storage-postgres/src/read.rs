@@ -377,6 +377,47 @@ pub async fn token_by_secret(pool: &PgPool, secret_sha256: &str) -> Result<Optio
     }
 }
 
+pub async fn mail_workspace(pool: &PgPool, address: &str) -> Result<Option<WorkspaceId>, StoreError> {
+    query_scalar("SELECT workspace_id FROM mail_addresses WHERE address = $1")
+        .bind(address)
+        .fetch_optional(pool)
+        .await
+        .map(|id: Option<Uuid>| id.map(WorkspaceId))
+        .map_err(db_error)
+}
+
+pub async fn inbound_mail_by_key(
+    pool: &PgPool,
+    ws: WorkspaceId,
+    key: &str,
+) -> Result<Option<tandem_core::InboundMail>, StoreError> {
+    let doc: Option<String> =
+        query_scalar("SELECT doc::text FROM inbound_mails WHERE workspace_id = $1 AND dedupe_key = $2")
+            .bind(ws.0)
+            .bind(key)
+            .fetch_optional(pool)
+            .await
+            .map_err(db_error)?;
+    doc.map(|d| decode_as(RecordKind::InboundMail, &d)).transpose()
+}
+
+pub async fn items_by_message_ids(
+    pool: &PgPool,
+    ws: WorkspaceId,
+    ids: &[String],
+) -> Result<Vec<(String, ItemId)>, StoreError> {
+    let ids: Vec<&String> = ids.iter().take(200).collect();
+    let rows: Vec<(String, Uuid)> = query_as(
+        "SELECT message_id, item_id FROM mail_thread_ids WHERE workspace_id = $1 AND message_id = ANY($2)",
+    )
+    .bind(ws.0)
+    .bind(&ids)
+    .fetch_all(pool)
+    .await
+    .map_err(db_error)?;
+    Ok(rows.into_iter().map(|(m, i)| (m, ItemId(i))).collect())
+}
+
 pub async fn server_setting(pool: &PgPool, key: &str) -> Result<Option<String>, StoreError> {
     query_scalar("SELECT value FROM server_settings WHERE key = $1")
         .bind(key)

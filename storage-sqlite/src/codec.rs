@@ -30,6 +30,8 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::Token => Record::Token(from_doc(kind, doc)?),
         RecordKind::Webhook => Record::Webhook(from_doc(kind, doc)?),
         RecordKind::EventCursor => Record::EventCursor(from_doc(kind, doc)?),
+        RecordKind::MailSettings => Record::MailSettings(from_doc(kind, doc)?),
+        RecordKind::InboundMail => Record::InboundMail(from_doc(kind, doc)?),
     })
 }
 
@@ -54,6 +56,8 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::Token(r) => serde_json::to_string(r),
         Record::Webhook(r) => serde_json::to_string(r),
         Record::EventCursor(r) => serde_json::to_string(r),
+        Record::MailSettings(r) => serde_json::to_string(r),
+        Record::InboundMail(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }
@@ -100,6 +104,11 @@ pub fn extra_columns(record: &Record) -> Vec<(&'static str, Sql)> {
         Record::Attachment(a) => vec![("sha256", text(a.sha256.clone()))],
         Record::Link(l) => vec![("other_id", uuid(l.to.0))],
         Record::Token(t) => vec![("secret_sha256", text(t.secret_sha256.clone()))],
+        Record::InboundMail(m) => vec![
+            ("dedupe_key", text(m.dedupe_key.clone())),
+            ("status", text(m.status.as_str())),
+            ("received_ms", Sql::Integer(m.received_at.timestamp_millis())),
+        ],
         _ => Vec::new(),
     }
 }

@@ -18,6 +18,10 @@ fn constraint(e: rusqlite::Error, kind: RecordKind) -> StoreError {
             "a person with this email address".to_string()
         } else if msg.contains("handle") {
             "a person with this handle".to_string()
+        } else if msg.contains("mail_addresses") {
+            "an inbound address another workspace uses".to_string()
+        } else if msg.contains("inbound_mails") {
+            "an inbound mail with this Message-ID or content".to_string()
         } else {
             format!("a {} with the same key ({msg})", kind.label())
         };
@@ -263,9 +267,49 @@ fn put(conn: &Connection, record: &Record, expected_version: Option<i64>) -> Res
     };
     match record {
         Record::Item(item) => index_item(conn, item, rowid, expected_version.is_some()),
-        Record::Message(m) => reindex(conn, Fts::Messages, rowid, expected_version.is_some(), &[&m.text]),
+        Record::Message(m) => {
+            if let Some(mid) = m.email.as_ref().and_then(|e| e.message_id.as_deref()) {
+                index_message_id(conn, m.workspace_id, mid, m.item)?;
+            }
+            reindex(conn, Fts::Messages, rowid, expected_version.is_some(), &[&m.text])
+        }
+        Record::InboundMail(m) => match (&m.message_id, m.item) {
+            (Some(mid), Some(item)) => index_message_id(conn, m.workspace_id, mid, item),
+            _ => Ok(()),
+        },
+        Record::MailSettings(s) => index_addresses(conn, s),
         _ => Ok(()),
     }
+}
+
+/// Remembers which item a Message-ID belongs to; the first item keeps it.
+fn index_message_id(
+    conn: &Connection,
+    ws: WorkspaceId,
+    message_id: &str,
+    item: tandem_core::ItemId,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO mail_thread_ids (workspace_id, message_id, item_id) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+    )
+    .and_then(|mut s| s.execute(params![ws_value(ws), message_id, uuid_value(item.0)]))
+    .map(|_| ())
+    .map_err(sql_error)
+}
+
+/// Keeps the server-wide address → workspace table in step with a workspace's settings.
+fn index_addresses(conn: &Connection, settings: &tandem_core::MailSettings) -> Result<(), StoreError> {
+    let ws = ws_value(settings.workspace_id);
+    conn.prepare_cached("DELETE FROM mail_addresses WHERE workspace_id = ?1")
+        .and_then(|mut s| s.execute(params![ws]))
+        .map_err(sql_error)?;
+    let mut insert = conn
+        .prepare_cached("INSERT INTO mail_addresses (address, workspace_id) VALUES (?1, ?2)")
+        .map_err(sql_error)?;
+    for a in &settings.addresses {
+        insert.execute(params![a.address, ws]).map_err(|e| constraint(e, RecordKind::MailSettings))?;
+    }
+    Ok(())
 }
 
 /// The two full-text tables; each row's rowid is the rowid of the row it indexes.

@@ -49,11 +49,14 @@ impl Default for SqliteOptions {
     }
 }
 
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/0001_init.sql")), (2, include_str!("../migrations/0002_webhooks.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_webhooks.sql")),
+    (4, include_str!("../migrations/0004_mail.sql")),
+];
 
 /// The latest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 4;
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -82,8 +85,15 @@ fn migrate(conn: &mut Connection) -> Result<Vec<i64>, StoreError> {
             "the database has schema version {current}, newer than this build's {SCHEMA_VERSION}; upgrade Tandem"
         )));
     }
+    // Every migration not yet recorded runs, in order — not only those above the newest applied —
+    // so migrations developed in parallel (say 3 landing after 4) still reach every database.
+    let done: std::collections::HashSet<i64> = {
+        let mut stmt = conn.prepare("SELECT version FROM schema_migrations").map_err(sql_error)?;
+        let rows = stmt.query_map([], |r| r.get::<_, i64>(0)).map_err(sql_error)?;
+        rows.collect::<Result<_, _>>().map_err(sql_error)?
+    };
     let mut applied = Vec::new();
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| !done.contains(v)) {
         let tx = conn.transaction().map_err(sql_error)?;
         tx.execute_batch(sql)
             .map_err(|e| StoreError::Unavailable(format!("migration {version} failed: {e}")))?;
@@ -391,5 +401,28 @@ impl Store for SqliteStore {
                 .map_err(sql_error)
             }))
             .await
+    }
+
+    async fn mail_workspace(&self, address: &str) -> Result<Option<WorkspaceId>, StoreError> {
+        let address = address.to_lowercase();
+        self.read(move |c| read::mail_workspace(c, &address)).await
+    }
+
+    async fn inbound_mail_by_key(
+        &self,
+        ws: WorkspaceId,
+        key: &str,
+    ) -> Result<Option<tandem_core::InboundMail>, StoreError> {
+        let key = key.to_string();
+        self.read(move |c| read::inbound_mail_by_key(c, ws, &key)).await
+    }
+
+    async fn items_by_message_ids(
+        &self,
+        ws: WorkspaceId,
+        message_ids: &[String],
+    ) -> Result<Vec<(String, ItemId)>, StoreError> {
+        let ids = message_ids.to_vec();
+        self.read(move |c| read::items_by_message_ids(c, ws, &ids)).await
     }
 }

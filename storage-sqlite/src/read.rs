@@ -370,6 +370,42 @@ pub fn server_setting(conn: &Connection, key: &str) -> Result<Option<String>, St
         .map_err(sql_error)
 }
 
+pub fn mail_workspace(conn: &Connection, address: &str) -> Result<Option<WorkspaceId>, StoreError> {
+    conn.prepare_cached("SELECT workspace_id FROM mail_addresses WHERE address = ?1")
+        .and_then(|mut s| s.query_row(params![address], |r| r.get::<_, uuid::Uuid>(0)).optional())
+        .map(|id| id.map(WorkspaceId))
+        .map_err(sql_error)
+}
+
+pub fn inbound_mail_by_key(
+    conn: &Connection,
+    ws: WorkspaceId,
+    key: &str,
+) -> Result<Option<tandem_core::InboundMail>, StoreError> {
+    let doc: Option<String> = conn
+        .prepare_cached("SELECT doc FROM inbound_mails WHERE workspace_id = ?1 AND dedupe_key = ?2")
+        .and_then(|mut s| s.query_row(params![ws_value(ws), key], |r| r.get(0)).optional())
+        .map_err(sql_error)?;
+    doc.map(|d| decode_as(RecordKind::InboundMail, &d)).transpose()
+}
+
+pub fn items_by_message_ids(
+    conn: &Connection,
+    ws: WorkspaceId,
+    ids: &[String],
+) -> Result<Vec<(String, tandem_core::ItemId)>, StoreError> {
+    let mut out = Vec::new();
+    let mut stmt = conn
+        .prepare_cached("SELECT item_id FROM mail_thread_ids WHERE workspace_id = ?1 AND message_id = ?2")
+        .map_err(sql_error)?;
+    for id in ids.iter().take(200) {
+        let item: Option<uuid::Uuid> =
+            stmt.query_row(params![ws_value(ws), id], |r| r.get(0)).optional().map_err(sql_error)?;
+        out.extend(item.map(|i| (id.clone(), tandem_core::ItemId(i))));
+    }
+    Ok(out)
+}
+
 pub const JOB_COLUMNS: &str = "id, workspace_id, kind, payload, idempotency_key, state, attempts, max_attempts, run_at_ms, \
                                lease_until_ms, last_error, created_ms, updated_ms";
 

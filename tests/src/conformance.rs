@@ -1030,6 +1030,102 @@ pub async fn settings_and_tokens(store: TestStore) {
     assert!(store.token_by_secret(&"0".repeat(64)).await.unwrap().is_none());
 }
 
+/// Inbound addresses route mail to their workspace; an address belongs to one workspace only.
+pub async fn mail_addresses_route_across_workspaces(store: TestStore) {
+    let a = workspace(store.as_ref(), "A").await;
+    let b = workspace(store.as_ref(), "B").await;
+    let settings = insert(store.as_ref(), &a, a.mail_settings(&["it@a.example", "help@a.example"])).await;
+    assert_eq!(store.mail_workspace("it@a.example").await.unwrap(), Some(a.id));
+    assert_eq!(
+        store.mail_workspace("IT@A.example").await.unwrap(),
+        Some(a.id),
+        "addresses compare lowercase"
+    );
+    assert_eq!(store.mail_workspace("nobody@a.example").await.unwrap(), None);
+
+    // B cannot claim A's address: nothing of the commit is written.
+    let mut changes = b.changes();
+    changes.insert(Record::MailSettings(b.mail_settings(&["own@b.example", "help@a.example"])));
+    changes.insert(Record::Item(b.item("would be lost")));
+    assert!(matches!(store.commit(changes).await, Err(StoreError::Duplicate(_))));
+    assert_eq!(store.mail_workspace("own@b.example").await.unwrap(), None);
+    assert_eq!(store.item_by_number(b.id, 1).await.unwrap(), None);
+
+    // Once A lets it go, B may take it.
+    let mut fewer = settings.clone();
+    fewer.addresses.retain(|x| x.address != "help@a.example");
+    fewer.version = 2;
+    update(store.as_ref(), &a, fewer).await.unwrap();
+    assert_eq!(store.mail_workspace("help@a.example").await.unwrap(), None);
+    assert_eq!(store.mail_workspace("it@a.example").await.unwrap(), Some(a.id));
+    insert(store.as_ref(), &b, b.mail_settings(&["help@a.example"])).await;
+    assert_eq!(store.mail_workspace("help@a.example").await.unwrap(), Some(b.id));
+    let read = tandem_core::store::get::<MailSettings>(store.as_ref(), b.id, b.id.0).await.unwrap().unwrap();
+    assert_eq!(read.addresses.len(), 1);
+}
+
+/// One record per dedupe key and workspace: a second delivery of the same message is refused by
+/// the store itself, whatever raced it.
+pub async fn inbound_mail_is_deduplicated(store: TestStore) {
+    let a = workspace(store.as_ref(), "A").await;
+    let b = workspace(store.as_ref(), "B").await;
+    let first =
+        insert(store.as_ref(), &a, a.inbound_mail("mid:one@club.example", Some("one@club.example"), None))
+            .await;
+    let mut again = a.changes();
+    again.insert(Record::InboundMail(a.inbound_mail("mid:one@club.example", Some("one@club.example"), None)));
+    again.event(None, EventData::ItemUpdated { changes: vec![] });
+    assert!(matches!(store.commit(again).await, Err(StoreError::Duplicate(_))));
+    assert!(store.events(a.id, &EventQuery { after: 0, item: None, limit: 10 }).await.unwrap().is_empty());
+    assert_eq!(store.inbound_mail_by_key(a.id, "mid:one@club.example").await.unwrap(), Some(first));
+    assert_eq!(store.inbound_mail_by_key(a.id, "mid:other@club.example").await.unwrap(), None);
+    // The same key in another workspace is another message.
+    assert_eq!(store.inbound_mail_by_key(b.id, "mid:one@club.example").await.unwrap(), None);
+    insert(store.as_ref(), &b, b.inbound_mail("mid:one@club.example", None, None)).await;
+
+    // Concurrent deliveries of one message: exactly one record.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (store, a) = (store.clone(), a.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut changes = a.changes();
+            changes.insert(Record::InboundMail(a.inbound_mail("sha256:abc", None, None)));
+            store.commit(changes).await.is_ok()
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        ok += usize::from(t.await.unwrap());
+    }
+    assert_eq!(ok, 1);
+}
+
+/// Message-IDs of inbound mails and of messages with email headers find their item; the first
+/// item a Message-ID was stored for keeps it.
+pub async fn message_ids_thread_to_items(store: TestStore) {
+    let ws = workspace(store.as_ref(), "w").await;
+    let other = workspace(store.as_ref(), "other").await;
+    let first = insert(store.as_ref(), &ws, ws.item("printer")).await;
+    let second = insert(store.as_ref(), &ws, ws.item("scanner")).await;
+    insert(store.as_ref(), &ws, ws.inbound_mail("mid:a@x", Some("a@x"), Some(first.id))).await;
+    insert(store.as_ref(), &ws, ws.inbound_mail("mid:unthreaded@x", Some("unthreaded@x"), None)).await;
+    let mut reply = ws.message(&second, "thanks", Visibility::Public);
+    reply.email = Some(EmailMeta { message_id: Some("b@x".into()), ..Default::default() });
+    insert(store.as_ref(), &ws, reply).await;
+    let mut clash = ws.message(&second, "same id again", Visibility::Public);
+    clash.email = Some(EmailMeta { message_id: Some("a@x".into()), ..Default::default() });
+    insert(store.as_ref(), &ws, clash).await;
+
+    let mut found = store
+        .items_by_message_ids(ws.id, &["b@x".into(), "a@x".into(), "unthreaded@x".into(), "nope@x".into()])
+        .await
+        .unwrap();
+    found.sort();
+    assert_eq!(found, vec![("a@x".to_string(), first.id), ("b@x".to_string(), second.id)]);
+    assert!(store.items_by_message_ids(other.id, &["a@x".into()]).await.unwrap().is_empty());
+    assert!(store.items_by_message_ids(ws.id, &[]).await.unwrap().is_empty());
+}
+
 /// Stamps out every conformance case for one backend. `$harness` is an async fn returning
 /// `Option<Harness>`; `None` means the backend is unavailable here and the case is skipped (the
 /// harness prints why, and must fail instead under `CI=true`).
@@ -1058,6 +1154,9 @@ macro_rules! conformance_suite {
             webhooks_and_cursors_are_records,
             racing_cursor_advances_admit_one_winner,
             concurrent_relays_enqueue_each_delivery_once,
+            mail_addresses_route_across_workspaces,
+            inbound_mail_is_deduplicated,
+            message_ids_thread_to_items,
         );
     };
 }

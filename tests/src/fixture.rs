@@ -50,6 +50,7 @@ impl Ws {
             handle: Some(name.to_lowercase()),
             role,
             active: true,
+            email_bounce: None,
             created_at: self.now,
             version: 1,
         }
@@ -99,6 +100,46 @@ impl Ws {
             created_at: self.now,
             version: 1,
         }
+    }
+
+    /// A received mail recorded under `key`, made into `item` when given.
+    pub fn inbound_mail(&self, key: &str, message_id: Option<&str>, item: Option<ItemId>) -> InboundMail {
+        use tandem_core::mail::{InboundStatus, MailClass, MailTransport};
+        InboundMail {
+            id: id(),
+            workspace_id: self.id,
+            dedupe_key: key.to_string(),
+            message_id: message_id.map(String::from),
+            sha256: "0".repeat(64),
+            size: 10,
+            raw_stored: true,
+            transport: MailTransport::Smtp,
+            envelope_from: None,
+            recipients: vec!["it@desk.example".into()],
+            from: Some("maria@club.example".into()),
+            subject: "Printer".into(),
+            class: MailClass::Personal,
+            status: InboundStatus::Accepted,
+            reason: None,
+            outcome: None,
+            item,
+            received_at: self.now,
+            version: 1,
+        }
+    }
+
+    /// Mail settings routing `addresses` to the ticket type.
+    pub fn mail_settings(&self, addresses: &[&str]) -> MailSettings {
+        let mut s = MailSettings::empty(self.id);
+        s.addresses = addresses
+            .iter()
+            .map(|a| tandem_core::mail::InboundAddress {
+                address: a.to_string(),
+                item_type: self.ticket_type,
+            })
+            .collect();
+        s.version = 1;
+        s
     }
 
     pub fn job(&self, kind: &str, key: &str) -> NewJob {

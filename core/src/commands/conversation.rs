@@ -27,7 +27,7 @@ pub struct NewFile {
 }
 
 /// Validates files and adds their attachments and blobs to a change set.
-fn attach(
+pub(crate) fn attach(
     changes: &mut ChangeSet,
     actor: &Actor,
     item: &Item,

@@ -2,6 +2,7 @@
 
 mod conversation;
 mod items;
+mod mail;
 mod people;
 mod structure;
 mod types;
@@ -12,6 +13,7 @@ pub use items::{
     ChangeFollowers, ConvertItem, CreateItem, ItemPatch, LinkItems, SetAssignees, TransitionItem,
     TransitionTo, UnlinkItems, UpdateItem,
 };
+pub use mail::{ConfigureMail, MailState, ReceiveEmail, Received};
 pub use people::{
     CreateTeam, CreateUser, IssueToken, RevokeToken, TeamPatch, UpdateTeam, UpdateUser, UserPatch,
 };

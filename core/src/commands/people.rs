@@ -98,6 +98,7 @@ impl Command for CreateUser {
             handle,
             role: self.role,
             active: true,
+            email_bounce: None,
             created_at: env.now,
             version: 1,
         };
@@ -160,6 +161,9 @@ impl Command for UpdateUser {
         }
         if let Some(email) = &self.patch.email {
             next.email = clean_email(email)?;
+            if next.email != old.email {
+                next.email_bounce = None;
+            }
         }
         if let Some(handle) = &self.patch.handle {
             next.handle = clean_handle(handle)?;

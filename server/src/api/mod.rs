@@ -4,6 +4,7 @@
 
 mod conversation;
 mod items;
+mod mail;
 mod ops;
 mod people;
 mod structure;
@@ -129,6 +130,8 @@ pub fn router(state: AppState) -> Router {
         .route("/tickets/{number}", get(items::get_ticket))
         .route("/tasks/{number}", get(items::get_task))
         .route("/search", get(items::search))
+        .route("/mail/settings", get(mail::get_settings).patch(mail::configure))
+        .route("/mail/inbound", get(mail::inbound))
         // Conversation, files, history
         .route("/items/{item}/messages", get(conversation::list_messages).post(conversation::post_message))
         .route(

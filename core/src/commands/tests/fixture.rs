@@ -148,6 +148,7 @@ fn user(n: u128, name: &str, role: Role, email: Option<&str>, handle: Option<&st
         handle: handle.map(Into::into),
         role,
         active: true,
+        email_bounce: None,
         created_at: t0(),
         version: 1,
     }
