@@ -159,10 +159,8 @@ impl Action {
             | Action::ViewItem
             | Action::ViewInternal
             | Action::ViewHistory => TokenScope::Read,
-            Action::AdministerWorkspace
-            | Action::ManageStructure
-            | Action::ManageUsers
-            | Action::ManageMembers => TokenScope::Admin,
+            Action::AdministerWorkspace | Action::ManageStructure | Action::ManageUsers => TokenScope::Admin,
+            // A project manager's everyday work, not workspace administration.
             _ => TokenScope::Write,
         }
     }
@@ -360,13 +358,11 @@ pub fn check_item(actor: &Actor, action: Action, item: &Item) -> Result<(), crat
 /// — before `Desk` resolved it — the narrowest scope of their role.
 pub fn item_scope(actor: &Actor) -> ItemScope {
     match &actor.kind {
-        ActorKind::User(u) if matches!(u.role, Role::Collaborator | Role::Customer) => {
-            match &actor.access {
-                Some(a) => a.items.clone(),
-                None if u.role == Role::Customer => ItemScope::Involving(u.id),
-                None => ItemScope::Projects(Vec::new()),
-            }
-        }
+        ActorKind::User(u) if matches!(u.role, Role::Collaborator | Role::Customer) => match &actor.access {
+            Some(a) => a.items.clone(),
+            None if u.role == Role::Customer => ItemScope::Involving(u.id),
+            None => ItemScope::Projects(Vec::new()),
+        },
         _ => ItemScope::All,
     }
 }

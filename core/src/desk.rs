@@ -13,13 +13,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::access::{Access, Actor, ActorKind};
-use crate::item::ItemType;
-use crate::membership::{PortalSettings, ProjectMember};
-use crate::people::{Role, User};
 use crate::change::{ChangeSet, CommitReceipt};
 use crate::error::{DeskError, StoreError};
 use crate::ids::{Clock, IdSource, ItemId, WorkspaceId};
 use crate::item::Item;
+use crate::item::ItemType;
+use crate::membership::{PortalSettings, ProjectMember};
+use crate::people::{Role, User};
 use crate::store::{self, RecordQuery, Store, TypedRecord};
 
 /// Operator-tunable limits every entry point shares.
@@ -141,10 +141,11 @@ impl Desk {
 
     /// Reads what the actor may reach beyond their role — project memberships and grants, the
     /// portal scope — fresh from the store, so a membership removed a moment ago no longer counts.
-    /// Workspace-wide roles, the system and the server administrator need nothing read.
+    /// Admins, managers, the system and the server administrator need nothing read.
     pub async fn resolve(&self, actor: &Actor) -> Result<Actor, DeskError> {
         let ActorKind::User(user) = &actor.kind else { return Ok(actor.clone()) };
-        if !matches!(user.role, Role::Collaborator | Role::Customer) {
+        // Admins and managers may do everything project roles allow; everyone else may hold them.
+        if matches!(user.role, Role::Admin | Role::Manager) {
             return Ok(actor.clone());
         }
         let store = self.store.as_ref();

@@ -85,7 +85,10 @@ pub fn validate_domain(field: &str, domain: &str) -> Result<String, Invalid> {
             && !l.ends_with('-')
     });
     if d.len() > 253 || !d.contains('.') || !labels_ok {
-        return Err(Invalid::new(field, format!("'{}' is not a mail domain (like clinic.example)", domain.trim())));
+        return Err(Invalid::new(
+            field,
+            format!("'{}' is not a mail domain (like clinic.example)", domain.trim()),
+        ));
     }
     Ok(d)
 }

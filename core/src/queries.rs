@@ -9,14 +9,15 @@ use crate::conversation::{Attachment, Message, Visibility};
 use crate::desk::{Desk, ItemRef, load, load_item};
 use crate::error::DeskError;
 use crate::event::Event;
-use crate::hierarchy::Workspace;
 use crate::hierarchy::Project;
+use crate::hierarchy::Workspace;
 use crate::ids::{AttachmentId, ItemId, JobId, OrganizationId, ProjectId};
-use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
 use crate::item::{Item, ItemLink, ItemType};
+use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
 use crate::people::{Notification, Organization, User};
 use crate::store::{
-    self, EventQuery, ItemQuery, ItemScope, UserFilter, Job, JobFilter, Page, RecordQuery, SearchHit, SearchQuery, TypedRecord,
+    self, EventQuery, ItemQuery, ItemScope, Job, JobFilter, Page, RecordQuery, SearchHit, SearchQuery,
+    TypedRecord, UserFilter,
 };
 
 impl Desk {
@@ -106,7 +107,11 @@ impl Desk {
         self.check_directory(actor, RecordKind::Organization)?;
         let ws = actor.workspace_id;
         load::<Organization>(self.store().as_ref(), ws, organization).await?;
-        let filter = UserFilter { email_domain: None, organization: Some(organization), limit: limit.clamp(1, 10_000) };
+        let filter = UserFilter {
+            email_domain: None,
+            organization: Some(organization),
+            limit: limit.clamp(1, 10_000),
+        };
         Ok(self.store().users(ws, &filter).await?)
     }
 
@@ -127,7 +132,11 @@ impl Desk {
 
     /// A project's join requests, oldest first: all of them for whoever manages its members, the
     /// actor's own otherwise.
-    pub async fn join_requests(&self, actor: &Actor, project: ProjectId) -> Result<Vec<JoinRequest>, DeskError> {
+    pub async fn join_requests(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+    ) -> Result<Vec<JoinRequest>, DeskError> {
         let actor = &self.resolve(actor).await?;
         let ws = actor.workspace_id;
         load::<Project>(self.store().as_ref(), ws, project).await?;

@@ -35,8 +35,8 @@ use sqlx_core::query::query;
 use sqlx_postgres::{PgPool, PgPoolOptions};
 use tandem_core::store::{EventQuery, Job, JobFilter, RecordQuery, SearchHit, SearchQuery, UserFilter};
 use tandem_core::{
-    ApiToken, ChangeSet, CommitReceipt, Event, Item, ItemId, ItemLink, ItemQuery, JobId, Message, Organization,
-    Page, Record, RecordKind, Store, StoreError, User, Workspace, WorkspaceId,
+    ApiToken, ChangeSet, CommitReceipt, Event, Item, ItemId, ItemLink, ItemQuery, JobId, Message,
+    Organization, Page, Record, RecordKind, Store, StoreError, User, Workspace, WorkspaceId,
 };
 
 pub use sqlx_postgres::PgConnectOptions;

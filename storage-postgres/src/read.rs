@@ -146,22 +146,24 @@ fn scope_clause(scope: &ItemScope) -> (&'static str, Vec<ScopeValue>) {
             vec![ScopeValue::Id(Some(u.0))],
         ),
         ItemScope::Projects(p) => (" AND i.project_id = ANY($6)", vec![ScopeValue::Ids(uuids(p))]),
-        ItemScope::Portal(p) => {
-            (
-                " AND ((i.requester_id = $6 OR EXISTS (SELECT 1 FROM item_followers f \
+        ItemScope::Portal(p) => (
+            " AND ((i.requester_id = $6 OR EXISTS (SELECT 1 FROM item_followers f \
                  WHERE f.workspace_id = i.workspace_id AND f.item_id = i.id AND f.user_id = $6)) \
                  OR i.item_type = ANY($9) OR i.project_id = ANY($10) \
                  OR (i.item_type = ANY($8) AND i.requester_id IN (SELECT u.id FROM users u \
                      WHERE u.workspace_id = i.workspace_id AND u.organization_id = $7)))",
-                vec![
-                    ScopeValue::Id(Some(p.user.0)),
-                    ScopeValue::Id(p.organization.map(|o| o.0)),
-                    ScopeValue::Ids(if p.organization.is_some() { uuids(&p.organization_types) } else { Vec::new() }),
-                    ScopeValue::Ids(uuids(&p.public_types)),
-                    ScopeValue::Ids(uuids(&p.projects)),
-                ],
-            )
-        }
+            vec![
+                ScopeValue::Id(Some(p.user.0)),
+                ScopeValue::Id(p.organization.map(|o| o.0)),
+                ScopeValue::Ids(if p.organization.is_some() {
+                    uuids(&p.organization_types)
+                } else {
+                    Vec::new()
+                }),
+                ScopeValue::Ids(uuids(&p.public_types)),
+                ScopeValue::Ids(uuids(&p.projects)),
+            ],
+        ),
     }
 }
 

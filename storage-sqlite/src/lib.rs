@@ -21,8 +21,8 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OpenFlags, params};
 use tandem_core::store::{EventQuery, Job, JobFilter, RecordQuery, SearchHit, SearchQuery, UserFilter};
 use tandem_core::{
-    ApiToken, ChangeSet, CommitReceipt, Event, Item, ItemId, ItemLink, ItemQuery, JobId, Message, Organization,
-    Page, Record, RecordKind, Store, StoreError, User, Workspace, WorkspaceId,
+    ApiToken, ChangeSet, CommitReceipt, Event, Item, ItemId, ItemLink, ItemQuery, JobId, Message,
+    Organization, Page, Record, RecordKind, Store, StoreError, User, Workspace, WorkspaceId,
 };
 
 use crate::writer::{Attempt, Failure, Writer, sql_error};

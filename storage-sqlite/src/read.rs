@@ -7,8 +7,8 @@ use tandem_core::store::{
     Cursor, EventQuery, Job, JobFilter, JobState, RecordQuery, SearchHit, SearchQuery, UserFilter,
 };
 use tandem_core::{
-    ApiToken, Assignee, Event, Item, ItemLink, ItemQuery, ItemScope, Message, Organization, Page, Record, RecordKind,
-    SortKey, StoreError, User, Workspace, WorkspaceId,
+    ApiToken, Assignee, Event, Item, ItemLink, ItemQuery, ItemScope, Message, Organization, Page, Record,
+    RecordKind, SortKey, StoreError, User, Workspace, WorkspaceId,
 };
 
 use crate::codec::{decode, decode_as, uuid_value, ws_value};
@@ -168,15 +168,27 @@ fn scope_sql(scope: &ItemScope, sql: &mut String, values: &mut Vec<Sql>) {
         ItemScope::Portal(p) => {
             let mut any = vec![involving(p.user, values)];
             if !p.public_types.is_empty() {
-                any.push(one_of("i.item_type", p.public_types.iter().map(|t| uuid_value(t.0)).collect(), values));
+                any.push(one_of(
+                    "i.item_type",
+                    p.public_types.iter().map(|t| uuid_value(t.0)).collect(),
+                    values,
+                ));
             }
             if !p.projects.is_empty() {
-                any.push(one_of("i.project_id", p.projects.iter().map(|t| uuid_value(t.0)).collect(), values));
+                any.push(one_of(
+                    "i.project_id",
+                    p.projects.iter().map(|t| uuid_value(t.0)).collect(),
+                    values,
+                ));
             }
             if let Some(org) = p.organization
                 && !p.organization_types.is_empty()
             {
-                let types = one_of("i.item_type", p.organization_types.iter().map(|t| uuid_value(t.0)).collect(), values);
+                let types = one_of(
+                    "i.item_type",
+                    p.organization_types.iter().map(|t| uuid_value(t.0)).collect(),
+                    values,
+                );
                 values.push(uuid_value(org.0));
                 any.push(format!(
                     "({types} AND i.requester_id IN (SELECT u.id FROM users u \

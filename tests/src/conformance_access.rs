@@ -42,7 +42,8 @@ fn person(ws: &Ws, name: &str, email: &str, role: Role, organization: Option<Org
 pub async fn organizations_own_their_domains(store: TestStore) {
     let ws = workspace(store.as_ref(), "Clinics").await;
     let other = workspace(store.as_ref(), "Other").await;
-    let north = insert(store.as_ref(), &ws, organization(&ws, "North", &["north.example", "n.example"])).await;
+    let north =
+        insert(store.as_ref(), &ws, organization(&ws, "North", &["north.example", "n.example"])).await;
     let found = store.organization_by_domain(ws.id, "north.example").await.unwrap();
     assert_eq!(found.map(|o| o.id), Some(north.id));
     assert_eq!(store.organization_by_domain(ws.id, "south.example").await.unwrap(), None);
@@ -72,7 +73,8 @@ pub async fn organizations_own_their_domains(store: TestStore) {
     assert_eq!(store.organization_by_domain(ws.id, "north.example").await.unwrap(), None);
 
     // Users by email domain (exact, not subdomains) and by organization, in id order.
-    let a = insert(store.as_ref(), &ws, person(&ws, "A", "a@clinic.example", Role::Customer, Some(south.id))).await;
+    let a = insert(store.as_ref(), &ws, person(&ws, "A", "a@clinic.example", Role::Customer, Some(south.id)))
+        .await;
     let b = insert(store.as_ref(), &ws, person(&ws, "B", "b@clinic.example", Role::Customer, None)).await;
     insert(store.as_ref(), &ws, person(&ws, "C", "c@x.clinic.example", Role::Customer, None)).await;
     insert(store.as_ref(), &other, person(&other, "D", "d@clinic.example", Role::Customer, None)).await;
@@ -108,7 +110,8 @@ pub async fn memberships_are_records(store: TestStore) {
     let mut changes = ws.changes();
     changes.insert(Record::ProjectMember(member(p.id, ProjectRole::Manager)));
     assert!(matches!(store.commit(changes).await, Err(StoreError::Conflict(_))));
-    let mine: Vec<ProjectMember> = store::list(store.as_ref(), ws.id, &RecordQuery::children_of(u.id.0)).await.unwrap();
+    let mine: Vec<ProjectMember> =
+        store::list(store.as_ref(), ws.id, &RecordQuery::children_of(u.id.0)).await.unwrap();
     assert_eq!(mine.len(), 2);
     assert!(mine.iter().any(|m| m.project == p.id && m.role == ProjectRole::Member));
 
@@ -126,9 +129,11 @@ pub async fn memberships_are_records(store: TestStore) {
         version: 1,
     };
     insert(store.as_ref(), &ws, request.clone()).await;
-    let of_q: Vec<JoinRequest> = store::list(store.as_ref(), ws.id, &RecordQuery::children_of(q.id.0)).await.unwrap();
+    let of_q: Vec<JoinRequest> =
+        store::list(store.as_ref(), ws.id, &RecordQuery::children_of(q.id.0)).await.unwrap();
     assert_eq!(of_q, [request]);
-    let of_p: Vec<JoinRequest> = store::list(store.as_ref(), ws.id, &RecordQuery::children_of(p.id.0)).await.unwrap();
+    let of_p: Vec<JoinRequest> =
+        store::list(store.as_ref(), ws.id, &RecordQuery::children_of(p.id.0)).await.unwrap();
     assert!(of_p.is_empty());
 
     let mut portal = PortalSettings::empty(ws.id);
@@ -154,7 +159,8 @@ pub async fn scopes_agree_with_admits(store: TestStore) {
         let u = person(&ws, &format!("P{i}"), &format!("p{i}@{site}.example"), Role::Customer, org);
         people.push(insert(s, &ws, u).await);
     }
-    let org_of: HashMap<UserId, Option<OrganizationId>> = people.iter().map(|u| (u.id, u.organization)).collect();
+    let org_of: HashMap<UserId, Option<OrganizationId>> =
+        people.iter().map(|u| (u.id, u.organization)).collect();
     let mut items = Vec::new();
     for i in 0..40usize {
         let mut item = ws.item(&format!("pump {i}"));
@@ -218,7 +224,12 @@ pub async fn scopes_agree_with_admits(store: TestStore) {
         let hits = store
             .search(
                 ws.id,
-                &SearchQuery { text: "pump".into(), scope: scope.clone(), include_internal: false, limit: 200 },
+                &SearchQuery {
+                    text: "pump".into(),
+                    scope: scope.clone(),
+                    include_internal: false,
+                    limit: 200,
+                },
             )
             .await
             .unwrap();

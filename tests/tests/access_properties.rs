@@ -53,7 +53,12 @@ fn world() -> impl Strategy<Value = World> {
             proptest::option::of(0..PROJECTS),
             any::<bool>(),
         )
-            .prop_map(|(requester, follower, project, task)| ItemSpec { requester, follower, project, task });
+            .prop_map(|(requester, follower, project, task)| ItemSpec {
+                requester,
+                follower,
+                project,
+                task,
+            });
         (
             Just(orgs),
             proptest::collection::vec(0..=orgs, customers),
@@ -62,14 +67,18 @@ fn world() -> impl Strategy<Value = World> {
             proptest::option::of(0u8..3),
             proptest::collection::vec(item, 1..10),
         )
-            .prop_map(|(organizations, customers, collaborators, default_visibility, task_visibility, items)| World {
-                organizations,
-                customers,
-                collaborators,
-                default_visibility,
-                task_visibility,
-                items,
-            })
+            .prop_map(
+                |(organizations, customers, collaborators, default_visibility, task_visibility, items)| {
+                    World {
+                        organizations,
+                        customers,
+                        collaborators,
+                        default_visibility,
+                        task_visibility,
+                        items,
+                    }
+                },
+            )
     })
 }
 
@@ -86,14 +95,19 @@ async fn check(w: World) {
     let types: Vec<ItemType> = desk.directory(&admin, &store::RecordQuery::all()).await.unwrap();
     let ticket = types.iter().find(|t| t.kind == ItemKind::Ticket).unwrap().id;
     let task = types.iter().find(|t| t.kind == ItemKind::Task).unwrap().id;
-    let person = |name: String, email: String, role| CreateUser { name, email: Some(email), handle: None, role };
+    let person =
+        |name: String, email: String, role| CreateUser { name, email: Some(email), handle: None, role };
 
-    let agent = desk.execute(&admin, &person("Agent".into(), "agent@desk.example".into(), Role::Agent)).await.unwrap();
+    let agent = desk
+        .execute(&admin, &person("Agent".into(), "agent@desk.example".into(), Role::Agent))
+        .await
+        .unwrap();
     let agent = Actor::user(agent, TokenScope::Admin);
     let mut customers: Vec<Option<User>> = vec![None; w.customers.len()];
     for (i, d) in w.customers.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
         let email = format!("c{i}@{}", domain(*d, w.organizations));
-        customers[i] = Some(desk.execute(&admin, &person(format!("C{i}"), email, Role::Customer)).await.unwrap());
+        customers[i] =
+            Some(desk.execute(&admin, &person(format!("C{i}"), email, Role::Customer)).await.unwrap());
     }
     let mut organizations = Vec::new();
     for o in 0..w.organizations {
@@ -102,7 +116,8 @@ async fn check(w: World) {
     }
     for (i, d) in w.customers.iter().enumerate().filter(|(i, _)| i % 2 == 1) {
         let email = format!("c{i}@{}", domain(*d, w.organizations));
-        customers[i] = Some(desk.execute(&admin, &person(format!("C{i}"), email, Role::Customer)).await.unwrap());
+        customers[i] =
+            Some(desk.execute(&admin, &person(format!("C{i}"), email, Role::Customer)).await.unwrap());
     }
     let customers: Vec<User> = customers.into_iter().map(Option::unwrap).collect();
     // Everyone at an organization's domain belongs to it, whenever they arrived.
@@ -153,7 +168,8 @@ async fn check(w: World) {
             channel: Channel::Api,
         };
         let item = desk.execute(&agent, &cmd).await.unwrap();
-        for (visibility, text) in [(Visibility::Internal, "secretnote"), (Visibility::Public, "publicreply")] {
+        for (visibility, text) in [(Visibility::Internal, "secretnote"), (Visibility::Public, "publicreply")]
+        {
             let body = Body::Text(format!("{text} {n}"));
             desk.execute(&agent, &PostMessage::new(item.id, visibility, body)).await.unwrap();
         }

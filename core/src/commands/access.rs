@@ -91,7 +91,9 @@ fn take_domains(
         if contacts.len() > MAX_CONTACTS_JOINED {
             return Err(Invalid::new(
                 format!("domains[{i}]"),
-                format!("more than {MAX_CONTACTS_JOINED} people use {d}; split it into smaller organizations"),
+                format!(
+                    "more than {MAX_CONTACTS_JOINED} people use {d}; split it into smaller organizations"
+                ),
             )
             .into());
         }
@@ -148,7 +150,11 @@ impl Command for CreateOrganization {
         let mut changes = env.changes(actor);
         changes.event(
             None,
-            EventData::RecordCreated { record: RecordKind::Organization, id: org.id.0, name: org.name.clone() },
+            EventData::RecordCreated {
+                record: RecordKind::Organization,
+                id: org.id.0,
+                name: org.name.clone(),
+            },
         );
         changes.insert(Record::Organization(org.clone()));
         take_domains(org.id, &org.domains, &[], &domains, &mut changes)?;
@@ -232,12 +238,18 @@ impl Command for DeleteOrganization {
 
     async fn load(&self, actor: &Actor, store: &dyn Store) -> Result<Self::State, DeskError> {
         let org = load::<Organization>(store, actor.workspace_id, self.id).await?;
-        let filter = UserFilter { email_domain: None, organization: Some(org.id), limit: MAX_CONTACTS_JOINED + 1 };
+        let filter =
+            UserFilter { email_domain: None, organization: Some(org.id), limit: MAX_CONTACTS_JOINED + 1 };
         let members = store.users(actor.workspace_id, &filter).await?;
         Ok((org, members))
     }
 
-    fn decide(&self, actor: &Actor, (org, members): Self::State, env: &Env<'_>) -> Result<Decided<()>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (org, members): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<()>, DeskError> {
         can(actor, Action::ManageUsers, Target::Workspace).into_result()?;
         if members.len() > MAX_CONTACTS_JOINED {
             return Err(DeskError::Conflict(format!(
@@ -310,7 +322,8 @@ impl Command for SetProjectMember {
         let user = get::<User>(store, ws, self.user.0)
             .await?
             .ok_or_else(|| Invalid::new("user", format!("no user {}", self.user)))?;
-        let existing = get::<ProjectMember>(store, ws, ProjectMember::id_for(self.project, self.user).0).await?;
+        let existing =
+            get::<ProjectMember>(store, ws, ProjectMember::id_for(self.project, self.user).0).await?;
         Ok((project, user, existing))
     }
 
@@ -466,7 +479,8 @@ impl Command for DecideJoinRequest {
         let ws = actor.workspace_id;
         let request = load::<JoinRequest>(store, ws, self.id).await?;
         let user = load::<User>(store, ws, request.user).await?;
-        let existing = get::<ProjectMember>(store, ws, ProjectMember::id_for(request.project, user.id).0).await?;
+        let existing =
+            get::<ProjectMember>(store, ws, ProjectMember::id_for(request.project, user.id).0).await?;
         Ok((request, user, existing))
     }
 
@@ -478,7 +492,9 @@ impl Command for DecideJoinRequest {
     ) -> Result<Decided<JoinRequest>, DeskError> {
         can(actor, Action::ManageMembers, Target::Project(old.project)).into_result()?;
         if old.state != JoinState::Pending {
-            return Err(DeskError::Conflict(format!("the request was already {:?}", old.state).to_lowercase()));
+            return Err(DeskError::Conflict(
+                format!("the request was already {:?}", old.state).to_lowercase(),
+            ));
         }
         let next = JoinRequest {
             state: if self.approve { JoinState::Approved } else { JoinState::Denied },
@@ -491,7 +507,11 @@ impl Command for DecideJoinRequest {
         let mut changes = env.changes(actor);
         changes.event(
             None,
-            EventData::RecordUpdated { record: RecordKind::JoinRequest, id: old.id.0, changes: diff(&old, &next) },
+            EventData::RecordUpdated {
+                record: RecordKind::JoinRequest,
+                id: old.id.0,
+                changes: diff(&old, &next),
+            },
         );
         changes.update(Record::JoinRequest(next.clone()), old.version);
         if self.approve {
@@ -535,7 +555,10 @@ impl Command for ConfigurePortal {
 
     async fn load(&self, actor: &Actor, store: &dyn Store) -> Result<Self::State, DeskError> {
         let ws = actor.workspace_id;
-        Ok((get::<PortalSettings>(store, ws, ws.0).await?, list::<ItemType>(store, ws, &RecordQuery::all()).await?))
+        Ok((
+            get::<PortalSettings>(store, ws, ws.0).await?,
+            list::<ItemType>(store, ws, &RecordQuery::all()).await?,
+        ))
     }
 
     fn decide(
@@ -566,7 +589,11 @@ impl Command for ConfigurePortal {
         let mut changes = env.changes(actor);
         changes.event(
             None,
-            EventData::RecordUpdated { record: RecordKind::PortalSettings, id: next.id.0, changes: diff(&base, &next) },
+            EventData::RecordUpdated {
+                record: RecordKind::PortalSettings,
+                id: next.id.0,
+                changes: diff(&base, &next),
+            },
         );
         match old {
             None => changes.insert(Record::PortalSettings(next.clone())),

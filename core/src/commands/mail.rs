@@ -270,9 +270,8 @@ impl Command for ReceiveEmail {
                 !state.copied.iter().any(|u| u.email.as_deref() == Some(c.address.to_lowercase().as_str()))
             }),
         );
-        let mut domains: Vec<String> = unknown
-            .filter_map(|mb| email_domain(&mb.address.to_lowercase()).map(str::to_string))
-            .collect();
+        let mut domains: Vec<String> =
+            unknown.filter_map(|mb| email_domain(&mb.address.to_lowercase()).map(str::to_string)).collect();
         domains.dedup();
         for d in domains.iter().take(MAX_COPIED_FOLLOWERS * 2 + 1) {
             if let Some(o) = store.organization_by_domain(ws, d).await?
@@ -607,7 +606,10 @@ fn process(
                 continue;
             }
             // A malformed Cc address is skipped, not a reason to refuse the message.
-            let Ok(user) = person(&mut changes, &known, &mut created, c, "cc", &state.organizations, env, ws) else { continue };
+            let Ok(user) = person(&mut changes, &known, &mut created, c, "cc", &state.organizations, env, ws)
+            else {
+                continue;
+            };
             if user.active && !followers.contains(&user.id) {
                 followers.push(user.id);
             }

@@ -10,8 +10,9 @@ mod types;
 mod webhooks;
 
 pub use access::{
-    ConfigurePortal, CreateOrganization, DecideJoinRequest, DeleteOrganization, DomainState, MAX_CONTACTS_JOINED,
-    OrganizationPatch, RemoveProjectMember, RequestToJoin, SetProjectMember, UpdateOrganization,
+    ConfigurePortal, CreateOrganization, DecideJoinRequest, DeleteOrganization, DomainState,
+    MAX_CONTACTS_JOINED, OrganizationPatch, RemoveProjectMember, RequestToJoin, SetProjectMember,
+    UpdateOrganization,
 };
 pub use conversation::{AddAttachment, MarkNotificationRead, NewFile, PostMessage, Posted};
 pub use items::{

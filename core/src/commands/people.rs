@@ -118,7 +118,10 @@ impl Command for CreateUser {
         let organization = organization
             .filter(|o| {
                 self.role == Role::Customer
-                    && email.as_deref().and_then(email_domain).is_some_and(|d| o.domains.iter().any(|x| x == d))
+                    && email
+                        .as_deref()
+                        .and_then(email_domain)
+                        .is_some_and(|d| o.domains.iter().any(|x| x == d))
             })
             .map(|o| o.id);
         let user = User {

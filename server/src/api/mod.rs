@@ -130,10 +130,7 @@ pub fn router(state: AppState) -> Router {
             "/projects/{id}/members/{user}",
             axum::routing::put(access::set_project_member).delete(access::remove_project_member),
         )
-        .route(
-            "/projects/{id}/join-requests",
-            get(access::list_join_requests).post(access::request_to_join),
-        )
+        .route("/projects/{id}/join-requests", get(access::list_join_requests).post(access::request_to_join))
         .route("/join-requests/{id}/approve", post(access::approve_join_request))
         .route("/join-requests/{id}/deny", post(access::deny_join_request))
         .route("/portal", get(access::get_portal).patch(access::configure_portal))

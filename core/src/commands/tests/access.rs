@@ -2,7 +2,9 @@
 
 use super::fixture::{Who::*, *};
 use crate::commands::*;
-use crate::membership::{JoinRequest, JoinState, PortalSettings, PortalVisibility, ProjectMember, ProjectRole};
+use crate::membership::{
+    JoinRequest, JoinState, PortalSettings, PortalVisibility, ProjectMember, ProjectRole,
+};
 use crate::people::{Organization, User};
 
 fn clinic_org(w: &World) -> Organization {
@@ -52,13 +54,20 @@ fn create_organization() {
             (
                 Manager,
                 new("Clinic", &["Clinic.Example", "clinic.example", "fed.example"]),
-                ok(&["+organization:new1", "user:customer_a@1"], &["record.created", "record.updated"]).then(
-                    |_, o: &Organization| assert_eq!(o.domains, ["clinic.example", "fed.example"]),
-                ),
+                ok(&["+organization:new1", "user:customer_a@1"], &["record.created", "record.updated"])
+                    .then(|_, o: &Organization| assert_eq!(o.domains, ["clinic.example", "fed.example"])),
             ),
             (Manager, new("Empty", &[]), ok(&["+organization:new1"], &["record.created"])),
-            (Manager, new("Taken", &["clinic.example"]), invalid("domains[0]", "belongs to the organization 'Clinic'")),
-            (Manager, new("Bad", &["ok.example", "no spaces.example"]), invalid("domains[1]", "not a mail domain")),
+            (
+                Manager,
+                new("Taken", &["clinic.example"]),
+                invalid("domains[0]", "belongs to the organization 'Clinic'"),
+            ),
+            (
+                Manager,
+                new("Bad", &["ok.example", "no spaces.example"]),
+                invalid("domains[1]", "not a mail domain"),
+            ),
             (Manager, new("Bad", &["localhost"]), invalid("domains[0]", "not a mail domain")),
             (Manager, new(" ", &[]), invalid("name", "must not be empty")),
             (Agent, new("Clinic", &[]), forbidden("agents")),
@@ -81,7 +90,8 @@ fn project_members_and_grants() {
         version: 1,
     };
     let m = |u: &User| format!("project_member:{}", ProjectMember::id_for(w.project.id, u.id).0);
-    let (agent, col, cust) = (format!("+{}", m(&w.agent)), format!("{}@1", m(&w.collaborator)), format!("+{}", m(&w.customer_a)));
+    let (agent, col, cust) =
+        (format!("+{}", m(&w.agent)), format!("{}@1", m(&w.collaborator)), format!("+{}", m(&w.customer_a)));
     table(
         &w,
         |w, c: &SetProjectMember| {
@@ -94,7 +104,11 @@ fn project_members_and_grants() {
             (Manager, set(&w.collaborator, ProjectRole::Viewer), ok(&[&col], &["record.updated"])),
             (Manager, set(&w.collaborator, ProjectRole::Member), unchanged()),
             (Manager, set(&w.customer_a, ProjectRole::Commenter), ok(&[&cust], &["record.created"])),
-            (Manager, set(&w.customer_a, ProjectRole::Member), invalid("role", "customers are granted viewer or commenter")),
+            (
+                Manager,
+                set(&w.customer_a, ProjectRole::Member),
+                invalid("role", "customers are granted viewer or commenter"),
+            ),
             (Manager, set(&w.disabled, ProjectRole::Member), invalid("user", "disabled")),
             // An agent who manages no project, and a mere member, cannot.
             (Agent, set(&w.customer_a, ProjectRole::Viewer), forbidden("project's managers")),
@@ -129,7 +143,10 @@ fn join_requests() {
                 Collaborator,
                 ask(" I can help "),
                 ok(&["+join_request:new1"], &["record.created"]).then(|w, r: &JoinRequest| {
-                    assert_eq!((r.user, r.state, r.note.as_str()), (w.collaborator.id, JoinState::Pending, "I can help"))
+                    assert_eq!(
+                        (r.user, r.state, r.note.as_str()),
+                        (w.collaborator.id, JoinState::Pending, "I can help")
+                    )
                 }),
             ),
             (Agent, ask(""), ok(&["+join_request:new1"], &["record.created"])),
@@ -138,17 +155,14 @@ fn join_requests() {
         ],
     );
     let decide = |approve, role| DecideJoinRequest { id: request.id, approve, role };
-    let member = format!("+project_member:{}", ProjectMember::id_for(w.other_project.id, w.collaborator.id).0);
+    let member =
+        format!("+project_member:{}", ProjectMember::id_for(w.other_project.id, w.collaborator.id).0);
     let updated = format!("join_request:{}@1", request.id.0);
     table(
         &w,
         |w, _: &DecideJoinRequest| (request.clone(), w.collaborator.clone(), None),
         vec![
-            (
-                Manager,
-                decide(true, None),
-                ok(&[&updated, &member], &["record.updated", "record.created"]),
-            ),
+            (Manager, decide(true, None), ok(&[&updated, &member], &["record.updated", "record.created"])),
             (Manager, decide(false, None), ok(&[&updated], &["record.updated"])),
             (Agent, decide(true, None), forbidden("project's managers")),
             (Collaborator, decide(true, None), forbidden("project's managers")),
@@ -185,7 +199,11 @@ fn portal_settings() {
                 }),
             ),
             (Manager, cmd(Some(PortalVisibility::Organization), vec![]), unchanged()),
-            (Manager, cmd(None, vec![(uuid::Uuid::from_u128(0xF000_0999).into(), None)]), invalid("by_type.00000000-0000-0000-0000-0000f0000999", "no such item type")),
+            (
+                Manager,
+                cmd(None, vec![(uuid::Uuid::from_u128(0xF000_0999).into(), None)]),
+                invalid("by_type.00000000-0000-0000-0000-0000f0000999", "no such item type"),
+            ),
             (Agent, cmd(Some(PortalVisibility::AllPublic), vec![]), forbidden("agents")),
         ],
     );

@@ -91,12 +91,12 @@ fn post_message() {
             ),
             // Collaborators work inside their projects only: ticket_a is filed in none.
             (Collaborator, post(&w.ticket_a, Internal, "Noted"), not_found("item #1")),
-            (Collaborator, post(&w.plan, Internal, "Noted"), ok(&["+message:new1", "item:plan@2"], &["item.message_posted@plan"])),
             (
                 Collaborator,
-                post(&w.plan, Public, "Hello"),
-                forbidden("collaborators write internal notes"),
+                post(&w.plan, Internal, "Noted"),
+                ok(&["+message:new1", "item:plan@2"], &["item.message_posted@plan"]),
             ),
+            (Collaborator, post(&w.plan, Public, "Hello"), forbidden("collaborators write internal notes")),
             // Customers write publicly, on their own items only.
             (CustomerA, post(&w.ticket_a, Public, "Still broken"), posted()),
             (CustomerA, post(&w.ticket_a, Internal, "Psst"), forbidden("customers cannot")),

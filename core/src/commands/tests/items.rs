@@ -576,7 +576,11 @@ fn update_item() {
                 purchase().then(|_, i| assert!(!i.custom.contains_key("vendor"))),
             ),
             (Agent, update(&w.purchase_item, set(&[("cost_centre", json!("CC-9999"))])), purchase()),
-            (Collaborator, update(&w.purchase_item, set(&[("cost_centre", json!("CC-9999"))])), not_found("item #5")),
+            (
+                Collaborator,
+                update(&w.purchase_item, set(&[("cost_centre", json!("CC-9999"))])),
+                not_found("item #5"),
+            ),
             (
                 Agent,
                 update(&w.purchase_item, set(&[("budget", json!(20_000))])),
