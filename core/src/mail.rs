@@ -18,6 +18,34 @@ use crate::ids::{InboundMailId, ItemId, ItemTypeId, MailSettingsId, MessageId, U
 use crate::item::Item;
 use crate::workflow::StatusCategory;
 
+/// The kind of the job that sends one mail ([`MailJob`]); its handler lives in
+/// `tandem-intake-email` and the server registers it.
+pub const MAIL_SEND_JOB: &str = "mail.send";
+
+/// The payload of a `mail.send` job: one mail to one recipient, rendered from a template when the
+/// job runs (so a template corrected meanwhile applies) and sent through the server's SMTP relay.
+/// Everything that mails someone — notifications to followers, automation replies, magic-link
+/// sign-in, scheduled reports — enqueues one of these in the commit that causes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MailJob {
+    /// A template in [`MailSettings::templates`], or a built-in one of that name.
+    pub template: String,
+    /// Lowercased address.
+    pub to: String,
+    #[serde(default)]
+    pub to_name: Option<String>,
+    /// The item the mail is about: threading headers, the tokenised reply address and the
+    /// per-item rate limit. `None` for mail about an account (sign-in links) or a report.
+    #[serde(default)]
+    pub item: Option<ItemId>,
+    /// Placeholder values (`{{item.number}}`, `{{link}}`...).
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+    /// Automatic mail (notifications, automation replies) carries `Auto-Submitted` and counts
+    /// against the rate limits; mail the recipient asked for (a sign-in link) does not count.
+    pub automatic: bool,
+}
+
 /// One of the workspace's own addresses and the item type mail to it creates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboundAddress {

@@ -1158,6 +1158,11 @@ macro_rules! conformance_suite {
             inbound_mail_is_deduplicated,
             message_ids_thread_to_items,
         );
+        $crate::stamp!($harness; conformance_access;
+            organizations_own_their_domains,
+            memberships_are_records,
+            scopes_agree_with_admits,
+        );
     };
 }
 
