@@ -12,7 +12,7 @@ use crate::event::{EventData, NewEvent};
 use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
 use crate::ids::{ItemId, JobId, WorkspaceId};
 use crate::item::{ActorRef, Item, ItemLink, ItemType};
-use crate::mail::{InboundMail, MailSettings};
+use crate::mail::{InboundMail, MailSettings, OutboundMail};
 use crate::people::{ApiToken, Notification, Team, User};
 use crate::webhook::{EventCursor, Webhook};
 
@@ -37,10 +37,11 @@ pub enum RecordKind {
     EventCursor,
     MailSettings,
     InboundMail,
+    OutboundMail,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 17] = [
+    pub const ALL: [RecordKind; 18] = [
         RecordKind::Workspace,
         RecordKind::Portfolio,
         RecordKind::Project,
@@ -58,6 +59,7 @@ impl RecordKind {
         RecordKind::EventCursor,
         RecordKind::MailSettings,
         RecordKind::InboundMail,
+        RecordKind::OutboundMail,
     ];
 
     /// The table holding this kind in both backends.
@@ -80,6 +82,7 @@ impl RecordKind {
             RecordKind::EventCursor => "event_cursors",
             RecordKind::MailSettings => "mail_settings",
             RecordKind::InboundMail => "inbound_mails",
+            RecordKind::OutboundMail => "outbound_mails",
         }
     }
 
@@ -102,6 +105,7 @@ impl RecordKind {
             RecordKind::EventCursor => "event cursor",
             RecordKind::MailSettings => "mail settings",
             RecordKind::InboundMail => "inbound mail",
+            RecordKind::OutboundMail => "outbound mail",
         }
     }
 }
@@ -128,6 +132,7 @@ pub enum Record {
     EventCursor(EventCursor),
     MailSettings(MailSettings),
     InboundMail(InboundMail),
+    OutboundMail(OutboundMail),
 }
 
 macro_rules! record_accessors {
@@ -181,13 +186,14 @@ record_accessors!(
     Webhook,
     EventCursor,
     MailSettings,
-    InboundMail
+    InboundMail,
+    OutboundMail
 );
 
 impl Record {
     /// The record this one belongs to, indexed as `parent_id`: a portfolio's parent portfolio, a
     /// project's portfolio, a folder's project, an item's parent item, a message's/attachment's
-    /// item, a link's `from` item, a notification's or token's user, an inbound mail's item.
+    /// item, a link's `from` item, a notification's or token's user, an inbound or outbound mail's item.
     pub fn parent(&self) -> Option<Uuid> {
         match self {
             Record::Workspace(_)
@@ -207,6 +213,7 @@ impl Record {
             Record::Notification(n) => Some(n.user.as_uuid()),
             Record::Token(t) => Some(t.user.as_uuid()),
             Record::InboundMail(m) => m.item.map(|i| i.as_uuid()),
+            Record::OutboundMail(m) => m.item.map(|i| i.as_uuid()),
         }
     }
 }

@@ -35,6 +35,7 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::EventCursor => Record::EventCursor(decode_as(kind, doc)?),
         RecordKind::MailSettings => Record::MailSettings(decode_as(kind, doc)?),
         RecordKind::InboundMail => Record::InboundMail(decode_as(kind, doc)?),
+        RecordKind::OutboundMail => Record::OutboundMail(decode_as(kind, doc)?),
     })
 }
 
@@ -57,6 +58,7 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::EventCursor(r) => serde_json::to_string(r),
         Record::MailSettings(r) => serde_json::to_string(r),
         Record::InboundMail(r) => serde_json::to_string(r),
+        Record::OutboundMail(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }
@@ -104,6 +106,11 @@ pub fn extra_columns(record: &Record) -> Vec<(&'static str, Column)> {
             ("dedupe_key", text(m.dedupe_key.clone())),
             ("status", text(m.status.as_str())),
             ("received_ms", Column::Int(m.received_at.timestamp_millis())),
+        ],
+        Record::OutboundMail(m) => vec![
+            ("recipient", text(m.recipient.clone())),
+            ("status", text(m.status.as_str())),
+            ("at_ms", Column::Int(m.at.timestamp_millis())),
         ],
         _ => Vec::new(),
     }

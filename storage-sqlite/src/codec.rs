@@ -32,6 +32,7 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::EventCursor => Record::EventCursor(from_doc(kind, doc)?),
         RecordKind::MailSettings => Record::MailSettings(from_doc(kind, doc)?),
         RecordKind::InboundMail => Record::InboundMail(from_doc(kind, doc)?),
+        RecordKind::OutboundMail => Record::OutboundMail(from_doc(kind, doc)?),
     })
 }
 
@@ -58,6 +59,7 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::EventCursor(r) => serde_json::to_string(r),
         Record::MailSettings(r) => serde_json::to_string(r),
         Record::InboundMail(r) => serde_json::to_string(r),
+        Record::OutboundMail(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }
@@ -108,6 +110,11 @@ pub fn extra_columns(record: &Record) -> Vec<(&'static str, Sql)> {
             ("dedupe_key", text(m.dedupe_key.clone())),
             ("status", text(m.status.as_str())),
             ("received_ms", Sql::Integer(m.received_at.timestamp_millis())),
+        ],
+        Record::OutboundMail(m) => vec![
+            ("recipient", text(m.recipient.clone())),
+            ("status", text(m.status.as_str())),
+            ("at_ms", Sql::Integer(m.at.timestamp_millis())),
         ],
         _ => Vec::new(),
     }

@@ -53,10 +53,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_webhooks.sql")),
     (4, include_str!("../migrations/0004_mail.sql")),
+    (7, include_str!("../migrations/0007_outbound_mail.sql")),
 ];
 
 /// The latest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 7;
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -424,5 +425,14 @@ impl Store for SqliteStore {
     ) -> Result<Vec<(String, ItemId)>, StoreError> {
         let ids = message_ids.to_vec();
         self.read(move |c| read::items_by_message_ids(c, ws, &ids)).await
+    }
+
+    async fn outbound_mails(
+        &self,
+        ws: WorkspaceId,
+        query: &tandem_core::store::OutboundQuery,
+    ) -> Result<Vec<tandem_core::mail::OutboundMail>, StoreError> {
+        let query = query.clone();
+        self.read(move |c| read::outbound_mails(c, ws, &query)).await
     }
 }

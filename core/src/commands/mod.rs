@@ -3,6 +3,7 @@
 mod conversation;
 mod items;
 mod mail;
+mod notify;
 mod people;
 mod structure;
 mod types;
@@ -14,6 +15,10 @@ pub use items::{
     TransitionTo, UnlinkItems, UpdateItem,
 };
 pub use mail::{ConfigureMail, MailState, ReceiveEmail, Received};
+pub use notify::{
+    MAIL_NOTIFICATIONS, Notice, Notified, NotifyFollowers, NotifyState, RecordOutboundMail, RecordedMail,
+    notice, notification_key, recipients,
+};
 pub use people::{
     CreateTeam, CreateUser, IssueToken, RevokeToken, TeamPatch, UpdateTeam, UpdateUser, UserPatch,
 };

@@ -6,6 +6,7 @@ mod fixture;
 
 mod conversation;
 mod items;
+mod notify;
 mod people;
 mod structure;
 mod types;
