@@ -176,6 +176,7 @@ struct Capture {
 
 impl Capture {
     async fn start(dir: &Path) -> Capture {
+        std::fs::create_dir_all(dir).unwrap();
         let (ca, cert, key) = certificates(dir);
         std::fs::write(dir.join("capture.py"), CAPTURE).unwrap();
         let port = free_port();
@@ -199,28 +200,33 @@ impl Capture {
         Capture { dir: dir.to_path_buf(), port, ca, _peer: peer }
     }
 
-    /// Every captured mail, parsed enough to filter: (recipient, raw bytes).
+    /// Every captured mail in the order it arrived: (recipient, raw bytes).
     fn mails(&self) -> Vec<(String, Vec<u8>)> {
-        let mut out = Vec::new();
+        let mut files = Vec::new();
         for sub in ["new", "cur"] {
             if let Ok(entries) = std::fs::read_dir(self.dir.join("maildir").join(sub)) {
                 for e in entries.flatten() {
-                    let raw = std::fs::read(e.path()).unwrap();
-                    let parsed = MessageParser::default().parse(&raw).unwrap();
-                    let to = parsed
-                        .to()
-                        .and_then(|t| t.first())
-                        .and_then(|a| a.address())
-                        .unwrap_or_default()
-                        .to_lowercase();
-                    out.push((to, raw));
+                    files.push((e.metadata().unwrap().modified().unwrap(), e.path()));
                 }
             }
+        }
+        files.sort();
+        let mut out = Vec::new();
+        for (_, path) in files {
+            let raw = std::fs::read(path).unwrap();
+            let parsed = MessageParser::default().parse(&raw).unwrap();
+            let to = parsed
+                .to()
+                .and_then(|t| t.first())
+                .and_then(|a| a.address())
+                .unwrap_or_default()
+                .to_lowercase();
+            out.push((to, raw));
         }
         out
     }
 
-    /// (recipient, subject, first text line) of every mail captured, sorted.
+    /// (recipient, first text line) of every mail captured, sorted.
     fn summary(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = self
             .mails()
