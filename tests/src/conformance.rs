@@ -1192,7 +1192,10 @@ pub async fn outbound_mail_log_filters_and_threads(store: TestStore) {
     let sent =
         ws.outbound_mail("mail:1:maria", "maria@club.example", Some(printer.id), OutboundStatus::Sent, 0);
     let mid = sent.message_id.clone().unwrap();
-    assert_eq!(store.items_by_message_ids(ws.id, &[mid.clone()]).await.unwrap(), vec![(mid, printer.id)]);
+    assert_eq!(
+        store.items_by_message_ids(ws.id, std::slice::from_ref(&mid)).await.unwrap(),
+        vec![(mid, printer.id)]
+    );
 }
 
 /// Stamps out every conformance case for one backend. `$harness` is an async fn returning
