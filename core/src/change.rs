@@ -12,7 +12,7 @@ use crate::event::{EventData, NewEvent};
 use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
 use crate::ids::{ItemId, JobId, WorkspaceId};
 use crate::item::{ActorRef, Item, ItemLink, ItemType};
-use crate::mail::{InboundMail, MailSettings};
+use crate::mail::{InboundMail, MailSettings, OutboundMail};
 use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
 use crate::people::{ApiToken, Notification, Organization, Team, User};
 use crate::webhook::{EventCursor, Webhook};
@@ -42,10 +42,11 @@ pub enum RecordKind {
     ProjectMember,
     JoinRequest,
     PortalSettings,
+    OutboundMail,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 21] = [
+    pub const ALL: [RecordKind; 22] = [
         RecordKind::Workspace,
         RecordKind::Portfolio,
         RecordKind::Project,
@@ -67,6 +68,7 @@ impl RecordKind {
         RecordKind::ProjectMember,
         RecordKind::JoinRequest,
         RecordKind::PortalSettings,
+        RecordKind::OutboundMail,
     ];
 
     /// The table holding this kind in both backends.
@@ -93,6 +95,7 @@ impl RecordKind {
             RecordKind::ProjectMember => "project_members",
             RecordKind::JoinRequest => "join_requests",
             RecordKind::PortalSettings => "portal_settings",
+            RecordKind::OutboundMail => "outbound_mails",
         }
     }
 
@@ -119,6 +122,7 @@ impl RecordKind {
             RecordKind::ProjectMember => "project member",
             RecordKind::JoinRequest => "join request",
             RecordKind::PortalSettings => "portal settings",
+            RecordKind::OutboundMail => "outbound mail",
         }
     }
 }
@@ -149,6 +153,7 @@ pub enum Record {
     ProjectMember(ProjectMember),
     JoinRequest(JoinRequest),
     PortalSettings(PortalSettings),
+    OutboundMail(OutboundMail),
 }
 
 macro_rules! record_accessors {
@@ -206,14 +211,15 @@ record_accessors!(
     Organization,
     ProjectMember,
     JoinRequest,
-    PortalSettings
+    PortalSettings,
+    OutboundMail
 );
 
 impl Record {
     /// The record this one belongs to, indexed as `parent_id`: a portfolio's parent portfolio, a
     /// project's portfolio, a folder's project, an item's parent item, a message's/attachment's
-    /// item, a link's `from` item, a notification's or token's user, an inbound mail's item, a
-    /// project membership's user, a join request's project.
+    /// item, a link's `from` item, a notification's or token's user, an inbound or outbound mail's
+    /// item, a project membership's user, a join request's project.
     pub fn parent(&self) -> Option<Uuid> {
         match self {
             Record::Workspace(_)
@@ -238,6 +244,7 @@ impl Record {
             // Read on every request of a collaborator or customer: listed by user.
             Record::ProjectMember(m) => Some(m.user.as_uuid()),
             Record::JoinRequest(r) => Some(r.project.as_uuid()),
+            Record::OutboundMail(m) => m.item.map(|i| i.as_uuid()),
         }
     }
 }
