@@ -1231,6 +1231,11 @@ macro_rules! conformance_suite {
             message_ids_thread_to_items,
             outbound_mail_log_filters_and_threads,
         );
+        $crate::stamp!($harness; conformance_access;
+            organizations_own_their_domains,
+            memberships_are_records,
+            scopes_agree_with_admits,
+        );
     };
 }
 
