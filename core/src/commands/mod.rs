@@ -22,8 +22,8 @@ pub use items::{
 };
 pub use mail::{ConfigureMail, MailState, ReceiveEmail, Received};
 pub use notify::{
-    MAIL_NOTIFICATIONS, Notice, Notified, NotifyFollowers, NotifyState, RecordOutboundMail, RecordedMail,
-    notice, notification_key, recipients,
+    FIRST_RUN_HORIZON_MINUTES, MAIL_NOTIFICATIONS, Notice, Notified, NotifyFollowers, NotifyState,
+    RecordOutboundMail, RecordedMail, notice, notification_key, recipients,
 };
 pub use people::{
     CreateTeam, CreateUser, IssueToken, RevokeToken, TeamPatch, UpdateTeam, UpdateUser, UserPatch,

@@ -29,6 +29,10 @@ use crate::webhook::EventCursor;
 /// The event-log consumer that mails followers.
 pub const MAIL_NOTIFICATIONS: &str = "mail-notifications";
 
+/// How far back the first run of a workspace's notifications looks: turning outbound mail on
+/// for a database with history must not mail everyone about everything that ever happened.
+pub const FIRST_RUN_HORIZON_MINUTES: i64 = 15;
+
 /// A notification's idempotency key: one mail per (event, address).
 pub fn notification_key(ws: WorkspaceId, seq: i64, address: &str) -> String {
     format!("mail:{ws}:{seq}:{address}")
@@ -40,7 +44,8 @@ pub fn notification_key(ws: WorkspaceId, seq: i64, address: &str) -> String {
 /// servers running it one wins each batch; it writes no event of its own.
 ///
 /// A workspace without an outbound address (no [`MailSettings`] address) is skipped over: its
-/// cursor moves, nothing is enqueued.
+/// cursor moves, nothing is enqueued. The first run (no cursor yet) mails only events of the last
+/// [`FIRST_RUN_HORIZON_MINUTES`].
 #[derive(Debug, Clone)]
 pub struct NotifyFollowers {
     pub batch: usize,
@@ -313,7 +318,10 @@ impl Command for NotifyFollowers {
         // Changes made in the same commit as a message from automatic mail (a reopen) count as
         // caused by it too: same actor, same instant, same item.
         let mut automatic: Vec<(ActorRef, chrono::DateTime<chrono::Utc>, Option<ItemId>)> = Vec::new();
-        for event in state.events.iter().filter(|_| sending).filter(|e| notifiable(e)) {
+        let first_run = state.cursor.is_none();
+        let recent =
+            |e: &Event| !first_run || env.now - e.at <= chrono::Duration::minutes(FIRST_RUN_HORIZON_MINUTES);
+        for event in state.events.iter().filter(|_| sending).filter(|e| notifiable(e) && recent(e)) {
             let Some(item) = event.item.and_then(|i| state.items.get(&i)) else { continue };
             if from_automatic_mail(&state, event) {
                 automatic.push((event.actor, event.at, event.item));

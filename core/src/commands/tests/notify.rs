@@ -88,7 +88,7 @@ fn state(w: &World, item: &Item, events: Vec<Event>, messages: Vec<Message>) -> 
         w.collaborator.clone(),
     ];
     NotifyState {
-        cursor: None,
+        cursor: Some(cursor(w, 0, 1)),
         events,
         settings: Some(settings(w)),
         items: BTreeMap::from([(item.id, item)]),
@@ -98,6 +98,17 @@ fn state(w: &World, item: &Item, events: Vec<Event>, messages: Vec<Message>) -> 
         messages,
         attachments: vec![],
         mail_classes: BTreeMap::new(),
+    }
+}
+
+fn cursor(w: &World, seq: i64, version: i64) -> EventCursor {
+    EventCursor {
+        id: EventCursor::id_for(w.ws.id, MAIL_NOTIFICATIONS),
+        workspace_id: w.ws.id,
+        consumer: MAIL_NOTIFICATIONS.into(),
+        seq,
+        updated_at: t0(),
+        version,
     }
 }
 
@@ -219,9 +230,36 @@ fn followers_hear_of_what_they_may_see() {
     assert_eq!(decided.output, Notified { events: 8, mails: 16, cursor: 8, more: false });
     assert!(decided.changes.events.is_empty(), "notifying writes no event, so it never feeds itself");
     match decided.changes.writes.as_slice() {
-        [Write::Put { record: Record::EventCursor(c), expected_version: None }] => {
-            assert_eq!((c.seq, c.version, c.consumer.as_str()), (8, 1, MAIL_NOTIFICATIONS));
+        [Write::Put { record: Record::EventCursor(c), expected_version: Some(1) }] => {
+            assert_eq!((c.seq, c.version, c.consumer.as_str()), (8, 2, MAIL_NOTIFICATIONS));
             assert_eq!(c.id, EventCursor::id_for(w.ws.id, MAIL_NOTIFICATIONS));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_first_run_mails_only_recent_events() {
+    let w = World::new();
+    let item = ticket(&w, &contact());
+    let agent = ActorRef::User(w.agent.id);
+    let old = message(&w, 1, &item, agent, Visibility::Public, "Long ago");
+    let new = message(&w, 2, &item, agent, Visibility::Public, "Just now");
+    let events = vec![
+        event(&w, 1, agent, &item, posted(&old)),
+        Event {
+            at: now() - Duration::minutes(FIRST_RUN_HORIZON_MINUTES - 1),
+            ..event(&w, 2, agent, &item, posted(&new))
+        },
+    ];
+    let mut s = state(&w, &item, events, vec![old, new]);
+    s.cursor = None;
+    let decided = run(&notify(), &w.actor(System), s).unwrap();
+    assert_eq!(decided.output.mails, 3);
+    assert!(mails(&decided).iter().all(|(seq, _, _)| *seq == 2));
+    match decided.changes.writes.as_slice() {
+        [Write::Put { record: Record::EventCursor(c), expected_version: None }] => {
+            assert_eq!((c.seq, c.version, c.consumer.as_str()), (2, 1, MAIL_NOTIFICATIONS));
         }
         other => panic!("{other:?}"),
     }
@@ -279,14 +317,7 @@ fn a_workspace_without_an_address_moves_on_without_mail() {
     let mut s =
         state(&w, &item, vec![event(&w, 5, ActorRef::User(w.agent.id), &item, posted(&reply))], vec![reply]);
     s.settings = None;
-    s.cursor = Some(EventCursor {
-        id: EventCursor::id_for(w.ws.id, MAIL_NOTIFICATIONS),
-        workspace_id: w.ws.id,
-        consumer: MAIL_NOTIFICATIONS.into(),
-        seq: 4,
-        updated_at: t0(),
-        version: 3,
-    });
+    s.cursor = Some(cursor(&w, 4, 3));
     let decided = run(&notify(), &w.actor(System), s).unwrap();
     assert!(decided.changes.jobs.is_empty());
     assert_eq!(decided.output, Notified { events: 1, mails: 0, cursor: 5, more: false });
