@@ -1,0 +1,267 @@
+//! `plugin.toml`: what a plugin is and what it asks for.
+//!
+//! ```toml
+//! id = "http-json"                 # lowercase letters, digits and '-'
+//! name = "HTTP/JSON request"
+//! version = "0.1.0"                # semver
+//! api = "tandem:plugin@0.1.0"      # the contract it was built against
+//! sha256 = "…"                     # of the .wasm file (optional; checked when present)
+//!
+//! [capabilities]
+//! http = ["api.example.com", "*.hooks.example.org"]   # hosts it may call; the operator approves
+//! state = true                                        # per-installation key-value state
+//!
+//! [actions.request]
+//! title = "Send an HTTP request"
+//! input = { type = "object", … }   # JSON Schema
+//! output = { … }
+//!
+//! [triggers.new-issue]
+//! title = "New issue"
+//! kind = "poll"                    # poll | webhook | subscribe
+//! output = { … }
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The contract version this host serves.
+pub const API: &str = "tandem:plugin@0.1.0";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub api: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub sha256: Option<String>,
+    #[serde(default)]
+    pub capabilities: Capabilities,
+    #[serde(default)]
+    pub actions: BTreeMap<String, Action>,
+    #[serde(default)]
+    pub triggers: BTreeMap<String, Trigger>,
+}
+
+/// What a plugin asks for; installing it means the operator approves exactly this.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    /// Hosts `http.fetch` may call.
+    #[serde(default)]
+    pub http: Vec<String>,
+    #[serde(default)]
+    pub state: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Action {
+    pub title: String,
+    #[serde(default)]
+    pub input: Option<Value>,
+    #[serde(default)]
+    pub output: Option<Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerKind {
+    Poll,
+    Webhook,
+    Subscribe,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trigger {
+    pub title: String,
+    pub kind: TriggerKind,
+    #[serde(default)]
+    pub output: Option<Value>,
+}
+
+/// A manifest that cannot be used, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("plugin.toml: {field}: {message}")]
+pub struct ManifestError {
+    pub field: String,
+    pub message: String,
+}
+
+fn bad(field: impl Into<String>, message: impl Into<String>) -> ManifestError {
+    ManifestError { field: field.into(), message: message.into() }
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn is_semver(s: &str) -> bool {
+    let core = s.split(['-', '+']).next().unwrap_or_default();
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn is_host_pattern(s: &str) -> bool {
+    let name = s.strip_prefix("*.").unwrap_or(s);
+    !name.is_empty()
+        && name.len() <= 253
+        && !name.contains('*')
+        && name
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b':'))
+}
+
+fn check_schema(field: String, schema: &Option<Value>) -> Result<(), ManifestError> {
+    match schema {
+        None | Some(Value::Object(_)) | Some(Value::Bool(_)) => Ok(()),
+        Some(_) => Err(bad(field, "a JSON Schema (a table) is expected")),
+    }
+}
+
+impl Manifest {
+    /// Parses and checks a manifest.
+    pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        let manifest: Manifest = toml::from_str(text).map_err(|e| {
+            let message = e.message().to_string();
+            let field = match e.span() {
+                Some(span) => {
+                    let line = text[..span.start.min(text.len())].lines().count().max(1);
+                    format!("line {line}")
+                }
+                None => "(file)".to_string(),
+            };
+            bad(field, message)
+        })?;
+        manifest.check()?;
+        Ok(manifest)
+    }
+
+    fn check(&self) -> Result<(), ManifestError> {
+        if !is_name(&self.id) {
+            return Err(bad("id", format!("{:?}: use 1–64 lowercase letters, digits and '-'", self.id)));
+        }
+        if self.name.trim().is_empty() {
+            return Err(bad("name", "must not be empty"));
+        }
+        if !is_semver(&self.version) {
+            return Err(bad("version", format!("{:?} is not a version like 1.2.3", self.version)));
+        }
+        if self.api != API {
+            return Err(bad("api", format!("{:?} is not served here; this Tandem serves {API}", self.api)));
+        }
+        if let Some(sha) = &self.sha256
+            && !(sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(bad("sha256", "64 hexadecimal digits are expected"));
+        }
+        for (i, host) in self.capabilities.http.iter().enumerate() {
+            if !is_host_pattern(host) {
+                return Err(bad(
+                    format!("capabilities.http[{i}]"),
+                    format!("{host:?} is not a host name (or *.domain)"),
+                ));
+            }
+        }
+        if self.actions.is_empty() && self.triggers.is_empty() {
+            return Err(bad("actions", "a plugin offers at least one action or trigger"));
+        }
+        for (name, action) in &self.actions {
+            if !is_name(name) {
+                return Err(bad(
+                    format!("actions.{name}"),
+                    "action names use lowercase letters, digits and '-'",
+                ));
+            }
+            check_schema(format!("actions.{name}.input"), &action.input)?;
+            check_schema(format!("actions.{name}.output"), &action.output)?;
+        }
+        for (name, trigger) in &self.triggers {
+            if !is_name(name) {
+                return Err(bad(
+                    format!("triggers.{name}"),
+                    "trigger names use lowercase letters, digits and '-'",
+                ));
+            }
+            check_schema(format!("triggers.{name}.output"), &trigger.output)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+id = "http-json"
+name = "HTTP/JSON request"
+version = "0.1.0"
+api = "tandem:plugin@0.1.0"
+
+[capabilities]
+http = ["api.example.com", "*.hooks.example.org"]
+
+[actions.request]
+title = "Send"
+input = { type = "object", required = ["url"] }
+
+[triggers.new-issue]
+title = "New issue"
+kind = "poll"
+"#;
+
+    #[test]
+    fn a_good_manifest_parses() {
+        let m = Manifest::parse(GOOD).unwrap();
+        assert_eq!(m.id, "http-json");
+        assert_eq!(m.capabilities.http.len(), 2);
+        assert_eq!(m.actions["request"].input.as_ref().unwrap()["required"][0], "url");
+        assert_eq!(m.triggers["new-issue"].kind, TriggerKind::Poll);
+    }
+
+    #[test]
+    fn the_example_manifest_parses() {
+        let text = include_str!("../../examples/http-json/plugin.toml");
+        Manifest::parse(text).unwrap();
+    }
+
+    #[test]
+    fn bad_manifests_name_the_field() {
+        let table = [
+            (GOOD.replace("id = \"http-json\"", "id = \"HTTP json\""), "id"),
+            (GOOD.replace("0.1.0\"\napi", "one\"\napi"), "version"),
+            (GOOD.replace("api = \"tandem:plugin@0.1.0\"", "api = \"tandem:plugin@9.0.0\""), "api"),
+            (GOOD.replace("\"api.example.com\"", "\"http://api.example.com/x\""), "capabilities.http[0]"),
+            (GOOD.replace("kind = \"poll\"", "kind = \"sometimes\""), "line"),
+            (GOOD.replace("input = { type", "input = 3\nx = { type"), "line"),
+            (GOOD.replace("[actions.request]", "[actions.Request]"), "actions.Request"),
+            (format!("{GOOD}\nsha256 = \"abc\""), "line"),
+            (GOOD.replace("version = \"0.1.0\"", "version = \"0.1.0\"\nsha256 = \"xyz\""), "sha256"),
+            (
+                GOOD.replace(
+                    "title = \"Send\"\ninput = { type = \"object\", required = [\"url\"] }",
+                    "title = \"Send\"\ninput = \"object\"",
+                ),
+                "actions.request.input",
+            ),
+        ];
+        for (text, field) in table {
+            let err = Manifest::parse(&text).unwrap_err();
+            assert!(err.field.starts_with(field), "{field}: got {err}");
+        }
+        let nothing = "id = \"x\"\nname = \"X\"\nversion = \"1.0.0\"\napi = \"tandem:plugin@0.1.0\"\n";
+        assert_eq!(Manifest::parse(nothing).unwrap_err().field, "actions");
+    }
+}
