@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::automation::{AutomationRun, AutomationState, Rule};
 use crate::conversation::{Attachment, Message};
 use crate::event::{EventData, NewEvent};
 use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
@@ -37,10 +38,13 @@ pub enum RecordKind {
     EventCursor,
     MailSettings,
     InboundMail,
+    AutomationRule,
+    AutomationRun,
+    AutomationState,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 17] = [
+    pub const ALL: [RecordKind; 20] = [
         RecordKind::Workspace,
         RecordKind::Portfolio,
         RecordKind::Project,
@@ -58,6 +62,9 @@ impl RecordKind {
         RecordKind::EventCursor,
         RecordKind::MailSettings,
         RecordKind::InboundMail,
+        RecordKind::AutomationRule,
+        RecordKind::AutomationRun,
+        RecordKind::AutomationState,
     ];
 
     /// The table holding this kind in both backends.
@@ -80,6 +87,9 @@ impl RecordKind {
             RecordKind::EventCursor => "event_cursors",
             RecordKind::MailSettings => "mail_settings",
             RecordKind::InboundMail => "inbound_mails",
+            RecordKind::AutomationRule => "automation_rules",
+            RecordKind::AutomationRun => "automation_runs",
+            RecordKind::AutomationState => "automation_state",
         }
     }
 
@@ -102,6 +112,9 @@ impl RecordKind {
             RecordKind::EventCursor => "event cursor",
             RecordKind::MailSettings => "mail settings",
             RecordKind::InboundMail => "inbound mail",
+            RecordKind::AutomationRule => "automation rule",
+            RecordKind::AutomationRun => "automation run",
+            RecordKind::AutomationState => "automation state",
         }
     }
 }
@@ -128,6 +141,9 @@ pub enum Record {
     EventCursor(EventCursor),
     MailSettings(MailSettings),
     InboundMail(InboundMail),
+    AutomationRule(Rule),
+    AutomationRun(AutomationRun),
+    AutomationState(AutomationState),
 }
 
 macro_rules! record_accessors {
@@ -181,13 +197,17 @@ record_accessors!(
     Webhook,
     EventCursor,
     MailSettings,
-    InboundMail
+    InboundMail,
+    AutomationRule,
+    AutomationRun,
+    AutomationState
 );
 
 impl Record {
     /// The record this one belongs to, indexed as `parent_id`: a portfolio's parent portfolio, a
     /// project's portfolio, a folder's project, an item's parent item, a message's/attachment's
-    /// item, a link's `from` item, a notification's or token's user, an inbound mail's item.
+    /// item, a link's `from` item, a notification's or token's user, an inbound mail's item, an
+    /// automation run's item.
     pub fn parent(&self) -> Option<Uuid> {
         match self {
             Record::Workspace(_)
@@ -196,7 +216,9 @@ impl Record {
             | Record::Team(_)
             | Record::Webhook(_)
             | Record::EventCursor(_)
-            | Record::MailSettings(_) => None,
+            | Record::MailSettings(_)
+            | Record::AutomationRule(_)
+            | Record::AutomationState(_) => None,
             Record::Portfolio(p) => p.parent.map(|p| p.as_uuid()),
             Record::Project(p) => p.portfolio.map(|p| p.as_uuid()),
             Record::Folder(f) => Some(f.project.as_uuid()),
@@ -207,6 +229,7 @@ impl Record {
             Record::Notification(n) => Some(n.user.as_uuid()),
             Record::Token(t) => Some(t.user.as_uuid()),
             Record::InboundMail(m) => m.item.map(|i| i.as_uuid()),
+            Record::AutomationRun(r) => Some(r.item.as_uuid()),
         }
     }
 }

@@ -76,6 +76,12 @@ ids! {
     /// A workspace's mail settings: always equal to the workspace's id (one per workspace).
     MailSettingsId,
     InboundMailId,
+    /// An automation rule.
+    RuleId,
+    /// One entry of the automation run log.
+    AutomationRunId,
+    /// A workspace's automation bookkeeping: always equal to the workspace's id (one per workspace).
+    AutomationStateId,
 }
 
 /// Where new ids come from. The server uses time-ordered UUIDv7; tests use a counter so that

@@ -35,6 +35,9 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::EventCursor => Record::EventCursor(decode_as(kind, doc)?),
         RecordKind::MailSettings => Record::MailSettings(decode_as(kind, doc)?),
         RecordKind::InboundMail => Record::InboundMail(decode_as(kind, doc)?),
+        RecordKind::AutomationRule => Record::AutomationRule(decode_as(kind, doc)?),
+        RecordKind::AutomationRun => Record::AutomationRun(decode_as(kind, doc)?),
+        RecordKind::AutomationState => Record::AutomationState(decode_as(kind, doc)?),
     })
 }
 
@@ -57,6 +60,9 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::EventCursor(r) => serde_json::to_string(r),
         Record::MailSettings(r) => serde_json::to_string(r),
         Record::InboundMail(r) => serde_json::to_string(r),
+        Record::AutomationRule(r) => serde_json::to_string(r),
+        Record::AutomationRun(r) => serde_json::to_string(r),
+        Record::AutomationState(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }

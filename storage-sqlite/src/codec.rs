@@ -32,6 +32,9 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::EventCursor => Record::EventCursor(from_doc(kind, doc)?),
         RecordKind::MailSettings => Record::MailSettings(from_doc(kind, doc)?),
         RecordKind::InboundMail => Record::InboundMail(from_doc(kind, doc)?),
+        RecordKind::AutomationRule => Record::AutomationRule(from_doc(kind, doc)?),
+        RecordKind::AutomationRun => Record::AutomationRun(from_doc(kind, doc)?),
+        RecordKind::AutomationState => Record::AutomationState(from_doc(kind, doc)?),
     })
 }
 
@@ -58,6 +61,9 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::EventCursor(r) => serde_json::to_string(r),
         Record::MailSettings(r) => serde_json::to_string(r),
         Record::InboundMail(r) => serde_json::to_string(r),
+        Record::AutomationRule(r) => serde_json::to_string(r),
+        Record::AutomationRun(r) => serde_json::to_string(r),
+        Record::AutomationState(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }

@@ -53,10 +53,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_webhooks.sql")),
     (4, include_str!("../migrations/0004_mail.sql")),
+    (6, include_str!("../migrations/0006_automations.sql")),
 ];
 
 /// The latest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 6;
 
 pub struct SqliteStore {
     path: PathBuf,

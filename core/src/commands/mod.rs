@@ -1,5 +1,6 @@
 //! Every command `Desk::execute` runs. Each has a `load` (reads) and a pure `decide`.
 
+mod automation;
 mod conversation;
 mod items;
 mod mail;
@@ -8,7 +9,12 @@ mod structure;
 mod types;
 mod webhooks;
 
+pub use automation::{
+    CreateRule, DeleteRule, DeliverAutomation, DryRun, FireTimedRule, ReorderRules, RulePatch, RunFilter,
+    TimedState, UpdateRule,
+};
 pub use conversation::{AddAttachment, MarkNotificationRead, NewFile, PostMessage, Posted};
+pub(crate) use items::move_to_status;
 pub use items::{
     ChangeFollowers, ConvertItem, CreateItem, ItemPatch, LinkItems, SetAssignees, TransitionItem,
     TransitionTo, UnlinkItems, UpdateItem,

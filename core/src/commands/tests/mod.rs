@@ -4,6 +4,7 @@
 
 mod fixture;
 
+mod automation;
 mod conversation;
 mod items;
 mod people;
