@@ -13,8 +13,9 @@ use crate::event::{EventData, NewEvent};
 use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
 use crate::ids::{ItemId, JobId, WorkspaceId};
 use crate::item::{ActorRef, Item, ItemLink, ItemType};
-use crate::mail::{InboundMail, MailSettings};
-use crate::people::{ApiToken, Notification, Team, User};
+use crate::mail::{InboundMail, MailSettings, OutboundMail};
+use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
+use crate::people::{ApiToken, Notification, Organization, Team, User};
 use crate::webhook::{EventCursor, Webhook};
 
 /// Every kind of stored record. Each has a table of its own in every backend.
@@ -41,10 +42,15 @@ pub enum RecordKind {
     AutomationRule,
     AutomationRun,
     AutomationState,
+    Organization,
+    ProjectMember,
+    JoinRequest,
+    PortalSettings,
+    OutboundMail,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 20] = [
+    pub const ALL: [RecordKind; 25] = [
         RecordKind::Workspace,
         RecordKind::Portfolio,
         RecordKind::Project,
@@ -65,6 +71,11 @@ impl RecordKind {
         RecordKind::AutomationRule,
         RecordKind::AutomationRun,
         RecordKind::AutomationState,
+        RecordKind::Organization,
+        RecordKind::ProjectMember,
+        RecordKind::JoinRequest,
+        RecordKind::PortalSettings,
+        RecordKind::OutboundMail,
     ];
 
     /// The table holding this kind in both backends.
@@ -90,6 +101,11 @@ impl RecordKind {
             RecordKind::AutomationRule => "automation_rules",
             RecordKind::AutomationRun => "automation_runs",
             RecordKind::AutomationState => "automation_state",
+            RecordKind::Organization => "organizations",
+            RecordKind::ProjectMember => "project_members",
+            RecordKind::JoinRequest => "join_requests",
+            RecordKind::PortalSettings => "portal_settings",
+            RecordKind::OutboundMail => "outbound_mails",
         }
     }
 
@@ -115,6 +131,11 @@ impl RecordKind {
             RecordKind::AutomationRule => "automation rule",
             RecordKind::AutomationRun => "automation run",
             RecordKind::AutomationState => "automation state",
+            RecordKind::Organization => "organization",
+            RecordKind::ProjectMember => "project member",
+            RecordKind::JoinRequest => "join request",
+            RecordKind::PortalSettings => "portal settings",
+            RecordKind::OutboundMail => "outbound mail",
         }
     }
 }
@@ -144,6 +165,11 @@ pub enum Record {
     AutomationRule(Rule),
     AutomationRun(AutomationRun),
     AutomationState(AutomationState),
+    Organization(Organization),
+    ProjectMember(ProjectMember),
+    JoinRequest(JoinRequest),
+    PortalSettings(PortalSettings),
+    OutboundMail(OutboundMail),
 }
 
 macro_rules! record_accessors {
@@ -200,14 +226,19 @@ record_accessors!(
     InboundMail,
     AutomationRule,
     AutomationRun,
-    AutomationState
+    AutomationState,
+    Organization,
+    ProjectMember,
+    JoinRequest,
+    PortalSettings,
+    OutboundMail
 );
 
 impl Record {
     /// The record this one belongs to, indexed as `parent_id`: a portfolio's parent portfolio, a
     /// project's portfolio, a folder's project, an item's parent item, a message's/attachment's
-    /// item, a link's `from` item, a notification's or token's user, an inbound mail's item, an
-    /// automation run's item.
+    /// item, a link's `from` item, a notification's or token's user, an inbound or outbound mail's
+    /// item, a project membership's user, a join request's project, an automation run's item.
     pub fn parent(&self) -> Option<Uuid> {
         match self {
             Record::Workspace(_)
@@ -218,7 +249,9 @@ impl Record {
             | Record::EventCursor(_)
             | Record::MailSettings(_)
             | Record::AutomationRule(_)
-            | Record::AutomationState(_) => None,
+            | Record::AutomationState(_)
+            | Record::Organization(_)
+            | Record::PortalSettings(_) => None,
             Record::Portfolio(p) => p.parent.map(|p| p.as_uuid()),
             Record::Project(p) => p.portfolio.map(|p| p.as_uuid()),
             Record::Folder(f) => Some(f.project.as_uuid()),
@@ -230,6 +263,10 @@ impl Record {
             Record::Token(t) => Some(t.user.as_uuid()),
             Record::InboundMail(m) => m.item.map(|i| i.as_uuid()),
             Record::AutomationRun(r) => Some(r.item.as_uuid()),
+            // Read on every request of a collaborator or customer: listed by user.
+            Record::ProjectMember(m) => Some(m.user.as_uuid()),
+            Record::JoinRequest(r) => Some(r.project.as_uuid()),
+            Record::OutboundMail(m) => m.item.map(|i| i.as_uuid()),
         }
     }
 }

@@ -82,6 +82,15 @@ ids! {
     AutomationRunId,
     /// A workspace's automation bookkeeping: always equal to the workspace's id (one per workspace).
     AutomationStateId,
+    OrganizationId,
+    /// A person's membership of (or grant on) a project: derived from the pair, so a person holds
+    /// at most one per project (see `ProjectMember::id_for`).
+    ProjectMemberId,
+    JoinRequestId,
+    /// A workspace's portal settings: always equal to the workspace's id (one per workspace).
+    PortalSettingsId,
+    /// One mail sent (or withheld) to one recipient; derived from the `mail.send` job's key.
+    OutboundMailId,
 }
 
 /// Where new ids come from. The server uses time-ordered UUIDv7; tests use a counter so that

@@ -22,20 +22,59 @@ use crate::conversation::Message;
 use crate::error::StoreError;
 use crate::event::Event;
 use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
-use crate::ids::{FolderId, ItemId, ItemTypeId, JobId, ProjectId, UserId, WorkspaceId};
+use crate::ids::{FolderId, ItemId, ItemTypeId, JobId, OrganizationId, ProjectId, UserId, WorkspaceId};
 use crate::item::{Assignee, Item, ItemKind, ItemLink, ItemType, Priority};
-use crate::mail::{InboundMail, MailSettings};
-use crate::people::{ApiToken, Notification, Team, User};
+use crate::mail::{InboundMail, MailSettings, OutboundMail, OutboundStatus};
+use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
+use crate::people::{ApiToken, Notification, Organization, Team, User};
 use crate::webhook::{EventCursor, Webhook};
 use crate::workflow::StatusCategory;
 
-/// Which items a reader may see, enforced inside the storage query.
+/// Which items a reader may see, enforced inside the storage query. [`ItemScope::admits`] is the
+/// same rule for one item in memory; the conformance suite checks that both agree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ItemScope {
-    /// Every item of the workspace (staff).
+    /// Every item of the workspace (admins, managers, agents).
     All,
-    /// Items the user requested or follows (a customer in the portal).
+    /// Items the user requested or follows.
     Involving(UserId),
+    /// A customer in the portal (see [`PortalScope`]).
+    Portal(PortalScope),
+    /// A collaborator: the items filed in these projects, nothing else.
+    Projects(Vec<ProjectId>),
+}
+
+/// What a customer sees: items they requested or follow; items of `organization_types` requested
+/// by anyone of their organization; every item of `public_types`; every item of `projects`
+/// (granted to them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalScope {
+    pub user: UserId,
+    pub organization: Option<OrganizationId>,
+    pub organization_types: Vec<ItemTypeId>,
+    pub public_types: Vec<ItemTypeId>,
+    pub projects: Vec<ProjectId>,
+}
+
+impl ItemScope {
+    /// Whether the scope admits `item`, whose requester belongs to `requester_organization`.
+    /// Storage applies exactly this rule in SQL.
+    pub fn admits(&self, item: &Item, requester_organization: Option<OrganizationId>) -> bool {
+        let involves = |u: UserId| item.requester == Some(u) || item.followers.contains(&u);
+        match self {
+            ItemScope::All => true,
+            ItemScope::Involving(u) => involves(*u),
+            ItemScope::Projects(projects) => item.project.is_some_and(|p| projects.contains(&p)),
+            ItemScope::Portal(p) => {
+                involves(p.user)
+                    || p.public_types.contains(&item.item_type)
+                    || item.project.is_some_and(|id| p.projects.contains(&id))
+                    || (p.organization.is_some()
+                        && requester_organization == p.organization
+                        && p.organization_types.contains(&item.item_type))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -54,6 +93,16 @@ pub struct ItemFilter {
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
     pub updated_after: Option<DateTime<Utc>>,
+}
+
+/// Which users [`Store::users`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserFilter {
+    /// Email address at exactly this domain (lowercase: `clinic.example` does not match
+    /// `north.clinic.example`).
+    pub email_domain: Option<String>,
+    pub organization: Option<OrganizationId>,
+    pub limit: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -132,6 +181,24 @@ impl RecordQuery {
 
     pub fn children_of(parent: Uuid) -> Self {
         Self { parent: Some(parent), after: None, limit: 10_000 }
+    }
+}
+
+/// A filter over the log of outbound mail; results are newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundQuery {
+    pub item: Option<ItemId>,
+    /// Lowercased address.
+    pub recipient: Option<String>,
+    pub status: Option<OutboundStatus>,
+    /// Only mail recorded at or after this instant (the rate limits' window).
+    pub since: Option<DateTime<Utc>>,
+    pub limit: usize,
+}
+
+impl OutboundQuery {
+    pub fn all(limit: usize) -> Self {
+        Self { item: None, recipient: None, status: None, since: None, limit }
     }
 }
 
@@ -231,6 +298,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn user_by_email(&self, ws: WorkspaceId, email: &str) -> Result<Option<User>, StoreError>;
 
+    /// Users matching every condition of the filter, in id order, at most `filter.limit`.
+    async fn users(&self, ws: WorkspaceId, filter: &UserFilter) -> Result<Vec<User>, StoreError>;
+
+    /// The organization holding `domain` (lowercase) among its domains. A domain belongs to at
+    /// most one organization of a workspace: a commit giving it to a second one is `Duplicate`.
+    async fn organization_by_domain(
+        &self,
+        ws: WorkspaceId,
+        domain: &str,
+    ) -> Result<Option<Organization>, StoreError>;
+
     /// Users whose handle is one of `handles` (lowercase).
     async fn users_by_handles(&self, ws: WorkspaceId, handles: &[String]) -> Result<Vec<User>, StoreError>;
 
@@ -328,6 +406,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         ws: WorkspaceId,
         message_ids: &[String],
     ) -> Result<Vec<(String, ItemId)>, StoreError>;
+
+    /// The workspace's [`OutboundMail`] records matching every given filter, newest first (by
+    /// `at`, then id). An outbound mail that names an item and carries a Message-ID is also in the
+    /// index [`Store::items_by_message_ids`] reads, so replies that lost our reply token still
+    /// thread.
+    async fn outbound_mails(
+        &self,
+        ws: WorkspaceId,
+        query: &OutboundQuery,
+    ) -> Result<Vec<OutboundMail>, StoreError>;
 }
 
 /// Conversion between [`Record`] and the concrete record types, so callers can write
@@ -373,6 +461,11 @@ typed_records! {
     Rule => AutomationRule,
     AutomationRun => AutomationRun,
     AutomationState => AutomationState,
+    Organization => Organization,
+    ProjectMember => ProjectMember,
+    JoinRequest => JoinRequest,
+    PortalSettings => PortalSettings,
+    OutboundMail => OutboundMail,
 }
 
 fn wrong_kind(kind: RecordKind) -> StoreError {

@@ -62,6 +62,9 @@ pub struct ServeConfig {
     pub mail: Option<MailListen>,
     /// A mailbox to poll over IMAP, if any.
     pub imap: Option<tandem_intake_email::imap::ImapConfig>,
+    /// The SMTP relay outbound mail (notifications, sign-in links) goes through; without one no
+    /// mail is sent and followers are not notified.
+    pub outbound: Option<crate::mail::OutboundConfig>,
 }
 
 /// Background work: the job runner and the event relay.
@@ -201,7 +204,7 @@ async fn run(backend: &Backend, config: ServeConfig) -> anyhow::Result<()> {
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let background = start_background(&desk, &config, stopping.clone())?;
+    let background = start_background(&desk, &config, stopping.clone()).await?;
     let mail = match &config.mail {
         Some(m) => {
             let limits = tandem_intake_email::IntakeLimits {
@@ -265,10 +268,10 @@ async fn run(backend: &Backend, config: ServeConfig) -> anyhow::Result<()> {
     served.context("the HTTP server failed")
 }
 
-/// Starts the job runner (with the webhook and automation delivery handlers), the event relay
-/// and the automation scheduler, unless
+/// Starts the job runner (with the webhook and automation delivery handlers, and the mail sender
+/// when an SMTP relay is configured), the event relay and the automation scheduler, unless
 /// `--workers 0` keeps this process to serving the API.
-fn start_background(
+async fn start_background(
     desk: &Desk,
     config: &ServeConfig,
     stop: watch::Receiver<bool>,
@@ -293,6 +296,11 @@ fn start_background(
     let mut registry = Registry::new();
     registry.register(Arc::new(delivery));
     registry.register(Arc::new(AutomationDelivery::new(desk.clone())));
+    if let Some(outbound) = &config.outbound {
+        let mail = crate::mail::delivery(desk.clone(), outbound).await?;
+        registry.register(Arc::new(mail));
+        tracing::info!(relay = %outbound.relay.host, port = outbound.relay.port, "outbound mail goes through an SMTP relay");
+    }
     let runner = Runner::start(
         desk.store().clone(),
         Arc::new(SystemClock),
@@ -301,8 +309,12 @@ fn start_background(
         stop.clone(),
     )
     .context("the job runner's configuration is unusable")?;
-    let relay_config =
-        RelayConfig { interval: jobs.poll, max_attempts: jobs.webhook_attempts, ..RelayConfig::default() };
+    let relay_config = RelayConfig {
+        interval: jobs.poll,
+        max_attempts: jobs.webhook_attempts,
+        mail_attempts: config.outbound.as_ref().map(|o| o.attempts),
+        ..RelayConfig::default()
+    };
     let relay = relay::spawn(desk.clone(), relay_config, runner.waker(), stop.clone());
     let timed = automations::spawn(desk.clone(), jobs.automation_interval, stop);
     // One handle for both loops: the caller waits for them together on shutdown.

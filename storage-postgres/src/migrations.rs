@@ -20,11 +20,13 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (2, "webhooks", include_str!("../migrations/0002_webhooks.sql")),
     (4, "mail", include_str!("../migrations/0004_mail.sql")),
+    (5, "access", include_str!("../migrations/0005_access.sql")),
     (6, "automations", include_str!("../migrations/0006_automations.sql")),
+    (7, "outbound mail", include_str!("../migrations/0007_outbound_mail.sql")),
 ];
 
 /// The latest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 #[derive(Debug)]
 struct Embedded;

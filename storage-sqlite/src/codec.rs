@@ -35,6 +35,11 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::AutomationRule => Record::AutomationRule(from_doc(kind, doc)?),
         RecordKind::AutomationRun => Record::AutomationRun(from_doc(kind, doc)?),
         RecordKind::AutomationState => Record::AutomationState(from_doc(kind, doc)?),
+        RecordKind::Organization => Record::Organization(from_doc(kind, doc)?),
+        RecordKind::ProjectMember => Record::ProjectMember(from_doc(kind, doc)?),
+        RecordKind::JoinRequest => Record::JoinRequest(from_doc(kind, doc)?),
+        RecordKind::PortalSettings => Record::PortalSettings(from_doc(kind, doc)?),
+        RecordKind::OutboundMail => Record::OutboundMail(from_doc(kind, doc)?),
     })
 }
 
@@ -64,6 +69,11 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::AutomationRule(r) => serde_json::to_string(r),
         Record::AutomationRun(r) => serde_json::to_string(r),
         Record::AutomationState(r) => serde_json::to_string(r),
+        Record::Organization(r) => serde_json::to_string(r),
+        Record::ProjectMember(r) => serde_json::to_string(r),
+        Record::JoinRequest(r) => serde_json::to_string(r),
+        Record::PortalSettings(r) => serde_json::to_string(r),
+        Record::OutboundMail(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }
@@ -87,9 +97,12 @@ fn opt_text(s: Option<&str>) -> Sql {
 /// The kind-specific columns of a record, beside `workspace_id, id, parent_id, version, doc`.
 pub fn extra_columns(record: &Record) -> Vec<(&'static str, Sql)> {
     match record {
-        Record::User(u) => {
-            vec![("email", opt_text(u.email.as_deref())), ("handle", opt_text(u.handle.as_deref()))]
-        }
+        Record::User(u) => vec![
+            ("email", opt_text(u.email.as_deref())),
+            ("handle", opt_text(u.handle.as_deref())),
+            ("email_domain", opt_text(u.email_domain())),
+            ("organization_id", opt_uuid(u.organization.map(|o| o.0))),
+        ],
         Record::Item(i) => vec![
             ("number", Sql::Integer(i.number)),
             ("item_type", uuid(i.item_type.0)),
@@ -114,6 +127,11 @@ pub fn extra_columns(record: &Record) -> Vec<(&'static str, Sql)> {
             ("dedupe_key", text(m.dedupe_key.clone())),
             ("status", text(m.status.as_str())),
             ("received_ms", Sql::Integer(m.received_at.timestamp_millis())),
+        ],
+        Record::OutboundMail(m) => vec![
+            ("recipient", text(m.recipient.clone())),
+            ("status", text(m.status.as_str())),
+            ("at_ms", Sql::Integer(m.at.timestamp_millis())),
         ],
         _ => Vec::new(),
     }

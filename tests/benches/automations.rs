@@ -38,11 +38,11 @@ fn report(name: &str, mut samples: Vec<Duration>) {
 /// hundredth matches and acts.
 fn rule_json(i: usize, team: TeamId) -> serde_json::Value {
     let trigger = match i % 5 {
-        0 | 1 | 2 => json!({"type": "item_created"}),
+        0..=2 => json!({"type": "item_created"}),
         3 => json!({"type": "message_posted", "by": "requester"}),
         _ => json!({"type": "status_changed", "to_category": "resolved"}),
     };
-    let hit = i % 100 == 0;
+    let hit = i.is_multiple_of(100);
     let category = if hit { "Hardware" } else { "Software" };
     json!({
         "name": format!("Rule {i}"),

@@ -197,10 +197,9 @@ fn assignee_value(a: &Assignee) -> Value {
     }
 }
 
-/// The requester's organization, when the user record carries one. Organizations arrive with
-/// the access work; reading the stored shape keeps this one arm the only place that knows.
+/// The requester's organization, when they belong to one.
 fn requester_organization(user: &User) -> Value {
-    serde_json::to_value(user).ok().and_then(|v| v.get("organization").cloned()).unwrap_or(Value::Null)
+    user.organization.map_or(Value::Null, id_value)
 }
 
 /// The value of a field, as JSON (null when unset).

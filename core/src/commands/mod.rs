@@ -1,14 +1,21 @@
 //! Every command `Desk::execute` runs. Each has a `load` (reads) and a pure `decide`.
 
+mod access;
 mod automation;
 mod conversation;
 mod items;
 mod mail;
+mod notify;
 mod people;
 mod structure;
 mod types;
 mod webhooks;
 
+pub use access::{
+    ConfigurePortal, CreateOrganization, DecideJoinRequest, DeleteOrganization, DomainState,
+    MAX_CONTACTS_JOINED, OrganizationPatch, RemoveProjectMember, RequestToJoin, SetProjectMember,
+    UpdateOrganization,
+};
 pub use automation::{
     CreateRule, DeleteRule, DeliverAutomation, DryRun, FireTimedRule, ReorderRules, RulePatch, RunFilter,
     TimedState, UpdateRule,
@@ -20,6 +27,10 @@ pub use items::{
     TransitionTo, UnlinkItems, UpdateItem,
 };
 pub use mail::{ConfigureMail, MailState, ReceiveEmail, Received};
+pub use notify::{
+    MAIL_NOTIFICATIONS, Notice, Notified, NotifyFollowers, NotifyState, RecordOutboundMail, RecordedMail,
+    notice, notification_key, recipients,
+};
 pub use people::{
     CreateTeam, CreateUser, IssueToken, RevokeToken, TeamPatch, UpdateTeam, UpdateUser, UserPatch,
 };

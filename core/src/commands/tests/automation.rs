@@ -571,6 +571,9 @@ fn refs(w: &World) -> RuleRefs {
     r
 }
 
+/// A change to a rule under validation.
+type Edit<'a> = Box<dyn Fn(&mut Rule) + 'a>;
+
 #[test]
 fn validation_names_the_bad_part() {
     let w = World::new();
@@ -589,7 +592,7 @@ fn validation_names_the_bad_part() {
         automation::validate_rule(&r, &refs(&w)).map_err(|e| (e.field, e.reason))
     };
     assert_eq!(with(&|_| {}), Ok(()));
-    let cases: Vec<(Box<dyn Fn(&mut Rule)>, &str)> = vec![
+    let cases: Vec<(Edit<'_>, &str)> = vec![
         (Box::new(|r| r.name = " ".into()), "name"),
         (
             Box::new(|r| {

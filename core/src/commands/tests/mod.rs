@@ -4,9 +4,11 @@
 
 mod fixture;
 
+mod access;
 mod automation;
 mod conversation;
 mod items;
+mod notify;
 mod people;
 mod structure;
 mod types;
