@@ -125,19 +125,19 @@ impl<'a> Engine<'a> {
     pub fn new(world: &'a World, env: &'a Env<'a>, limits: AutomationLimits, changes: &ChangeSet) -> Self {
         let mut state =
             world.state.clone().unwrap_or_else(|| AutomationState::new(changes.workspace_id, env.now));
-        let mut state_dirty = false;
+        // A new window is only written with the firing that opens it: evaluating rules that do
+        // not fire writes nothing.
         if env.now >= state.window_start + chrono::Duration::seconds(limits.window_secs) {
             state.window_start = env.now;
             state.workspace_firings = 0;
             state.item_firings.clear();
-            state_dirty = true;
         }
         Self {
             world,
             env,
             limits,
             state,
-            state_dirty,
+            state_dirty: false,
             depths: vec![0; changes.events.len()],
             runs: Vec::new(),
             dry: false,
