@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::automation::{AutomationRun, AutomationState, Rule};
 use crate::conversation::{Attachment, Message};
 use crate::event::{EventData, NewEvent};
 use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
@@ -38,6 +39,9 @@ pub enum RecordKind {
     EventCursor,
     MailSettings,
     InboundMail,
+    AutomationRule,
+    AutomationRun,
+    AutomationState,
     Organization,
     ProjectMember,
     JoinRequest,
@@ -46,7 +50,7 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 22] = [
+    pub const ALL: [RecordKind; 25] = [
         RecordKind::Workspace,
         RecordKind::Portfolio,
         RecordKind::Project,
@@ -64,6 +68,9 @@ impl RecordKind {
         RecordKind::EventCursor,
         RecordKind::MailSettings,
         RecordKind::InboundMail,
+        RecordKind::AutomationRule,
+        RecordKind::AutomationRun,
+        RecordKind::AutomationState,
         RecordKind::Organization,
         RecordKind::ProjectMember,
         RecordKind::JoinRequest,
@@ -91,6 +98,9 @@ impl RecordKind {
             RecordKind::EventCursor => "event_cursors",
             RecordKind::MailSettings => "mail_settings",
             RecordKind::InboundMail => "inbound_mails",
+            RecordKind::AutomationRule => "automation_rules",
+            RecordKind::AutomationRun => "automation_runs",
+            RecordKind::AutomationState => "automation_state",
             RecordKind::Organization => "organizations",
             RecordKind::ProjectMember => "project_members",
             RecordKind::JoinRequest => "join_requests",
@@ -118,6 +128,9 @@ impl RecordKind {
             RecordKind::EventCursor => "event cursor",
             RecordKind::MailSettings => "mail settings",
             RecordKind::InboundMail => "inbound mail",
+            RecordKind::AutomationRule => "automation rule",
+            RecordKind::AutomationRun => "automation run",
+            RecordKind::AutomationState => "automation state",
             RecordKind::Organization => "organization",
             RecordKind::ProjectMember => "project member",
             RecordKind::JoinRequest => "join request",
@@ -149,6 +162,9 @@ pub enum Record {
     EventCursor(EventCursor),
     MailSettings(MailSettings),
     InboundMail(InboundMail),
+    AutomationRule(Rule),
+    AutomationRun(AutomationRun),
+    AutomationState(AutomationState),
     Organization(Organization),
     ProjectMember(ProjectMember),
     JoinRequest(JoinRequest),
@@ -208,6 +224,9 @@ record_accessors!(
     EventCursor,
     MailSettings,
     InboundMail,
+    AutomationRule,
+    AutomationRun,
+    AutomationState,
     Organization,
     ProjectMember,
     JoinRequest,
@@ -219,7 +238,7 @@ impl Record {
     /// The record this one belongs to, indexed as `parent_id`: a portfolio's parent portfolio, a
     /// project's portfolio, a folder's project, an item's parent item, a message's/attachment's
     /// item, a link's `from` item, a notification's or token's user, an inbound or outbound mail's
-    /// item, a project membership's user, a join request's project.
+    /// item, a project membership's user, a join request's project, an automation run's item.
     pub fn parent(&self) -> Option<Uuid> {
         match self {
             Record::Workspace(_)
@@ -229,6 +248,8 @@ impl Record {
             | Record::Webhook(_)
             | Record::EventCursor(_)
             | Record::MailSettings(_)
+            | Record::AutomationRule(_)
+            | Record::AutomationState(_)
             | Record::Organization(_)
             | Record::PortalSettings(_) => None,
             Record::Portfolio(p) => p.parent.map(|p| p.as_uuid()),
@@ -241,6 +262,7 @@ impl Record {
             Record::Notification(n) => Some(n.user.as_uuid()),
             Record::Token(t) => Some(t.user.as_uuid()),
             Record::InboundMail(m) => m.item.map(|i| i.as_uuid()),
+            Record::AutomationRun(r) => Some(r.item.as_uuid()),
             // Read on every request of a collaborator or customer: listed by user.
             Record::ProjectMember(m) => Some(m.user.as_uuid()),
             Record::JoinRequest(r) => Some(r.project.as_uuid()),

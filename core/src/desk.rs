@@ -3,7 +3,9 @@
 //! 1. **load** what the command touches (reads from the [`Store`]);
 //! 2. **check** access and 3. **decide**: a pure function of the loaded state, the actor, `now`
 //!    and an id source, producing a [`ChangeSet`] and the command's output;
-//! 4. **commit** the change set atomically; on a version conflict somebody else changed the same
+//! 4. **automations**: the workspace's rules run on the change set's events and add their
+//!    effects to the same change set (`crate::automation`);
+//! 5. **commit** the change set atomically; on a version conflict somebody else changed the same
 //!    records between load and commit, so the whole thing runs again from step 1.
 
 use std::future::Future;
@@ -13,6 +15,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::access::{Access, Actor, ActorKind};
+use crate::automation::{self, AutomationLimits, Engine};
 use crate::change::{ChangeSet, CommitReceipt};
 use crate::error::{DeskError, StoreError};
 use crate::ids::{Clock, IdSource, ItemId, WorkspaceId};
@@ -33,6 +36,8 @@ pub struct Limits {
     /// default: a webhook is a request the server makes on a user's behalf, and must not reach
     /// into the operator's own network.
     pub allow_private_webhooks: bool,
+    /// How far automation rules may cascade and how often they may fire.
+    pub automations: AutomationLimits,
 }
 
 impl Default for Limits {
@@ -41,6 +46,7 @@ impl Default for Limits {
             max_attachment_bytes: 25 * 1024 * 1024,
             max_conflict_retries: 16,
             allow_private_webhooks: false,
+            automations: AutomationLimits::default(),
         }
     }
 }
@@ -94,6 +100,12 @@ pub trait Command: Send + Sync {
         state: Self::State,
         env: &Env<'_>,
     ) -> Result<Decided<Self::Output>, DeskError>;
+
+    /// Whether `Desk` runs the workspace's automation rules on this command's events (a command
+    /// that runs the rule engine itself says no).
+    fn runs_automations() -> bool {
+        true
+    }
 
     /// Fills in what only the commit knows (new item numbers).
     fn finish(output: Self::Output, _receipt: &CommitReceipt) -> Self::Output {
@@ -172,7 +184,13 @@ impl Desk {
             let actor = &self.resolve(actor).await?;
             let state = command.load(actor, self.store.as_ref()).await?;
             let env = Env { now: self.clock.now(), ids: self.ids.as_ref(), limits: &self.limits };
-            let Decided { changes, output } = command.decide(actor, state, &env)?;
+            let Decided { mut changes, output } = command.decide(actor, state, &env)?;
+            if C::runs_automations()
+                && let Some(world) =
+                    automation::load_world(self.store.as_ref(), actor.workspace_id, &changes, &[]).await?
+            {
+                Engine::new(&world, &env, self.limits.automations, &changes).run(&mut changes);
+            }
             if changes.is_empty() {
                 return Ok(output);
             }

@@ -76,6 +76,12 @@ ids! {
     /// A workspace's mail settings: always equal to the workspace's id (one per workspace).
     MailSettingsId,
     InboundMailId,
+    /// An automation rule.
+    RuleId,
+    /// One entry of the automation run log.
+    AutomationRunId,
+    /// A workspace's automation bookkeeping: always equal to the workspace's id (one per workspace).
+    AutomationStateId,
     OrganizationId,
     /// A person's membership of (or grant on) a project: derived from the pair, so a person holds
     /// at most one per project (see `ProjectMember::id_for`).

@@ -5,6 +5,7 @@
 //! [`Desk::execute`] as a [`Command`] whose `decide` step is a pure function.
 
 pub mod access;
+pub mod automation;
 pub mod change;
 pub mod commands;
 pub mod conversation;

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Invalid;
-use crate::ids::{ItemId, MessageId, NotificationId, OrganizationId, TeamId, TokenId, UserId, WorkspaceId};
+use crate::ids::{
+    ItemId, MessageId, NotificationId, OrganizationId, RuleId, TeamId, TokenId, UserId, WorkspaceId,
+};
 
 /// A person's role in a workspace. Customers are requesters (members, clinic owners, store staff)
 /// and may have no login at all, only an email address.
@@ -139,6 +141,8 @@ pub struct ApiToken {
 pub enum NotificationKind {
     /// The user was `@mentioned` in a message.
     Mention { message: MessageId },
+    /// An automation rule notified the user.
+    Automation { rule: RuleId, text: String },
 }
 
 /// An in-app notification in a user's inbox.

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::automation::{AutomationRun, AutomationState, Rule};
 use crate::change::{ChangeSet, CommitReceipt, Record, RecordKind};
 use crate::conversation::Attachment;
 use crate::conversation::Message;
@@ -457,6 +458,9 @@ typed_records! {
     EventCursor => EventCursor,
     MailSettings => MailSettings,
     InboundMail => InboundMail,
+    Rule => AutomationRule,
+    AutomationRun => AutomationRun,
+    AutomationState => AutomationState,
     Organization => Organization,
     ProjectMember => ProjectMember,
     JoinRequest => JoinRequest,

@@ -288,6 +288,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 timeout: Duration::from_secs(job_timeout_secs),
                 poll: Duration::from_millis(job_poll_ms),
                 webhook_attempts,
+                ..JobsConfig::default()
             };
             let mail = smtp_listen.map(|listen| MailListen {
                 listen,

@@ -13,6 +13,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::backend::{Backend, BackendOptions, DbLocation};
 use crate::demo::{self, Seeded};
+use crate::jobs::automations::{self, AutomationDelivery};
 use crate::jobs::relay::{self, RelayConfig};
 use crate::jobs::{Backoff, KindPolicy, Registry, Runner, RunnerConfig};
 use crate::runtime::{SystemClock, UuidV7Ids};
@@ -79,6 +80,8 @@ pub struct JobsConfig {
     pub poll: Duration,
     /// Attempts each webhook delivery gets before it is a dead letter.
     pub webhook_attempts: u32,
+    /// How often the scheduler looks for due time-based automations.
+    pub automation_interval: Duration,
 }
 
 impl Default for JobsConfig {
@@ -90,6 +93,7 @@ impl Default for JobsConfig {
             timeout: runner.policy.timeout,
             poll: runner.poll,
             webhook_attempts: RelayConfig::default().max_attempts,
+            automation_interval: Duration::from_secs(60),
         }
     }
 }
@@ -264,9 +268,9 @@ async fn run(backend: &Backend, config: ServeConfig) -> anyhow::Result<()> {
     served.context("the HTTP server failed")
 }
 
-/// Starts the job runner (with the webhook delivery handler, and the mail sender when an SMTP
-/// relay is configured) and the event relay, unless `--workers 0` keeps this process to serving
-/// the API.
+/// Starts the job runner (with the webhook and automation delivery handlers, and the mail sender
+/// when an SMTP relay is configured), the event relay and the automation scheduler, unless
+/// `--workers 0` keeps this process to serving the API.
 async fn start_background(
     desk: &Desk,
     config: &ServeConfig,
@@ -291,6 +295,7 @@ async fn start_background(
     .context("cannot set up webhook delivery")?;
     let mut registry = Registry::new();
     registry.register(Arc::new(delivery));
+    registry.register(Arc::new(AutomationDelivery::new(desk.clone())));
     if let Some(outbound) = &config.outbound {
         let mail = crate::mail::delivery(desk.clone(), outbound).await?;
         registry.register(Arc::new(mail));
@@ -310,8 +315,18 @@ async fn start_background(
         mail_attempts: config.outbound.as_ref().map(|o| o.attempts),
         ..RelayConfig::default()
     };
-    let relay = relay::spawn(desk.clone(), relay_config, runner.waker(), stop);
-    Ok(Some((runner, relay)))
+    let relay = relay::spawn(desk.clone(), relay_config, runner.waker(), stop.clone());
+    let timed = automations::spawn(desk.clone(), jobs.automation_interval, stop);
+    // One handle for both loops: the caller waits for them together on shutdown.
+    let background = tokio::spawn(async move {
+        if let Err(e) = timed.await {
+            tracing::error!(error = %e, "the automation scheduler failed");
+        }
+        if let Err(e) = relay.await {
+            tracing::error!(error = %e, "the event relay failed");
+        }
+    });
+    Ok(Some((runner, background)))
 }
 
 /// `tandem mail-ingest`: one message from stdin; returns the exit code for the MTA (and says why

@@ -54,6 +54,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_webhooks.sql")),
     (4, include_str!("../migrations/0004_mail.sql")),
     (5, include_str!("../migrations/0005_access.sql")),
+    (6, include_str!("../migrations/0006_automations.sql")),
     (7, include_str!("../migrations/0007_outbound_mail.sql")),
 ];
 

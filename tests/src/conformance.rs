@@ -1229,6 +1229,7 @@ macro_rules! conformance_suite {
             mail_addresses_route_across_workspaces,
             inbound_mail_is_deduplicated,
             message_ids_thread_to_items,
+            automation_records_round_trip,
             outbound_mail_log_filters_and_threads,
         );
         $crate::stamp!($harness; conformance_access;
@@ -1237,6 +1238,68 @@ macro_rules! conformance_suite {
             scopes_agree_with_admits,
         );
     };
+}
+
+/// Rules (with nested conditions), the run log (children of their item) and the per-workspace
+/// automation state are stored whole, versioned and kept per tenant.
+pub async fn automation_records_round_trip(store: TestStore) {
+    use tandem_core::automation::{AutomationRun, AutomationState, Rule, RunOutcome};
+    let ws = workspace(store.as_ref(), "w").await;
+    let other = workspace(store.as_ref(), "other").await;
+    let item = insert(store.as_ref(), &ws, ws.item("printer")).await;
+    let second = insert(store.as_ref(), &ws, ws.item("scanner")).await;
+    let rule: Rule = serde_json::from_value(serde_json::json!({
+        "id": id::<RuleId>(), "workspace_id": ws.id, "name": "Hardware", "enabled": true, "position": 1,
+        "trigger": {"type": "item_created"},
+        "conditions": {"any": [{"field": "custom.category", "op": "eq", "value": "Hardware"},
+                               {"not": {"business_hours": {"days": ["mon"], "start": "09:00", "end": "17:00"}}}]},
+        "actions": [{"type": "set_priority", "priority": "high"}],
+        "created_at": ws.now, "updated_at": ws.now, "version": 1,
+    }))
+    .unwrap();
+    let rule = insert(store.as_ref(), &ws, rule).await;
+    let read = store::get::<Rule>(store.as_ref(), ws.id, rule.id.0).await.unwrap();
+    assert_eq!(read.as_ref(), Some(&rule));
+    assert_eq!(store::get::<Rule>(store.as_ref(), other.id, rule.id.0).await.unwrap(), None);
+
+    let run = |item: ItemId, n: i64| AutomationRun {
+        id: id(),
+        workspace_id: ws.id,
+        rule: rule.id,
+        rule_name: rule.name.clone(),
+        item,
+        at: ws.at(n),
+        outcome: RunOutcome::Fired,
+        reason: "item.created".into(),
+        depth: 0,
+        changes: vec!["priority = high".into()],
+        occurrence: (n == 2).then(|| "idle:1".to_string()),
+        version: 1,
+    };
+    let first = insert(store.as_ref(), &ws, run(item.id, 1)).await;
+    let third = insert(store.as_ref(), &ws, run(item.id, 2)).await;
+    insert(store.as_ref(), &ws, run(second.id, 3)).await;
+    let of_item = store::list::<AutomationRun>(store.as_ref(), ws.id, &RecordQuery::children_of(item.id.0))
+        .await
+        .unwrap();
+    assert_eq!(of_item, vec![first, third]);
+    assert_eq!(
+        store::list::<AutomationRun>(store.as_ref(), ws.id, &RecordQuery::all()).await.unwrap().len(),
+        3
+    );
+
+    let mut state = AutomationState::new(ws.id, ws.now);
+    state.item_firings.insert(item.id, 3);
+    state.round_robin.insert(format!("{}:0", rule.id), 7);
+    state.version = 1;
+    let state = insert(store.as_ref(), &ws, state).await;
+    let mut next = state.clone();
+    next.workspace_firings = 9;
+    next.version = 2;
+    update(store.as_ref(), &ws, next.clone()).await.unwrap();
+    // A writer that read version 1 loses.
+    assert!(matches!(update(store.as_ref(), &ws, next.clone()).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store::get::<AutomationState>(store.as_ref(), ws.id, ws.id.0).await.unwrap(), Some(next));
 }
 
 /// One `#[tokio::test]` per case of `$module`, each on a fresh store from `$harness`.

@@ -1,6 +1,7 @@
 //! Every command `Desk::execute` runs. Each has a `load` (reads) and a pure `decide`.
 
 mod access;
+mod automation;
 mod conversation;
 mod items;
 mod mail;
@@ -15,7 +16,12 @@ pub use access::{
     MAX_CONTACTS_JOINED, OrganizationPatch, RemoveProjectMember, RequestToJoin, SetProjectMember,
     UpdateOrganization,
 };
+pub use automation::{
+    CreateRule, DeleteRule, DeliverAutomation, DryRun, FireTimedRule, ReorderRules, RulePatch, RunFilter,
+    TimedState, UpdateRule,
+};
 pub use conversation::{AddAttachment, MarkNotificationRead, NewFile, PostMessage, Posted};
+pub(crate) use items::move_to_status;
 pub use items::{
     ChangeFollowers, ConvertItem, CreateItem, ItemPatch, LinkItems, SetAssignees, TransitionItem,
     TransitionTo, UnlinkItems, UpdateItem,

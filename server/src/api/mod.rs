@@ -3,6 +3,7 @@
 //! → respond; access rules live in `Desk`, never here.
 
 mod access;
+mod automations;
 mod conversation;
 mod items;
 mod mail;
@@ -164,6 +165,17 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(ops::events))
         .route("/jobs", get(ops::jobs))
         .route("/jobs/{id}/retry", post(ops::retry_job))
+        // Automations
+        .route("/automations", get(automations::list_rules).post(automations::create_rule))
+        .route("/automations/reorder", post(automations::reorder_rules))
+        .route("/automations/dry-run", post(automations::dry_run))
+        .route("/automations/runs", get(automations::runs))
+        .route(
+            "/automations/{id}",
+            get(automations::get_rule).patch(automations::update_rule).delete(automations::delete_rule),
+        )
+        .route("/automations/{id}/enable", post(automations::enable_rule))
+        .route("/automations/{id}/disable", post(automations::disable_rule))
         // Outgoing webhooks
         .route("/webhooks", get(webhooks::list_webhooks).post(webhooks::create_webhook))
         .route(

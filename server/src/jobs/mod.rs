@@ -14,6 +14,7 @@
 //! - Shutdown: stop claiming, let the jobs in flight finish (each is bounded by its timeout),
 //!   then return, so the caller can close the store.
 
+pub mod automations;
 pub mod backoff;
 pub mod relay;
 

@@ -5,6 +5,7 @@
 mod fixture;
 
 mod access;
+mod automation;
 mod conversation;
 mod items;
 mod notify;
