@@ -8,6 +8,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::conversation::{Attachment, Message};
+use crate::credentials::{Credential, Session, SignInLink};
 use crate::event::{EventData, NewEvent};
 use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
 use crate::ids::{ItemId, JobId, WorkspaceId};
@@ -37,10 +38,13 @@ pub enum RecordKind {
     EventCursor,
     MailSettings,
     InboundMail,
+    Credential,
+    Session,
+    SignInLink,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 17] = [
+    pub const ALL: [RecordKind; 20] = [
         RecordKind::Workspace,
         RecordKind::Portfolio,
         RecordKind::Project,
@@ -58,6 +62,9 @@ impl RecordKind {
         RecordKind::EventCursor,
         RecordKind::MailSettings,
         RecordKind::InboundMail,
+        RecordKind::Credential,
+        RecordKind::Session,
+        RecordKind::SignInLink,
     ];
 
     /// The table holding this kind in both backends.
@@ -80,6 +87,9 @@ impl RecordKind {
             RecordKind::EventCursor => "event_cursors",
             RecordKind::MailSettings => "mail_settings",
             RecordKind::InboundMail => "inbound_mails",
+            RecordKind::Credential => "credentials",
+            RecordKind::Session => "sessions",
+            RecordKind::SignInLink => "sign_in_links",
         }
     }
 
@@ -102,6 +112,9 @@ impl RecordKind {
             RecordKind::EventCursor => "event cursor",
             RecordKind::MailSettings => "mail settings",
             RecordKind::InboundMail => "inbound mail",
+            RecordKind::Credential => "credential",
+            RecordKind::Session => "session",
+            RecordKind::SignInLink => "sign-in link",
         }
     }
 }
@@ -128,6 +141,9 @@ pub enum Record {
     EventCursor(EventCursor),
     MailSettings(MailSettings),
     InboundMail(InboundMail),
+    Credential(Credential),
+    Session(Session),
+    SignInLink(SignInLink),
 }
 
 macro_rules! record_accessors {
@@ -181,13 +197,17 @@ record_accessors!(
     Webhook,
     EventCursor,
     MailSettings,
-    InboundMail
+    InboundMail,
+    Credential,
+    Session,
+    SignInLink
 );
 
 impl Record {
     /// The record this one belongs to, indexed as `parent_id`: a portfolio's parent portfolio, a
     /// project's portfolio, a folder's project, an item's parent item, a message's/attachment's
-    /// item, a link's `from` item, a notification's or token's user, an inbound mail's item.
+    /// item, a link's `from` item, a notification's, token's, credential's, session's or sign-in
+    /// link's user, an inbound mail's item.
     pub fn parent(&self) -> Option<Uuid> {
         match self {
             Record::Workspace(_)
@@ -207,6 +227,9 @@ impl Record {
             Record::Notification(n) => Some(n.user.as_uuid()),
             Record::Token(t) => Some(t.user.as_uuid()),
             Record::InboundMail(m) => m.item.map(|i| i.as_uuid()),
+            Record::Credential(c) => Some(c.user.as_uuid()),
+            Record::Session(s) => Some(s.user.as_uuid()),
+            Record::SignInLink(l) => Some(l.user.as_uuid()),
         }
     }
 }

@@ -76,6 +76,10 @@ ids! {
     /// A workspace's mail settings: always equal to the workspace's id (one per workspace).
     MailSettingsId,
     InboundMailId,
+    /// A user's password credential: always equal to the user's id (one per user).
+    CredentialId,
+    SessionId,
+    SignInLinkId,
 }
 
 /// Where new ids come from. The server uses time-ordered UUIDv7; tests use a counter so that

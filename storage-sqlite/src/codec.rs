@@ -32,6 +32,9 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::EventCursor => Record::EventCursor(from_doc(kind, doc)?),
         RecordKind::MailSettings => Record::MailSettings(from_doc(kind, doc)?),
         RecordKind::InboundMail => Record::InboundMail(from_doc(kind, doc)?),
+        RecordKind::Credential => Record::Credential(from_doc(kind, doc)?),
+        RecordKind::Session => Record::Session(from_doc(kind, doc)?),
+        RecordKind::SignInLink => Record::SignInLink(from_doc(kind, doc)?),
     })
 }
 
@@ -58,6 +61,9 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::EventCursor(r) => serde_json::to_string(r),
         Record::MailSettings(r) => serde_json::to_string(r),
         Record::InboundMail(r) => serde_json::to_string(r),
+        Record::Credential(r) => serde_json::to_string(r),
+        Record::Session(r) => serde_json::to_string(r),
+        Record::SignInLink(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }
@@ -103,7 +109,12 @@ pub fn extra_columns(record: &Record) -> Vec<(&'static str, Sql)> {
         ],
         Record::Attachment(a) => vec![("sha256", text(a.sha256.clone()))],
         Record::Link(l) => vec![("other_id", uuid(l.to.0))],
-        Record::Token(t) => vec![("secret_sha256", text(t.secret_sha256.clone()))],
+        Record::Token(t) => vec![
+            ("secret_sha256", text(t.secret_sha256.clone())),
+            ("last_used_ms", t.last_used_at.map_or(Sql::Null, |at| Sql::Integer(at.timestamp_millis()))),
+        ],
+        Record::Session(s) => vec![("secret_sha256", text(s.secret_sha256.clone()))],
+        Record::SignInLink(l) => vec![("secret_sha256", text(l.secret_sha256.clone()))],
         Record::InboundMail(m) => vec![
             ("dedupe_key", text(m.dedupe_key.clone())),
             ("status", text(m.status.as_str())),

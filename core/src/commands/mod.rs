@@ -4,6 +4,7 @@ mod conversation;
 mod items;
 mod mail;
 mod people;
+mod sign_in;
 mod structure;
 mod types;
 mod webhooks;
@@ -17,6 +18,7 @@ pub use mail::{ConfigureMail, MailState, ReceiveEmail, Received};
 pub use people::{
     CreateTeam, CreateUser, IssueToken, RevokeToken, TeamPatch, UpdateTeam, UpdateUser, UserPatch,
 };
+pub use sign_in::{EndSession, RequestSignInLink, SetPassword, StartSession, UseSignInLink};
 pub use structure::{
     CreateFolder, CreatePortfolio, CreateProject, CreateWorkspace, DeleteFolder, DeletePortfolio,
     FolderPatch, PortfolioPatch, ProjectPatch, RenameWorkspace, UpdateFolder, UpdatePortfolio, UpdateProject,
