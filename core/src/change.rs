@@ -14,7 +14,8 @@ use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
 use crate::ids::{ItemId, JobId, WorkspaceId};
 use crate::item::{ActorRef, Item, ItemLink, ItemType};
 use crate::mail::{InboundMail, MailSettings};
-use crate::people::{ApiToken, Notification, Team, User};
+use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
+use crate::people::{ApiToken, Notification, Organization, Team, User};
 use crate::webhook::{EventCursor, Webhook};
 
 /// Every kind of stored record. Each has a table of its own in every backend.
@@ -38,13 +39,17 @@ pub enum RecordKind {
     EventCursor,
     MailSettings,
     InboundMail,
+    Organization,
+    ProjectMember,
+    JoinRequest,
+    PortalSettings,
     Credential,
     Session,
     SignInLink,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 20] = [
+    pub const ALL: [RecordKind; 24] = [
         RecordKind::Workspace,
         RecordKind::Portfolio,
         RecordKind::Project,
@@ -62,6 +67,10 @@ impl RecordKind {
         RecordKind::EventCursor,
         RecordKind::MailSettings,
         RecordKind::InboundMail,
+        RecordKind::Organization,
+        RecordKind::ProjectMember,
+        RecordKind::JoinRequest,
+        RecordKind::PortalSettings,
         RecordKind::Credential,
         RecordKind::Session,
         RecordKind::SignInLink,
@@ -87,6 +96,10 @@ impl RecordKind {
             RecordKind::EventCursor => "event_cursors",
             RecordKind::MailSettings => "mail_settings",
             RecordKind::InboundMail => "inbound_mails",
+            RecordKind::Organization => "organizations",
+            RecordKind::ProjectMember => "project_members",
+            RecordKind::JoinRequest => "join_requests",
+            RecordKind::PortalSettings => "portal_settings",
             RecordKind::Credential => "credentials",
             RecordKind::Session => "sessions",
             RecordKind::SignInLink => "sign_in_links",
@@ -112,6 +125,10 @@ impl RecordKind {
             RecordKind::EventCursor => "event cursor",
             RecordKind::MailSettings => "mail settings",
             RecordKind::InboundMail => "inbound mail",
+            RecordKind::Organization => "organization",
+            RecordKind::ProjectMember => "project member",
+            RecordKind::JoinRequest => "join request",
+            RecordKind::PortalSettings => "portal settings",
             RecordKind::Credential => "credential",
             RecordKind::Session => "session",
             RecordKind::SignInLink => "sign-in link",
@@ -141,6 +158,10 @@ pub enum Record {
     EventCursor(EventCursor),
     MailSettings(MailSettings),
     InboundMail(InboundMail),
+    Organization(Organization),
+    ProjectMember(ProjectMember),
+    JoinRequest(JoinRequest),
+    PortalSettings(PortalSettings),
     Credential(Credential),
     Session(Session),
     SignInLink(SignInLink),
@@ -198,6 +219,10 @@ record_accessors!(
     EventCursor,
     MailSettings,
     InboundMail,
+    Organization,
+    ProjectMember,
+    JoinRequest,
+    PortalSettings,
     Credential,
     Session,
     SignInLink
@@ -207,7 +232,7 @@ impl Record {
     /// The record this one belongs to, indexed as `parent_id`: a portfolio's parent portfolio, a
     /// project's portfolio, a folder's project, an item's parent item, a message's/attachment's
     /// item, a link's `from` item, a notification's, token's, credential's, session's or sign-in
-    /// link's user, an inbound mail's item.
+    /// link's user, an inbound mail's item, a project membership's user, a join request's project.
     pub fn parent(&self) -> Option<Uuid> {
         match self {
             Record::Workspace(_)
@@ -216,7 +241,9 @@ impl Record {
             | Record::Team(_)
             | Record::Webhook(_)
             | Record::EventCursor(_)
-            | Record::MailSettings(_) => None,
+            | Record::MailSettings(_)
+            | Record::Organization(_)
+            | Record::PortalSettings(_) => None,
             Record::Portfolio(p) => p.parent.map(|p| p.as_uuid()),
             Record::Project(p) => p.portfolio.map(|p| p.as_uuid()),
             Record::Folder(f) => Some(f.project.as_uuid()),
@@ -227,6 +254,9 @@ impl Record {
             Record::Notification(n) => Some(n.user.as_uuid()),
             Record::Token(t) => Some(t.user.as_uuid()),
             Record::InboundMail(m) => m.item.map(|i| i.as_uuid()),
+            // Read on every request of a collaborator or customer: listed by user.
+            Record::ProjectMember(m) => Some(m.user.as_uuid()),
+            Record::JoinRequest(r) => Some(r.project.as_uuid()),
             Record::Credential(c) => Some(c.user.as_uuid()),
             Record::Session(s) => Some(s.user.as_uuid()),
             Record::SignInLink(l) => Some(l.user.as_uuid()),

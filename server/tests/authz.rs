@@ -48,7 +48,8 @@ enum Expect {
     AsAnonymous,
 }
 
-/// The policy, written out role by role (independently of `access::can`).
+/// The policy, written out role by role (independently of `access::can`). The matrix's items are
+/// in no project and nobody in it requested or follows them; nobody holds a project role.
 fn may(who: Who, action: Action) -> bool {
     use Action::*;
     match who {
@@ -56,12 +57,10 @@ fn may(who: Who, action: Action) -> bool {
         // The administrator's read-only token: their role, within the read scope.
         Who::ReadToken => matches!(action, ViewDirectory | ViewAudit | ViewItem | ViewInternal | ViewHistory),
         Who::Manager => action != AdministerWorkspace,
-        Who::Agent => !matches!(action, AdministerWorkspace | ManageStructure | ManageUsers),
-        Who::Collaborator => !matches!(
-            action,
-            AdministerWorkspace | ManageStructure | ManageUsers | ViewAudit | PostPublicMessage
-        ),
-        // Customers' item rights hold on their own items; the matrix's item is not theirs.
+        Who::Agent => !matches!(action, AdministerWorkspace | ManageStructure | ManageUsers | ManageMembers),
+        // Collaborators work in the projects they belong to: nothing here but the directory.
+        Who::Collaborator => matches!(action, ViewDirectory | ViewItem | RequestToJoin),
+        // Customers' item rights hold on their own items.
         Who::Customer => matches!(action, CreateItem | ViewItem),
         Who::Anonymous => false,
     }
@@ -89,8 +88,8 @@ fn expected(route: &Route, who: Who) -> Expect {
                 forbidden
             }
         }
-        // An item a customer is not involved in does not exist, as far as they can tell.
-        Rule::Item(_) if who == Who::Customer => Status(StatusCode::NOT_FOUND),
+        // An item a customer or collaborator cannot see does not exist, as far as they can tell.
+        Rule::Item(_) if matches!(who, Who::Customer | Who::Collaborator) => Status(StatusCode::NOT_FOUND),
         Rule::Item(action) => {
             if may(who, action) {
                 Allowed
@@ -230,6 +229,15 @@ impl World {
         }
         let link = w.admin(Method::POST, "/items/1/links", json!({"to": 2})).await;
         w.ids.push(("link", link["id"].as_str().unwrap().to_string()));
+        let org = w.admin(Method::POST, "/organizations", json!({"name": "Clinic group"})).await;
+        w.ids.push(("organization", org["id"].as_str().unwrap().to_string()));
+        // A join request to decide on, from the collaborator.
+        let cleo = w.tokens.iter().find(|(t, _)| *t == Who::Collaborator).unwrap().1.clone();
+        let path = format!("/projects/{}/join-requests", w.id("project"));
+        let (status, request) =
+            call(&w.app, Method::POST, &path, Some(&cleo), Payload::Json(json!({"note": "let me in"}))).await;
+        assert_eq!(status, StatusCode::CREATED, "{request}");
+        w.ids.push(("join_request", request["id"].as_str().unwrap().to_string()));
         let hook = w.admin(Method::POST, "/webhooks", json!({"url": "https://hooks.example/tandem"})).await;
         w.ids.push(("webhook", hook["id"].as_str().unwrap().to_string()));
         let (status, file) =
@@ -239,7 +247,7 @@ impl World {
         w
     }
 
-    /// The route's path with its parameter filled in with a record of the world.
+    /// The route's path with its parameters filled in with records of the world.
     fn path(&self, route: &Route) -> String {
         let nothing = "0190f0f0-0000-7000-8000-000000000000";
         let param = match route.path {
@@ -254,14 +262,25 @@ impl World {
             p if p.starts_with("/teams/") => self.id("team"),
             p if p.starts_with("/links/") => self.id("link"),
             p if p.starts_with("/attachments/") => self.id("attachment"),
-            p if p.starts_with("/auth/magic/") => "tdm_not_a_link",
             p if p.starts_with("/webhooks/") => self.id("webhook"),
+            p if p.starts_with("/organizations/") => self.id("organization"),
+            p if p.starts_with("/join-requests/") => self.id("join_request"),
+            p if p.starts_with("/auth/magic/") => "tdm_not_a_link",
             p if p.starts_with("/notifications/") || p.starts_with("/jobs/") => nothing,
             p => panic!("{} {p}: the matrix does not know what to put in this route's path", route.method),
         };
-        let start = route.path.find('{').unwrap();
-        let end = route.path.find('}').unwrap();
-        format!("{}{param}{}", &route.path[..start], &route.path[end + 1..])
+        let mut path = route.path.to_string();
+        let mut first = true;
+        while let (Some(start), Some(end)) = (path.find('{'), path.find('}')) {
+            let value = match &path[start..=end] {
+                _ if first => param,
+                "{user}" => self.id("user"),
+                other => panic!("{} {}: no value for {other}", route.method, route.path),
+            };
+            path.replace_range(start..=end, value);
+            first = false;
+        }
+        path
     }
 
     /// A well-formed body for the route, so that what decides the answer is who calls.
@@ -318,6 +337,12 @@ impl World {
             }
             ("POST", "/items/{item}/attachments") => Payload::File,
             ("POST", "/jobs/{id}/retry") => Payload::None,
+            ("POST", "/organizations") => json(json!({"name": format!("Org {unique}")})),
+            ("PATCH", "/organizations/{id}") => json(json!({"name": "Clinic group"})),
+            ("PUT", "/projects/{id}/members/{user}") => json(json!({"role": "member"})),
+            ("POST", "/projects/{id}/join-requests") => json(json!({"note": "please"})),
+            ("POST", "/join-requests/{id}/approve" | "/join-requests/{id}/deny") => json(json!({})),
+            ("PATCH", "/portal") => json(json!({})),
             ("POST", "/webhooks") => json(json!({"url": "https://hooks.example/tandem", "events": []})),
             ("PATCH", "/webhooks/{id}") => json(json!({"active": false})),
             (method, path) => {

@@ -1310,6 +1310,11 @@ macro_rules! conformance_suite {
             token_use_is_recorded_once_per_interval,
             login_failures_count_lock_and_clear,
         );
+        $crate::stamp!($harness; conformance_access;
+            organizations_own_their_domains,
+            memberships_are_records,
+            scopes_agree_with_admits,
+        );
     };
 }
 

@@ -365,6 +365,8 @@ impl Command for CreateItem {
             done_at: category.is_done().then_some(env.now),
             version: 1,
         };
+        // Collaborators file items only into projects they work on.
+        can(actor, Action::CreateItem, Target::Item(&item)).into_result()?;
         let mut changes = env.changes(actor);
         changes.insert(Record::Item(item.clone()));
         changes.event(

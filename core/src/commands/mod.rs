@@ -1,5 +1,6 @@
 //! Every command `Desk::execute` runs. Each has a `load` (reads) and a pure `decide`.
 
+mod access;
 mod conversation;
 mod items;
 mod mail;
@@ -9,6 +10,11 @@ mod structure;
 mod types;
 mod webhooks;
 
+pub use access::{
+    ConfigurePortal, CreateOrganization, DecideJoinRequest, DeleteOrganization, DomainState,
+    MAX_CONTACTS_JOINED, OrganizationPatch, RemoveProjectMember, RequestToJoin, SetProjectMember,
+    UpdateOrganization,
+};
 pub use conversation::{AddAttachment, MarkNotificationRead, NewFile, PostMessage, Posted};
 pub use items::{
     ChangeFollowers, ConvertItem, CreateItem, ItemPatch, LinkItems, SetAssignees, TransitionItem,

@@ -2,6 +2,7 @@
 //! workspace segment. Handlers are thin: parse → command → `Desk::execute` (or a `Desk` query)
 //! → respond; access rules live in `Desk`, never here.
 
+mod access;
 mod conversation;
 mod items;
 mod mail;
@@ -170,6 +171,22 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
         route(M::GET, "/teams", Ws(ViewDirectory), people::list_teams),
         route(M::POST, "/teams", Ws(ManageStructure), people::create_team),
         route(M::PATCH, "/teams/{id}", Ws(ManageStructure), people::update_team),
+        // Organizations, project members and grants, join requests, portal visibility
+        route(M::GET, "/organizations", Ws(ViewDirectory), access::list_organizations),
+        route(M::POST, "/organizations", Ws(ManageUsers), access::create_organization),
+        route(M::GET, "/organizations/{id}", Ws(ViewDirectory), access::get_organization),
+        route(M::PATCH, "/organizations/{id}", Ws(ManageUsers), access::update_organization),
+        route(M::DELETE, "/organizations/{id}", Ws(ManageUsers), access::delete_organization),
+        route(M::GET, "/organizations/{id}/members", Ws(ViewDirectory), access::organization_members),
+        route(M::GET, "/projects/{id}/members", Ws(ViewDirectory), access::project_members),
+        route(M::PUT, "/projects/{id}/members/{user}", Ws(ManageMembers), access::set_project_member),
+        route(M::DELETE, "/projects/{id}/members/{user}", Ws(ManageMembers), access::remove_project_member),
+        route(M::GET, "/projects/{id}/join-requests", SignedIn, access::list_join_requests),
+        route(M::POST, "/projects/{id}/join-requests", Ws(RequestToJoin), access::request_to_join),
+        route(M::POST, "/join-requests/{id}/approve", Ws(ManageMembers), access::approve_join_request),
+        route(M::POST, "/join-requests/{id}/deny", Ws(ManageMembers), access::deny_join_request),
+        route(M::GET, "/portal", Ws(ViewDirectory), access::get_portal),
+        route(M::PATCH, "/portal", Ws(ManageStructure), access::configure_portal),
         route(M::GET, "/notifications", SignedIn, people::list_notifications),
         route(M::POST, "/notifications/{id}/read", SignedIn, people::read_notification),
         // Items
