@@ -13,7 +13,7 @@ use crate::event::{EventData, NewEvent};
 use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
 use crate::ids::{ItemId, JobId, WorkspaceId};
 use crate::item::{ActorRef, Item, ItemLink, ItemType};
-use crate::mail::{InboundMail, MailSettings};
+use crate::mail::{InboundMail, MailSettings, OutboundMail};
 use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
 use crate::people::{ApiToken, Notification, Organization, Team, User};
 use crate::webhook::{EventCursor, Webhook};
@@ -43,13 +43,14 @@ pub enum RecordKind {
     ProjectMember,
     JoinRequest,
     PortalSettings,
+    OutboundMail,
     Credential,
     Session,
     SignInLink,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 24] = [
+    pub const ALL: [RecordKind; 25] = [
         RecordKind::Workspace,
         RecordKind::Portfolio,
         RecordKind::Project,
@@ -71,6 +72,7 @@ impl RecordKind {
         RecordKind::ProjectMember,
         RecordKind::JoinRequest,
         RecordKind::PortalSettings,
+        RecordKind::OutboundMail,
         RecordKind::Credential,
         RecordKind::Session,
         RecordKind::SignInLink,
@@ -100,6 +102,7 @@ impl RecordKind {
             RecordKind::ProjectMember => "project_members",
             RecordKind::JoinRequest => "join_requests",
             RecordKind::PortalSettings => "portal_settings",
+            RecordKind::OutboundMail => "outbound_mails",
             RecordKind::Credential => "credentials",
             RecordKind::Session => "sessions",
             RecordKind::SignInLink => "sign_in_links",
@@ -129,6 +132,7 @@ impl RecordKind {
             RecordKind::ProjectMember => "project member",
             RecordKind::JoinRequest => "join request",
             RecordKind::PortalSettings => "portal settings",
+            RecordKind::OutboundMail => "outbound mail",
             RecordKind::Credential => "credential",
             RecordKind::Session => "session",
             RecordKind::SignInLink => "sign-in link",
@@ -162,6 +166,7 @@ pub enum Record {
     ProjectMember(ProjectMember),
     JoinRequest(JoinRequest),
     PortalSettings(PortalSettings),
+    OutboundMail(OutboundMail),
     Credential(Credential),
     Session(Session),
     SignInLink(SignInLink),
@@ -223,6 +228,7 @@ record_accessors!(
     ProjectMember,
     JoinRequest,
     PortalSettings,
+    OutboundMail,
     Credential,
     Session,
     SignInLink
@@ -232,7 +238,8 @@ impl Record {
     /// The record this one belongs to, indexed as `parent_id`: a portfolio's parent portfolio, a
     /// project's portfolio, a folder's project, an item's parent item, a message's/attachment's
     /// item, a link's `from` item, a notification's, token's, credential's, session's or sign-in
-    /// link's user, an inbound mail's item, a project membership's user, a join request's project.
+    /// link's user, an inbound or outbound mail's item, a project membership's user, a join
+    /// request's project.
     pub fn parent(&self) -> Option<Uuid> {
         match self {
             Record::Workspace(_)
@@ -257,6 +264,7 @@ impl Record {
             // Read on every request of a collaborator or customer: listed by user.
             Record::ProjectMember(m) => Some(m.user.as_uuid()),
             Record::JoinRequest(r) => Some(r.project.as_uuid()),
+            Record::OutboundMail(m) => m.item.map(|i| i.as_uuid()),
             Record::Credential(c) => Some(c.user.as_uuid()),
             Record::Session(s) => Some(s.user.as_uuid()),
             Record::SignInLink(l) => Some(l.user.as_uuid()),

@@ -324,4 +324,12 @@ impl Store for PostgresStore {
     ) -> Result<Vec<(String, ItemId)>, StoreError> {
         read::items_by_message_ids(&self.pool, ws, message_ids).await
     }
+
+    async fn outbound_mails(
+        &self,
+        ws: WorkspaceId,
+        query: &tandem_core::store::OutboundQuery,
+    ) -> Result<Vec<tandem_core::mail::OutboundMail>, StoreError> {
+        read::outbound_mails(&self.pool, ws, query).await
+    }
 }

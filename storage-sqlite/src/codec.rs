@@ -36,6 +36,7 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::ProjectMember => Record::ProjectMember(from_doc(kind, doc)?),
         RecordKind::JoinRequest => Record::JoinRequest(from_doc(kind, doc)?),
         RecordKind::PortalSettings => Record::PortalSettings(from_doc(kind, doc)?),
+        RecordKind::OutboundMail => Record::OutboundMail(from_doc(kind, doc)?),
         RecordKind::Credential => Record::Credential(from_doc(kind, doc)?),
         RecordKind::Session => Record::Session(from_doc(kind, doc)?),
         RecordKind::SignInLink => Record::SignInLink(from_doc(kind, doc)?),
@@ -69,6 +70,7 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::ProjectMember(r) => serde_json::to_string(r),
         Record::JoinRequest(r) => serde_json::to_string(r),
         Record::PortalSettings(r) => serde_json::to_string(r),
+        Record::OutboundMail(r) => serde_json::to_string(r),
         Record::Credential(r) => serde_json::to_string(r),
         Record::Session(r) => serde_json::to_string(r),
         Record::SignInLink(r) => serde_json::to_string(r),
@@ -130,6 +132,11 @@ pub fn extra_columns(record: &Record) -> Vec<(&'static str, Sql)> {
             ("dedupe_key", text(m.dedupe_key.clone())),
             ("status", text(m.status.as_str())),
             ("received_ms", Sql::Integer(m.received_at.timestamp_millis())),
+        ],
+        Record::OutboundMail(m) => vec![
+            ("recipient", text(m.recipient.clone())),
+            ("status", text(m.status.as_str())),
+            ("at_ms", Sql::Integer(m.at.timestamp_millis())),
         ],
         _ => Vec::new(),
     }

@@ -208,6 +208,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
         route(M::GET, "/mail/settings", Ws(ViewDirectory), mail::get_settings),
         route(M::PATCH, "/mail/settings", Ws(ManageStructure), mail::configure),
         route(M::GET, "/mail/inbound", Ws(ViewAudit), mail::inbound),
+        route(M::GET, "/mail/outbound", Ws(ViewAudit), mail::outbound),
         // Conversation, files, history
         route(M::GET, "/items/{item}/messages", OnItem(ViewItem), conversation::list_messages),
         route(M::POST, "/items/{item}/messages", OnItem(PostPublicMessage), conversation::post_message),
