@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::automation::{AutomationRun, AutomationState, Rule};
 use crate::conversation::{Attachment, Message};
+use crate::credentials::{Credential, Session, SignInLink};
 use crate::event::{EventData, NewEvent};
 use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
 use crate::ids::{ItemId, JobId, WorkspaceId};
@@ -47,10 +48,13 @@ pub enum RecordKind {
     JoinRequest,
     PortalSettings,
     OutboundMail,
+    Credential,
+    Session,
+    SignInLink,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 25] = [
+    pub const ALL: [RecordKind; 28] = [
         RecordKind::Workspace,
         RecordKind::Portfolio,
         RecordKind::Project,
@@ -76,6 +80,9 @@ impl RecordKind {
         RecordKind::JoinRequest,
         RecordKind::PortalSettings,
         RecordKind::OutboundMail,
+        RecordKind::Credential,
+        RecordKind::Session,
+        RecordKind::SignInLink,
     ];
 
     /// The table holding this kind in both backends.
@@ -106,6 +113,9 @@ impl RecordKind {
             RecordKind::JoinRequest => "join_requests",
             RecordKind::PortalSettings => "portal_settings",
             RecordKind::OutboundMail => "outbound_mails",
+            RecordKind::Credential => "credentials",
+            RecordKind::Session => "sessions",
+            RecordKind::SignInLink => "sign_in_links",
         }
     }
 
@@ -136,6 +146,9 @@ impl RecordKind {
             RecordKind::JoinRequest => "join request",
             RecordKind::PortalSettings => "portal settings",
             RecordKind::OutboundMail => "outbound mail",
+            RecordKind::Credential => "credential",
+            RecordKind::Session => "session",
+            RecordKind::SignInLink => "sign-in link",
         }
     }
 }
@@ -170,6 +183,9 @@ pub enum Record {
     JoinRequest(JoinRequest),
     PortalSettings(PortalSettings),
     OutboundMail(OutboundMail),
+    Credential(Credential),
+    Session(Session),
+    SignInLink(SignInLink),
 }
 
 macro_rules! record_accessors {
@@ -231,14 +247,18 @@ record_accessors!(
     ProjectMember,
     JoinRequest,
     PortalSettings,
-    OutboundMail
+    OutboundMail,
+    Credential,
+    Session,
+    SignInLink
 );
 
 impl Record {
     /// The record this one belongs to, indexed as `parent_id`: a portfolio's parent portfolio, a
     /// project's portfolio, a folder's project, an item's parent item, a message's/attachment's
-    /// item, a link's `from` item, a notification's or token's user, an inbound or outbound mail's
-    /// item, a project membership's user, a join request's project, an automation run's item.
+    /// item, a link's `from` item, a notification's, token's, credential's, session's or sign-in
+    /// link's user, an inbound or outbound mail's item, a project membership's user, a join
+    /// request's project, an automation run's item.
     pub fn parent(&self) -> Option<Uuid> {
         match self {
             Record::Workspace(_)
@@ -267,6 +287,9 @@ impl Record {
             Record::ProjectMember(m) => Some(m.user.as_uuid()),
             Record::JoinRequest(r) => Some(r.project.as_uuid()),
             Record::OutboundMail(m) => m.item.map(|i| i.as_uuid()),
+            Record::Credential(c) => Some(c.user.as_uuid()),
+            Record::Session(s) => Some(s.user.as_uuid()),
+            Record::SignInLink(l) => Some(l.user.as_uuid()),
         }
     }
 }

@@ -91,6 +91,10 @@ ids! {
     PortalSettingsId,
     /// One mail sent (or withheld) to one recipient; derived from the `mail.send` job's key.
     OutboundMailId,
+    /// A user's password credential: always equal to the user's id (one per user).
+    CredentialId,
+    SessionId,
+    SignInLinkId,
 }
 
 /// Where new ids come from. The server uses time-ordered UUIDv7; tests use a counter so that

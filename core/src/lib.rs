@@ -9,6 +9,7 @@ pub mod automation;
 pub mod change;
 pub mod commands;
 pub mod conversation;
+pub mod credentials;
 pub mod desk;
 pub mod diff;
 pub mod error;
@@ -31,6 +32,9 @@ pub mod workflow;
 pub use access::{Action, Actor, ActorKind, Decision, Target, can};
 pub use change::{ChangeSet, CommitReceipt, NewJob, Record, RecordKind, Write};
 pub use conversation::{Attachment, Body, EmailMeta, Message, Visibility};
+pub use credentials::{
+    Credential, Session, SignInLink, SignInMethod, SignInPolicy, Throttle, ThrottlePolicy,
+};
 pub use desk::{Command, Decided, Desk, Env, ItemRef, Limits};
 pub use error::{DeskError, Invalid, StoreError};
 pub use event::{Event, EventData, FieldChange, NewEvent};

@@ -133,6 +133,10 @@ pub struct ApiToken {
     pub scope: TokenScope,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// When the token last authenticated a request, recorded at most once a minute or so
+    /// ([`Store::touch_token`](crate::Store::touch_token)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<DateTime<Utc>>,
     pub version: i64,
 }
 

@@ -3,8 +3,9 @@
 //!
 //! Contract, for every method:
 //! - **Tenancy is total.** Every read names its workspace and returns nothing of another one.
-//!   The only reads that cross workspaces are [`Store::workspaces`], the token lookup used for
-//!   authentication and the job queue, which workers drain for all tenants.
+//!   The only reads that cross workspaces are [`Store::workspaces`], the token, session and
+//!   sign-in link lookups used for authentication and the job queue, which workers drain for all
+//!   tenants.
 //! - **Visibility is pushed down.** List and search reads take an [`ItemScope`] computed by the
 //!   access rules and apply it in the query itself; callers never fetch and then filter.
 //! - **Commits are atomic.** [`Store::commit`] writes all of a [`ChangeSet`] or none of it.
@@ -19,10 +20,13 @@ use crate::automation::{AutomationRun, AutomationState, Rule};
 use crate::change::{ChangeSet, CommitReceipt, Record, RecordKind};
 use crate::conversation::Attachment;
 use crate::conversation::Message;
+use crate::credentials::{Credential, Session, SignInLink, Throttle, ThrottlePolicy};
 use crate::error::StoreError;
 use crate::event::Event;
 use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
-use crate::ids::{FolderId, ItemId, ItemTypeId, JobId, OrganizationId, ProjectId, UserId, WorkspaceId};
+use crate::ids::{
+    FolderId, ItemId, ItemTypeId, JobId, OrganizationId, ProjectId, TokenId, UserId, WorkspaceId,
+};
 use crate::item::{Assignee, Item, ItemKind, ItemLink, ItemType, Priority};
 use crate::mail::{InboundMail, MailSettings, OutboundMail, OutboundStatus};
 use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
@@ -347,6 +351,43 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// An API token by the SHA-256 of its secret, whatever its workspace (authentication).
     async fn token_by_secret(&self, secret_sha256: &str) -> Result<Option<ApiToken>, StoreError>;
 
+    /// A record holding a secret — a [`Session`] or a [`SignInLink`] — by the SHA-256 of that
+    /// secret, whatever its workspace (authentication). Other kinds hold no such secret: `None`.
+    async fn record_by_secret(
+        &self,
+        kind: RecordKind,
+        secret_sha256: &str,
+    ) -> Result<Option<Record>, StoreError>;
+
+    /// Records that a token authenticated a request at `now` — unless a use less than `every`
+    /// before `now` is already recorded, so a busy token costs one write per interval, not one
+    /// per request. The token's `last_used_at` and `version` change as in a commit (a racing
+    /// writer gets `Conflict`), but no event is written: this is operational state. Returns
+    /// whether it wrote.
+    async fn touch_token(
+        &self,
+        ws: WorkspaceId,
+        id: TokenId,
+        now: DateTime<Utc>,
+        every: chrono::Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// The failed sign-ins counted for `key` in the workspace, if any.
+    async fn login_throttle(&self, ws: WorkspaceId, key: &str) -> Result<Option<Throttle>, StoreError>;
+
+    /// Counts one failed sign-in for `key` at `now`, atomically (several servers may count for
+    /// the same key at once), exactly as [`Throttle::after_failure`] says, and returns the count.
+    async fn record_login_failure(
+        &self,
+        ws: WorkspaceId,
+        key: &str,
+        now: DateTime<Utc>,
+        policy: &ThrottlePolicy,
+    ) -> Result<Throttle, StoreError>;
+
+    /// Forgets the failures counted for `key` (after a successful sign-in).
+    async fn clear_login_failures(&self, ws: WorkspaceId, key: &str) -> Result<(), StoreError>;
+
     /// Server-level settings outside any workspace (the bootstrap admin token's hash).
     async fn server_setting(&self, key: &str) -> Result<Option<String>, StoreError>;
     async fn set_server_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
@@ -466,6 +507,9 @@ typed_records! {
     JoinRequest => JoinRequest,
     PortalSettings => PortalSettings,
     OutboundMail => OutboundMail,
+    Credential => Credential,
+    Session => Session,
+    SignInLink => SignInLink,
 }
 
 fn wrong_kind(kind: RecordKind) -> StoreError {

@@ -214,6 +214,11 @@ pub fn builtin_template(name: &str) -> Option<MailTemplate> {
             "{{author}} attached {{filename}} to #{{number}}.\n\n-- \n{{url}}",
             "<p>{{author}} attached <b>{{filename}}</b> to #{{number}}.</p><p><a href=\"{{url}}\">{{url}}</a></p>",
         ),
+        "automation_notify" => t(
+            "{{title}}",
+            "{{body}}\n\n-- \n#{{number}} ({{event}}) {{url}}",
+            "<div>{{body}}</div><p style=\"color:#666\">#{{number}} ({{event}}) <a href=\"{{url}}\">{{url}}</a></p>",
+        ),
         "magic_link" => t(
             "Your sign-in link for {{workspace}}",
             "Open this link to sign in to {{workspace}}:\n\n{{link}}\n\nIt works once and expires soon. If you did not ask for it, ignore this mail.",
@@ -224,13 +229,14 @@ pub fn builtin_template(name: &str) -> Option<MailTemplate> {
 }
 
 /// The names of the built-in templates.
-pub const BUILTIN_TEMPLATES: [&str; 7] = [
+pub const BUILTIN_TEMPLATES: [&str; 8] = [
     "item_created",
     "message_posted",
     "internal_note",
     "status_changed",
     "assigned",
     "attachment_added",
+    "automation_notify",
     "magic_link",
 ];
 

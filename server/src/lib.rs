@@ -3,6 +3,7 @@
 //! runner and event relay ([`jobs`]), and running it all with graceful shutdown. `main.rs` is
 //! only the command line.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod backend;
@@ -14,10 +15,12 @@ pub mod jobs;
 pub mod mail;
 pub mod runtime;
 pub mod serve;
+pub mod sign_in;
 pub mod state;
 
 pub use api::router;
 pub use backend::{Backend, BackendOptions, DbLocation};
 pub use error::ApiError;
 pub use runtime::{SystemClock, UuidV7Ids};
+pub use sign_in::SignInConfig;
 pub use state::{AdminToken, AppState};

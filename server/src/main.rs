@@ -5,15 +5,17 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tandem_core::Limits;
+use tandem_core::{Role, TokenScope, WorkspaceId};
 use tandem_intake_email::imap::{ImapConfig, Processed};
 use tandem_intake_email::send::Relay;
 use tandem_intake_email::smtp::Protocol;
 use tandem_intake_email::{DeliveryConfig, IntakeLimits};
+use tandem_server::admin::{self, AdminCommand};
 use tandem_server::mail::OutboundConfig;
 use tandem_server::serve::{
     JobsConfig, LogFormat, MailListen, ServeConfig, init_logging, mail_ingest, migrate, serve,
 };
-use tandem_server::{BackendOptions, DbLocation};
+use tandem_server::{BackendOptions, DbLocation, SignInConfig};
 
 #[derive(Debug, Parser)]
 #[command(name = "tandem", version, about = "Tandem: helpdesk and project management in one engine")]
@@ -88,6 +90,10 @@ enum Command {
         imap: ImapArgs,
         #[command(flatten)]
         outbound: OutboundArgs,
+        /// Where people reach this server (https://desk.example): sign-in links point here, and
+        /// an https URL makes session cookies Secure. Without it no sign-in links are mailed.
+        #[arg(long, env = "TANDEM_PUBLIC_URL")]
+        public_url: Option<url::Url>,
     },
     /// Receive one email message on stdin (for an MTA's pipe transport). Exits 0 when stored,
     /// 75 to make the MTA retry, 65/67/69 to refuse it (reason on stderr).
@@ -110,6 +116,159 @@ enum Command {
         #[command(flatten)]
         database: Database,
     },
+    /// Add, list and disable people. Exit codes: 0 done, 1 database failure, 2 bad arguments,
+    /// 3 invalid value, 4 not found, 5 refused (such as an address already in use).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// Create and revoke API tokens (exit codes as for `user`).
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+/// Which database and workspace an administrative command works on.
+#[derive(Debug, Args)]
+struct Target {
+    #[command(flatten)]
+    database: Database,
+    /// The workspace's id; the oldest workspace when absent.
+    #[arg(long, env = "TANDEM_WORKSPACE")]
+    workspace: Option<WorkspaceId>,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    serde_json::from_value(serde_json::Value::String(s.trim().to_lowercase()))
+        .map_err(|_| format!("'{s}' is not a role; expected admin, manager, agent, collaborator or customer"))
+}
+
+fn parse_scope(s: &str) -> Result<TokenScope, String> {
+    serde_json::from_value(serde_json::Value::String(s.trim().to_lowercase()))
+        .map_err(|_| format!("'{s}' is not a scope; expected read, write or admin"))
+}
+
+#[derive(Debug, Subcommand)]
+enum UserAction {
+    /// Add a person; prints `id role state email name`.
+    Add {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        name: String,
+        /// Required for staff.
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        handle: Option<String>,
+        /// admin, manager, agent, collaborator or customer.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Read a password from the first line of standard input (never from the command line,
+        /// where other users of the machine could see it).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List people: one `id role state email name` line each.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Disable a person (by id or email address): their tokens and sessions stop working.
+    Disable {
+        #[command(flatten)]
+        target: Target,
+        user: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenAction {
+    /// Create a token for a person (by id or email address); prints `id secret` — the secret
+    /// only this once.
+    Create {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: String,
+        /// read, write or admin.
+        #[arg(long, value_parser = parse_scope)]
+        scope: TokenScope,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        #[command(flatten)]
+        target: Target,
+        id: String,
+    },
+}
+
+fn read_password() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    if password.is_empty() {
+        return Err("--password-stdin: standard input held no password".into());
+    }
+    Ok(password)
+}
+
+/// `tandem user …` / `tandem token …`: the result on stdout, or the error on stderr and its code.
+async fn administer(target: Target, command: AdminCommand) -> ExitCode {
+    let (db, options) = match target.database.location() {
+        Ok(location) => location,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match admin::run(&db, &options, target.workspace, command).await {
+        Ok(done) => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            if !done.output.is_empty() && writeln!(out, "{}", done.output).is_err() {
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        Err(failed) => {
+            eprintln!("error: {}", failed.message);
+            ExitCode::from(failed.code)
+        }
+    }
+}
+
+fn admin_command(command: Command) -> Result<(Target, AdminCommand), Box<Command>> {
+    Ok(match command {
+        Command::User { action: UserAction::Add { target, name, email, handle, role, password_stdin } } => {
+            let password = if password_stdin {
+                match read_password() {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        std::process::exit(i32::from(admin::EXIT_INVALID));
+                    }
+                }
+            } else {
+                None
+            };
+            (target, AdminCommand::UserAdd { name, email, handle, role, password })
+        }
+        Command::User { action: UserAction::List { target } } => (target, AdminCommand::UserList),
+        Command::User { action: UserAction::Disable { target, user } } => {
+            (target, AdminCommand::UserDisable { who: user })
+        }
+        Command::Token { action: TokenAction::Create { target, user, name, scope } } => {
+            (target, AdminCommand::TokenCreate { user, name, scope })
+        }
+        Command::Token { action: TokenAction::Revoke { target, id } } => {
+            (target, AdminCommand::TokenRevoke { id })
+        }
+        other => return Err(Box::new(other)),
+    })
 }
 
 impl Database {
@@ -253,9 +412,9 @@ impl ImapArgs {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    init_logging(cli.log_format)?;
-    match cli.command {
+async fn run(log_format: LogFormat, command: Command) -> anyhow::Result<()> {
+    init_logging(log_format)?;
+    match command {
         Command::Serve {
             database,
             listen,
@@ -273,6 +432,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             max_message_bytes,
             imap,
             outbound,
+            public_url,
         } => {
             if job_poll_ms == 0 {
                 anyhow::bail!("--job-poll-ms must be at least 1");
@@ -299,11 +459,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let imap = imap.config()?;
             let outbound = outbound.config(jobs.timeout)?;
             let (db, backend) = database.location()?;
-            serve(ServeConfig { db, listen, demo, admin_token, limits, backend, jobs, mail, imap, outbound })
-                .await
+            if let Some(url) = &public_url
+                && !matches!(url.scheme(), "http" | "https")
+            {
+                anyhow::bail!("--public-url must be an http:// or https:// URL, not {}://", url.scheme());
+            }
+            let sign_in = SignInConfig { public_url, ..SignInConfig::default() };
+            serve(ServeConfig {
+                db,
+                listen,
+                demo,
+                admin_token,
+                limits,
+                backend,
+                jobs,
+                mail,
+                imap,
+                outbound,
+                sign_in,
+            })
+            .await
         }
-        Command::MailIngest { .. } => {
-            anyhow::bail!("mail-ingest runs before logging starts")
+        Command::MailIngest { .. } | Command::User { .. } | Command::Token { .. } => {
+            anyhow::bail!("this command runs before logging starts")
         }
         Command::Migrate { database } => {
             let (db, options) = database.location()?;
@@ -333,7 +511,12 @@ async fn main() -> ExitCode {
             mail_ingest(&db, &options, recipient, sender, Limits::default(), max_message_bytes).await,
         );
     }
-    match run(cli).await {
+    let command = match admin_command(cli.command) {
+        // Administrative commands print their result and nothing else: no log set-up.
+        Ok((target, command)) => return administer(target, command).await,
+        Err(other) => *other,
+    };
+    match run(cli.log_format, command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

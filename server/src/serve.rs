@@ -17,6 +17,7 @@ use crate::jobs::automations::{self, AutomationDelivery};
 use crate::jobs::relay::{self, RelayConfig};
 use crate::jobs::{Backoff, KindPolicy, Registry, Runner, RunnerConfig};
 use crate::runtime::{SystemClock, UuidV7Ids};
+use crate::sign_in::SignInConfig;
 use crate::state::AppState;
 use crate::{bootstrap, router};
 
@@ -65,6 +66,8 @@ pub struct ServeConfig {
     /// The SMTP relay outbound mail (notifications, sign-in links) goes through; without one no
     /// mail is sent and followers are not notified.
     pub outbound: Option<crate::mail::OutboundConfig>,
+    /// Sessions, sign-in links and failed sign-in limits; the public URL.
+    pub sign_in: SignInConfig,
 }
 
 /// Background work: the job runner and the event relay.
@@ -243,7 +246,9 @@ async fn run(backend: &Backend, config: ServeConfig) -> anyhow::Result<()> {
         None => None,
     };
     tracing::info!(%addr, db = %config.db, workers = config.jobs.workers, "Tandem is listening");
-    let served = axum::serve(listener, router(AppState::new(desk, boot.token)))
+    let app = router(AppState::with_sign_in(desk, boot.token, config.sign_in.clone()));
+    // The peer's address limits failed sign-ins per network address.
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(stopped(stopping))
         .await;
     if let Some((runner, relay)) = background {

@@ -1,4 +1,5 @@
-//! What every request handler shares: the `Desk` and the server administrator's token hash.
+//! What every request handler shares: the `Desk`, the server administrator's token hash and how
+//! people sign in.
 
 use std::sync::{Arc, OnceLock};
 
@@ -6,6 +7,7 @@ use sha2::{Digest, Sha256};
 use tandem_core::{Desk, WorkspaceId};
 
 use crate::error::ApiError;
+use crate::sign_in::SignInConfig;
 
 /// The server administrator's credential, kept only as its SHA-256.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -59,6 +61,7 @@ pub struct AppState {
 struct Inner {
     desk: Desk,
     admin: AdminToken,
+    sign_in: SignInConfig,
     /// The oldest workspace, where the server administrator acts without a `Tandem-Workspace`
     /// header. Workspaces are never deleted, so once known it never changes.
     default_workspace: OnceLock<WorkspaceId>,
@@ -72,7 +75,15 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     pub fn new(desk: Desk, admin: AdminToken) -> Self {
-        Self { inner: Arc::new(Inner { desk, admin, default_workspace: OnceLock::new() }) }
+        Self::with_sign_in(desk, admin, SignInConfig::default())
+    }
+
+    pub fn with_sign_in(desk: Desk, admin: AdminToken, sign_in: SignInConfig) -> Self {
+        Self { inner: Arc::new(Inner { desk, admin, sign_in, default_workspace: OnceLock::new() }) }
+    }
+
+    pub fn sign_in(&self) -> &SignInConfig {
+        &self.inner.sign_in
     }
 
     pub fn desk(&self) -> &Desk {

@@ -43,6 +43,9 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::JoinRequest => Record::JoinRequest(decode_as(kind, doc)?),
         RecordKind::PortalSettings => Record::PortalSettings(decode_as(kind, doc)?),
         RecordKind::OutboundMail => Record::OutboundMail(decode_as(kind, doc)?),
+        RecordKind::Credential => Record::Credential(decode_as(kind, doc)?),
+        RecordKind::Session => Record::Session(decode_as(kind, doc)?),
+        RecordKind::SignInLink => Record::SignInLink(decode_as(kind, doc)?),
     })
 }
 
@@ -73,6 +76,9 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::JoinRequest(r) => serde_json::to_string(r),
         Record::PortalSettings(r) => serde_json::to_string(r),
         Record::OutboundMail(r) => serde_json::to_string(r),
+        Record::Credential(r) => serde_json::to_string(r),
+        Record::Session(r) => serde_json::to_string(r),
+        Record::SignInLink(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }
@@ -83,6 +89,8 @@ pub enum Column {
     Uuid(Option<Uuid>),
     Text(Option<String>),
     Int(i64),
+    /// A nullable bigint.
+    Int64(Option<i64>),
     Bool(bool),
 }
 
@@ -118,7 +126,12 @@ pub fn extra_columns(record: &Record) -> Vec<(&'static str, Column)> {
         ],
         Record::Attachment(a) => vec![("sha256", text(a.sha256.clone()))],
         Record::Link(l) => vec![("other_id", Column::Uuid(Some(l.to.0)))],
-        Record::Token(t) => vec![("secret_sha256", text(t.secret_sha256.clone()))],
+        Record::Token(t) => vec![
+            ("secret_sha256", text(t.secret_sha256.clone())),
+            ("last_used_ms", Column::Int64(t.last_used_at.map(|at| at.timestamp_millis()))),
+        ],
+        Record::Session(s) => vec![("secret_sha256", text(s.secret_sha256.clone()))],
+        Record::SignInLink(l) => vec![("secret_sha256", text(l.secret_sha256.clone()))],
         Record::InboundMail(m) => vec![
             ("dedupe_key", text(m.dedupe_key.clone())),
             ("status", text(m.status.as_str())),

@@ -141,6 +141,7 @@ fn bind_column<'q>(
         Column::Uuid(v) => q.bind(v),
         Column::Text(v) => q.bind(v),
         Column::Int(v) => q.bind(v),
+        Column::Int64(v) => q.bind(v),
         Column::Bool(v) => q.bind(v),
     }
 }

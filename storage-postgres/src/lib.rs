@@ -25,6 +25,7 @@ mod commit;
 mod jobs;
 mod migrations;
 mod read;
+mod sign_in;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -208,6 +209,46 @@ impl Store for PostgresStore {
 
     async fn token_by_secret(&self, secret_sha256: &str) -> Result<Option<ApiToken>, StoreError> {
         read::token_by_secret(&self.pool, &secret_sha256.to_ascii_lowercase()).await
+    }
+
+    async fn record_by_secret(
+        &self,
+        kind: RecordKind,
+        secret_sha256: &str,
+    ) -> Result<Option<Record>, StoreError> {
+        sign_in::record_by_secret(&self.pool, kind, &secret_sha256.to_ascii_lowercase()).await
+    }
+
+    async fn touch_token(
+        &self,
+        ws: WorkspaceId,
+        id: tandem_core::TokenId,
+        now: DateTime<Utc>,
+        every: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        sign_in::touch_token(&self.pool, ws, id, now, every).await
+    }
+
+    async fn login_throttle(
+        &self,
+        ws: WorkspaceId,
+        key: &str,
+    ) -> Result<Option<tandem_core::Throttle>, StoreError> {
+        sign_in::login_throttle(&self.pool, ws, key).await
+    }
+
+    async fn record_login_failure(
+        &self,
+        ws: WorkspaceId,
+        key: &str,
+        now: DateTime<Utc>,
+        policy: &tandem_core::ThrottlePolicy,
+    ) -> Result<tandem_core::Throttle, StoreError> {
+        sign_in::record_login_failure(&self.pool, ws, key, now, policy).await
+    }
+
+    async fn clear_login_failures(&self, ws: WorkspaceId, key: &str) -> Result<(), StoreError> {
+        sign_in::clear_login_failures(&self.pool, ws, key).await
     }
 
     async fn server_setting(&self, key: &str) -> Result<Option<String>, StoreError> {

@@ -23,10 +23,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "access", include_str!("../migrations/0005_access.sql")),
     (6, "automations", include_str!("../migrations/0006_automations.sql")),
     (7, "outbound_mail", include_str!("../migrations/0007_outbound_mail.sql")),
+    (9, "sign_in", include_str!("../migrations/0009_sign_in.sql")),
 ];
 
 /// The latest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 9;
 
 #[derive(Debug)]
 struct Embedded;

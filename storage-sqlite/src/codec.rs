@@ -40,6 +40,9 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::JoinRequest => Record::JoinRequest(from_doc(kind, doc)?),
         RecordKind::PortalSettings => Record::PortalSettings(from_doc(kind, doc)?),
         RecordKind::OutboundMail => Record::OutboundMail(from_doc(kind, doc)?),
+        RecordKind::Credential => Record::Credential(from_doc(kind, doc)?),
+        RecordKind::Session => Record::Session(from_doc(kind, doc)?),
+        RecordKind::SignInLink => Record::SignInLink(from_doc(kind, doc)?),
     })
 }
 
@@ -74,6 +77,9 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::JoinRequest(r) => serde_json::to_string(r),
         Record::PortalSettings(r) => serde_json::to_string(r),
         Record::OutboundMail(r) => serde_json::to_string(r),
+        Record::Credential(r) => serde_json::to_string(r),
+        Record::Session(r) => serde_json::to_string(r),
+        Record::SignInLink(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }
@@ -122,7 +128,12 @@ pub fn extra_columns(record: &Record) -> Vec<(&'static str, Sql)> {
         ],
         Record::Attachment(a) => vec![("sha256", text(a.sha256.clone()))],
         Record::Link(l) => vec![("other_id", uuid(l.to.0))],
-        Record::Token(t) => vec![("secret_sha256", text(t.secret_sha256.clone()))],
+        Record::Token(t) => vec![
+            ("secret_sha256", text(t.secret_sha256.clone())),
+            ("last_used_ms", t.last_used_at.map_or(Sql::Null, |at| Sql::Integer(at.timestamp_millis()))),
+        ],
+        Record::Session(s) => vec![("secret_sha256", text(s.secret_sha256.clone()))],
+        Record::SignInLink(l) => vec![("secret_sha256", text(l.secret_sha256.clone()))],
         Record::InboundMail(m) => vec![
             ("dedupe_key", text(m.dedupe_key.clone())),
             ("status", text(m.status.as_str())),

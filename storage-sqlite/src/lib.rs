@@ -10,6 +10,7 @@
 mod codec;
 mod commit;
 mod read;
+mod sign_in;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -56,10 +57,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_access.sql")),
     (6, include_str!("../migrations/0006_automations.sql")),
     (7, include_str!("../migrations/0007_outbound_mail.sql")),
+    (9, include_str!("../migrations/0009_sign_in.sql")),
 ];
 
 /// The latest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 9;
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -286,6 +288,50 @@ impl Store for SqliteStore {
     async fn token_by_secret(&self, secret_sha256: &str) -> Result<Option<ApiToken>, StoreError> {
         let secret = secret_sha256.to_ascii_lowercase();
         self.read(move |c| read::token_by_secret(c, &secret)).await
+    }
+
+    async fn record_by_secret(
+        &self,
+        kind: RecordKind,
+        secret_sha256: &str,
+    ) -> Result<Option<Record>, StoreError> {
+        let secret = secret_sha256.to_ascii_lowercase();
+        self.read(move |c| sign_in::record_by_secret(c, kind, &secret)).await
+    }
+
+    async fn touch_token(
+        &self,
+        ws: WorkspaceId,
+        id: tandem_core::TokenId,
+        now: DateTime<Utc>,
+        every: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        self.writer.write(clean(move |c| sign_in::touch_token(c, ws, id, now, every))).await
+    }
+
+    async fn login_throttle(
+        &self,
+        ws: WorkspaceId,
+        key: &str,
+    ) -> Result<Option<tandem_core::Throttle>, StoreError> {
+        let key = key.to_string();
+        self.read(move |c| sign_in::login_throttle(c, ws, &key)).await
+    }
+
+    async fn record_login_failure(
+        &self,
+        ws: WorkspaceId,
+        key: &str,
+        now: DateTime<Utc>,
+        policy: &tandem_core::ThrottlePolicy,
+    ) -> Result<tandem_core::Throttle, StoreError> {
+        let (key, policy) = (key.to_string(), *policy);
+        self.writer.write(clean(move |c| sign_in::record_login_failure(c, ws, &key, now, &policy))).await
+    }
+
+    async fn clear_login_failures(&self, ws: WorkspaceId, key: &str) -> Result<(), StoreError> {
+        let key = key.to_string();
+        self.writer.write(clean(move |c| sign_in::clear_login_failures(c, ws, &key))).await
     }
 
     async fn server_setting(&self, key: &str) -> Result<Option<String>, StoreError> {

@@ -1021,6 +1021,7 @@ pub async fn settings_and_tokens(store: TestStore) {
             scope: TokenScope::Write,
             created_at: ws.now,
             revoked_at: None,
+            last_used_at: None,
             version: 1,
         },
     )
@@ -1198,6 +1199,154 @@ pub async fn outbound_mail_log_filters_and_threads(store: TestStore) {
     );
 }
 
+fn session(ws: &Ws, user: &User, secret: &str) -> Session {
+    Session {
+        id: id(),
+        workspace_id: ws.id,
+        user: user.id,
+        secret_sha256: secret.to_string(),
+        method: SignInMethod::Password,
+        created_at: ws.now,
+        expires_at: ws.at(60),
+        revoked_at: None,
+        version: 1,
+    }
+}
+
+/// Sessions and sign-in links are found by their secret's digest whatever the workspace;
+/// credentials are records of their own, one per user.
+pub async fn sign_in_records_are_found_by_secret(store: TestStore) {
+    let a = workspace(store.as_ref(), "A").await;
+    let b = workspace(store.as_ref(), "B").await;
+    let ana = insert(store.as_ref(), &a, a.user("Ana", Role::Agent)).await;
+    let bo = insert(store.as_ref(), &b, b.user("Bo", Role::Customer)).await;
+    let mine = insert(store.as_ref(), &a, session(&a, &ana, &"a".repeat(64))).await;
+    let link = insert(
+        store.as_ref(),
+        &b,
+        SignInLink {
+            id: id(),
+            workspace_id: b.id,
+            user: bo.id,
+            secret_sha256: "b".repeat(64),
+            created_at: b.now,
+            expires_at: b.at(15),
+            used_at: None,
+            version: 1,
+        },
+    )
+    .await;
+    let found = |kind, secret: String| {
+        let store = store.clone();
+        async move { store.record_by_secret(kind, &secret).await.unwrap() }
+    };
+    assert_eq!(found(RecordKind::Session, "a".repeat(64)).await, Some(Record::Session(mine.clone())));
+    assert_eq!(found(RecordKind::SignInLink, "b".repeat(64)).await, Some(Record::SignInLink(link.clone())));
+    assert_eq!(found(RecordKind::Session, "b".repeat(64)).await, None, "kinds do not mix");
+    assert_eq!(found(RecordKind::SignInLink, "c".repeat(64)).await, None);
+    assert_eq!(found(RecordKind::User, "a".repeat(64)).await, None, "users hold no secret");
+
+    // Ending a session is an update like any other.
+    let ended = Session { revoked_at: Some(a.at(5)), version: 2, ..mine.clone() };
+    update(store.as_ref(), &a, ended.clone()).await.unwrap();
+    assert_eq!(found(RecordKind::Session, "a".repeat(64)).await, Some(Record::Session(ended)));
+    let listed: Vec<Session> =
+        store::list(store.as_ref(), a.id, &RecordQuery::children_of(ana.id.0)).await.unwrap();
+    assert_eq!(listed.len(), 1, "sessions list under their user");
+
+    // One credential per user: its id is the user's.
+    let credential = Credential {
+        id: ana.id.0.into(),
+        workspace_id: a.id,
+        user: ana.id,
+        password_phc: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        changed_at: a.now,
+        version: 1,
+    };
+    insert(store.as_ref(), &a, credential.clone()).await;
+    let mut again = a.changes();
+    again.insert(Record::Credential(credential.clone()));
+    assert!(matches!(store.commit(again).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store::get::<Credential>(store.as_ref(), a.id, ana.id.0).await.unwrap(), Some(credential));
+    assert_eq!(store::get::<Credential>(store.as_ref(), b.id, ana.id.0).await.unwrap(), None);
+}
+
+/// A token's use is written at most once per interval, as a versioned change that later
+/// updates build on.
+pub async fn token_use_is_recorded_once_per_interval(store: TestStore) {
+    let ws = workspace(store.as_ref(), "w").await;
+    let ana = insert(store.as_ref(), &ws, ws.user("Ana", Role::Agent)).await;
+    let token = insert(
+        store.as_ref(),
+        &ws,
+        ApiToken {
+            id: id(),
+            workspace_id: ws.id,
+            user: ana.id,
+            name: "ci".into(),
+            secret_sha256: "d".repeat(64),
+            scope: TokenScope::Read,
+            created_at: ws.now,
+            revoked_at: None,
+            last_used_at: None,
+            version: 1,
+        },
+    )
+    .await;
+    let every = Duration::minutes(1);
+    assert!(store.touch_token(ws.id, token.id, ws.at(1), every).await.unwrap());
+    assert!(!store.touch_token(ws.id, token.id, ws.at(1) + Duration::seconds(30), every).await.unwrap());
+    assert!(store.touch_token(ws.id, token.id, ws.at(2), every).await.unwrap());
+    let other = workspace(store.as_ref(), "other").await;
+    assert!(!store.touch_token(other.id, token.id, ws.at(9), every).await.unwrap(), "tenancy");
+    let read = store::get::<ApiToken>(store.as_ref(), ws.id, token.id.0).await.unwrap().unwrap();
+    assert_eq!((read.last_used_at, read.version), (Some(ws.at(2)), 3));
+    assert_eq!(store.token_by_secret(&"d".repeat(64)).await.unwrap(), Some(read.clone()));
+    // A writer that read before the touch loses; one that read after wins.
+    let stale = ApiToken { revoked_at: Some(ws.at(3)), version: 2, ..token };
+    assert!(matches!(update(store.as_ref(), &ws, stale).await, Err(StoreError::Conflict(_))));
+    let revoked = ApiToken { revoked_at: Some(ws.at(3)), version: 4, ..read };
+    update(store.as_ref(), &ws, revoked.clone()).await.unwrap();
+    let read = store::get::<ApiToken>(store.as_ref(), ws.id, revoked.id.0).await.unwrap().unwrap();
+    assert_eq!(read, revoked);
+}
+
+/// Failed sign-ins are counted atomically and lock exactly as `Throttle::after_failure` says.
+pub async fn login_failures_count_lock_and_clear(store: TestStore) {
+    let ws = workspace(store.as_ref(), "w").await;
+    let other = workspace(store.as_ref(), "other").await;
+    let policy =
+        ThrottlePolicy { max_failures: 3, window: Duration::minutes(10), lockout: Duration::minutes(5) };
+    assert_eq!(store.login_throttle(ws.id, "account:ana@x").await.unwrap(), None);
+    let mut expected = None;
+    for minute in [0, 1, 2, 4, 7, 8, 30] {
+        let now = ws.at(minute);
+        let counted = store.record_login_failure(ws.id, "account:ana@x", now, &policy).await.unwrap();
+        let model = Throttle::after_failure(expected, now, &policy);
+        assert_eq!(counted, model, "minute {minute}");
+        expected = Some(model);
+    }
+    assert_eq!(store.login_throttle(ws.id, "account:ana@x").await.unwrap(), expected);
+    assert_eq!(store.login_throttle(other.id, "account:ana@x").await.unwrap(), None, "per workspace");
+    store.clear_login_failures(ws.id, "account:ana@x").await.unwrap();
+    assert_eq!(store.login_throttle(ws.id, "account:ana@x").await.unwrap(), None);
+
+    // Servers counting at once lose no failure.
+    let wide = ThrottlePolicy { max_failures: 1000, ..policy };
+    let mut tasks = Vec::new();
+    for _ in 0..24 {
+        let (store, ws) = (store.clone(), ws.clone());
+        tasks.push(tokio::spawn(async move {
+            store.record_login_failure(ws.id, "ip:192.0.2.7", ws.now, &wide).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let counted = store.login_throttle(ws.id, "ip:192.0.2.7").await.unwrap().unwrap();
+    assert_eq!((counted.failures, counted.locked_until), (24, None));
+}
+
 /// Stamps out every conformance case for one backend. `$harness` is an async fn returning
 /// `Option<Harness>`; `None` means the backend is unavailable here and the case is skipped (the
 /// harness prints why, and must fail instead under `CI=true`).
@@ -1231,6 +1380,9 @@ macro_rules! conformance_suite {
             message_ids_thread_to_items,
             automation_records_round_trip,
             outbound_mail_log_filters_and_threads,
+            sign_in_records_are_found_by_secret,
+            token_use_is_recorded_once_per_interval,
+            login_failures_count_lock_and_clear,
         );
         $crate::stamp!($harness; conformance_access;
             organizations_own_their_domains,

@@ -715,12 +715,11 @@ pub(crate) fn notify(
         }));
         if let Some(email) = u.email.as_ref().filter(|_| u.email_bounce.is_none()) {
             let mut vars = BTreeMap::new();
-            vars.insert("text".to_string(), text.to_string());
-            vars.insert("item.number".to_string(), item.number.to_string());
-            vars.insert("item.title".to_string(), item.title.clone());
-            vars.insert("rule.name".to_string(), rule.name.clone());
+            // Mail placeholders (`mail::TEMPLATE_VARS`); the sender adds title, number and url.
+            vars.insert("body".to_string(), text.to_string());
+            vars.insert("event".to_string(), rule.name.clone());
             let mail = MailJob {
-                template: "automation.notify".into(),
+                template: "automation_notify".into(),
                 to: email.clone(),
                 to_name: Some(u.name.clone()),
                 item: Some(item.id),

@@ -7,6 +7,7 @@ mod items;
 mod mail;
 mod notify;
 mod people;
+mod sign_in;
 mod structure;
 mod types;
 mod webhooks;
@@ -34,6 +35,7 @@ pub use notify::{
 pub use people::{
     CreateTeam, CreateUser, IssueToken, RevokeToken, TeamPatch, UpdateTeam, UpdateUser, UserPatch,
 };
+pub use sign_in::{EndSession, RequestSignInLink, SetPassword, StartSession, UseSignInLink};
 pub use structure::{
     CreateFolder, CreatePortfolio, CreateProject, CreateWorkspace, DeleteFolder, DeletePortfolio,
     FolderPatch, PortfolioPatch, ProjectPatch, RenameWorkspace, UpdateFolder, UpdatePortfolio, UpdateProject,

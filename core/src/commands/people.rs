@@ -418,6 +418,7 @@ impl Command for IssueToken {
             scope: self.scope,
             created_at: env.now,
             revoked_at: None,
+            last_used_at: None,
             version: 1,
         };
         let mut changes = env.changes(actor);

@@ -9,20 +9,24 @@ mod items;
 mod mail;
 mod ops;
 mod people;
+mod sign_in;
 mod structure;
 mod webhooks;
 
 pub use people::new_secret;
+pub use sign_in::ClientAddr;
 
 use std::any::Any;
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path};
+use axum::handler::Handler;
+use axum::http::Method;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use axum::{Json, Router};
-use tandem_core::ItemRef;
+use tandem_core::{Action, ItemRef};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -84,104 +88,168 @@ fn panicked(_: Box<dyn Any + Send + 'static>) -> Response {
     .into_response()
 }
 
+/// Who may call a route — the minimum the authorization matrix (`server/tests/authz.rs`) checks
+/// for every role. `Desk` enforces it; the table says what it should come to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Anyone, signed in or not.
+    Public,
+    /// Anyone signed in, customers included.
+    SignedIn,
+    /// Only the server administrator.
+    ServerAdmin,
+    /// `access::can(actor, action, Workspace)`: the action on the workspace as a whole.
+    Workspace(Action),
+    /// `access::can(actor, action, Item)` on an item the caller may or may not be involved in.
+    Item(Action),
+}
+
+/// One route of the API: method, path (under `/api/v1`) and who may call it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub rule: Rule,
+}
+
+fn route<H, T>(method: Method, path: &'static str, rule: Rule, handler: H) -> (Route, MethodRouter<AppState>)
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
+    (Route { method, path, rule }, on(filter, handler))
+}
+
+/// Every route with its rule and handler. A route cannot be added without a rule, and the
+/// authorization matrix test runs every one of them for every role.
+fn table() -> Vec<(Route, MethodRouter<AppState>)> {
+    use Action::*;
+    use Method as M;
+    use Rule::{Item as OnItem, Public, ServerAdmin, SignedIn, Workspace as Ws};
+    vec![
+        route(M::GET, "/health", Public, ops::health),
+        // Signing in
+        route(M::POST, "/auth/login", Public, sign_in::login),
+        route(M::POST, "/auth/logout", Public, sign_in::logout),
+        route(M::GET, "/auth/session", SignedIn, sign_in::current),
+        route(M::POST, "/auth/magic-link", Public, sign_in::request_magic_link),
+        route(M::GET, "/auth/magic/{id}", Public, sign_in::use_magic_link),
+        // Workspaces
+        route(M::GET, "/workspaces", SignedIn, structure::list_workspaces),
+        route(M::POST, "/workspaces", ServerAdmin, structure::create_workspace),
+        route(M::GET, "/workspace", SignedIn, structure::get_workspace),
+        route(M::PATCH, "/workspace", Ws(AdministerWorkspace), structure::rename_workspace),
+        // Portfolios, projects, folders
+        route(M::GET, "/portfolios", Ws(ViewDirectory), structure::list_portfolios),
+        route(M::POST, "/portfolios", Ws(ManageStructure), structure::create_portfolio),
+        route(M::GET, "/portfolios/{id}", Ws(ViewDirectory), structure::get_portfolio),
+        route(M::PATCH, "/portfolios/{id}", Ws(ManageStructure), structure::update_portfolio),
+        route(M::DELETE, "/portfolios/{id}", Ws(ManageStructure), structure::delete_portfolio),
+        route(M::GET, "/projects", Ws(ViewDirectory), structure::list_projects),
+        route(M::POST, "/projects", Ws(ManageStructure), structure::create_project),
+        route(M::GET, "/projects/{id}", Ws(ViewDirectory), structure::get_project),
+        route(M::PATCH, "/projects/{id}", Ws(ManageStructure), structure::update_project),
+        route(M::GET, "/projects/{id}/folders", Ws(ViewDirectory), structure::list_folders),
+        route(M::POST, "/folders", Ws(ManageStructure), structure::create_folder),
+        route(M::PATCH, "/folders/{id}", Ws(ManageStructure), structure::update_folder),
+        route(M::DELETE, "/folders/{id}", Ws(ManageStructure), structure::delete_folder),
+        // Item types, workflows, custom fields (customers read types to fill in forms)
+        route(M::GET, "/item-types", SignedIn, structure::list_item_types),
+        route(M::POST, "/item-types", Ws(ManageStructure), structure::create_item_type),
+        route(M::GET, "/item-types/{id}", SignedIn, structure::get_item_type),
+        route(M::PATCH, "/item-types/{id}", Ws(ManageStructure), structure::update_item_type),
+        route(M::POST, "/item-types/{id}/workflow", Ws(ManageStructure), structure::edit_workflow),
+        route(M::POST, "/item-types/{id}/fields", Ws(ManageStructure), structure::edit_fields),
+        // People
+        route(M::GET, "/users", Ws(ViewDirectory), people::list_users),
+        route(M::POST, "/users", Ws(ManageUsers), people::create_user),
+        route(M::GET, "/users/{id}", Ws(ViewDirectory), people::get_user),
+        route(M::PATCH, "/users/{id}", Ws(ManageUsers), people::update_user),
+        route(M::POST, "/users/{id}/password", Ws(ManageUsers), sign_in::set_password),
+        route(M::POST, "/users/{id}/tokens", Ws(ManageUsers), people::issue_token),
+        route(M::DELETE, "/tokens/{id}", Ws(ManageUsers), people::revoke_token),
+        route(M::GET, "/teams", Ws(ViewDirectory), people::list_teams),
+        route(M::POST, "/teams", Ws(ManageStructure), people::create_team),
+        route(M::PATCH, "/teams/{id}", Ws(ManageStructure), people::update_team),
+        // Organizations, project members and grants, join requests, portal visibility
+        route(M::GET, "/organizations", Ws(ViewDirectory), access::list_organizations),
+        route(M::POST, "/organizations", Ws(ManageUsers), access::create_organization),
+        route(M::GET, "/organizations/{id}", Ws(ViewDirectory), access::get_organization),
+        route(M::PATCH, "/organizations/{id}", Ws(ManageUsers), access::update_organization),
+        route(M::DELETE, "/organizations/{id}", Ws(ManageUsers), access::delete_organization),
+        route(M::GET, "/organizations/{id}/members", Ws(ViewDirectory), access::organization_members),
+        route(M::GET, "/projects/{id}/members", Ws(ViewDirectory), access::project_members),
+        route(M::PUT, "/projects/{id}/members/{user}", Ws(ManageMembers), access::set_project_member),
+        route(M::DELETE, "/projects/{id}/members/{user}", Ws(ManageMembers), access::remove_project_member),
+        route(M::GET, "/projects/{id}/join-requests", SignedIn, access::list_join_requests),
+        route(M::POST, "/projects/{id}/join-requests", Ws(RequestToJoin), access::request_to_join),
+        route(M::POST, "/join-requests/{id}/approve", Ws(ManageMembers), access::approve_join_request),
+        route(M::POST, "/join-requests/{id}/deny", Ws(ManageMembers), access::deny_join_request),
+        route(M::GET, "/portal", Ws(ViewDirectory), access::get_portal),
+        route(M::PATCH, "/portal", Ws(ManageStructure), access::configure_portal),
+        route(M::GET, "/notifications", SignedIn, people::list_notifications),
+        route(M::POST, "/notifications/{id}/read", SignedIn, people::read_notification),
+        // Items
+        route(M::GET, "/items", Ws(ViewItem), items::list_items),
+        route(M::POST, "/items", Ws(CreateItem), items::create_item),
+        route(M::GET, "/items/{item}", OnItem(ViewItem), items::get_item),
+        route(M::PATCH, "/items/{item}", OnItem(EditItem), items::update_item),
+        route(M::POST, "/items/{item}/transition", OnItem(TransitionItem), items::transition_item),
+        route(M::POST, "/items/{item}/close", OnItem(TransitionItem), items::close_item),
+        route(M::PUT, "/items/{item}/assignees", OnItem(AssignItem), items::set_assignees),
+        route(M::POST, "/items/{item}/followers", OnItem(ManageFollowers), items::change_followers),
+        route(M::POST, "/items/{item}/convert", OnItem(ConvertItem), items::convert_item),
+        route(M::GET, "/items/{item}/links", OnItem(ViewItem), items::list_links),
+        route(M::POST, "/items/{item}/links", OnItem(LinkItems), items::link_items),
+        route(M::DELETE, "/links/{id}", OnItem(LinkItems), items::unlink),
+        route(M::GET, "/tickets/{number}", OnItem(ViewItem), items::get_ticket),
+        route(M::GET, "/tasks/{number}", OnItem(ViewItem), items::get_task),
+        route(M::GET, "/search", Ws(ViewItem), items::search),
+        route(M::GET, "/mail/settings", Ws(ViewDirectory), mail::get_settings),
+        route(M::PATCH, "/mail/settings", Ws(ManageStructure), mail::configure),
+        route(M::GET, "/mail/inbound", Ws(ViewAudit), mail::inbound),
+        route(M::GET, "/mail/outbound", Ws(ViewAudit), mail::outbound),
+        // Conversation, files, history
+        route(M::GET, "/items/{item}/messages", OnItem(ViewItem), conversation::list_messages),
+        route(M::POST, "/items/{item}/messages", OnItem(PostPublicMessage), conversation::post_message),
+        route(M::GET, "/items/{item}/attachments", OnItem(ViewItem), conversation::list_attachments),
+        route(M::POST, "/items/{item}/attachments", OnItem(AddAttachment), conversation::upload_attachment),
+        route(M::GET, "/attachments/{id}", OnItem(ViewItem), conversation::download_attachment),
+        route(M::GET, "/items/{item}/history", OnItem(ViewHistory), conversation::history),
+        // Audit and operations
+        route(M::GET, "/events", Ws(ViewAudit), ops::events),
+        route(M::GET, "/jobs", Ws(ViewAudit), ops::jobs),
+        route(M::POST, "/jobs/{id}/retry", Ws(AdministerWorkspace), ops::retry_job),
+        // Automations
+        route(M::GET, "/automations", Ws(ViewAudit), automations::list_rules),
+        route(M::POST, "/automations", Ws(ManageStructure), automations::create_rule),
+        route(M::POST, "/automations/reorder", Ws(ManageStructure), automations::reorder_rules),
+        route(M::POST, "/automations/dry-run", Ws(ViewAudit), automations::dry_run),
+        route(M::GET, "/automations/runs", Ws(ViewAudit), automations::runs),
+        route(M::GET, "/automations/{id}", Ws(ViewAudit), automations::get_rule),
+        route(M::PATCH, "/automations/{id}", Ws(ManageStructure), automations::update_rule),
+        route(M::DELETE, "/automations/{id}", Ws(ManageStructure), automations::delete_rule),
+        route(M::POST, "/automations/{id}/enable", Ws(ManageStructure), automations::enable_rule),
+        route(M::POST, "/automations/{id}/disable", Ws(ManageStructure), automations::disable_rule),
+        // Outgoing webhooks
+        route(M::GET, "/webhooks", Ws(ManageStructure), webhooks::list_webhooks),
+        route(M::POST, "/webhooks", Ws(ManageStructure), webhooks::create_webhook),
+        route(M::GET, "/webhooks/{id}", Ws(ManageStructure), webhooks::get_webhook),
+        route(M::PATCH, "/webhooks/{id}", Ws(ManageStructure), webhooks::update_webhook),
+        route(M::DELETE, "/webhooks/{id}", Ws(ManageStructure), webhooks::delete_webhook),
+    ]
+}
+
+/// Every route of the API and its rule, in the router's order.
+pub fn routes() -> Vec<Route> {
+    table().into_iter().map(|(route, _)| route).collect()
+}
+
 /// The whole HTTP API.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.body_limit();
-    let api = Router::new()
-        .route("/health", get(ops::health))
-        // Workspaces
-        .route("/workspaces", get(structure::list_workspaces).post(structure::create_workspace))
-        .route("/workspace", get(structure::get_workspace).patch(structure::rename_workspace))
-        // Portfolios, projects, folders
-        .route("/portfolios", get(structure::list_portfolios).post(structure::create_portfolio))
-        .route(
-            "/portfolios/{id}",
-            get(structure::get_portfolio)
-                .patch(structure::update_portfolio)
-                .delete(structure::delete_portfolio),
-        )
-        .route("/projects", get(structure::list_projects).post(structure::create_project))
-        .route("/projects/{id}", get(structure::get_project).patch(structure::update_project))
-        .route("/projects/{id}/folders", get(structure::list_folders))
-        .route("/folders", post(structure::create_folder))
-        .route("/folders/{id}", patch(structure::update_folder).delete(structure::delete_folder))
-        // Item types, workflows, custom fields
-        .route("/item-types", get(structure::list_item_types).post(structure::create_item_type))
-        .route("/item-types/{id}", get(structure::get_item_type).patch(structure::update_item_type))
-        .route("/item-types/{id}/workflow", post(structure::edit_workflow))
-        .route("/item-types/{id}/fields", post(structure::edit_fields))
-        // People
-        .route("/users", get(people::list_users).post(people::create_user))
-        .route("/users/{id}", get(people::get_user).patch(people::update_user))
-        .route("/users/{id}/tokens", post(people::issue_token))
-        .route("/tokens/{id}", delete(people::revoke_token))
-        .route("/teams", get(people::list_teams).post(people::create_team))
-        .route("/teams/{id}", patch(people::update_team))
-        // Organizations, project members and grants, join requests, portal visibility
-        .route("/organizations", get(access::list_organizations).post(access::create_organization))
-        .route(
-            "/organizations/{id}",
-            get(access::get_organization)
-                .patch(access::update_organization)
-                .delete(access::delete_organization),
-        )
-        .route("/organizations/{id}/members", get(access::organization_members))
-        .route("/projects/{id}/members", get(access::project_members))
-        .route(
-            "/projects/{id}/members/{user}",
-            axum::routing::put(access::set_project_member).delete(access::remove_project_member),
-        )
-        .route("/projects/{id}/join-requests", get(access::list_join_requests).post(access::request_to_join))
-        .route("/join-requests/{id}/approve", post(access::approve_join_request))
-        .route("/join-requests/{id}/deny", post(access::deny_join_request))
-        .route("/portal", get(access::get_portal).patch(access::configure_portal))
-        .route("/notifications", get(people::list_notifications))
-        .route("/notifications/{id}/read", post(people::read_notification))
-        // Items
-        .route("/items", get(items::list_items).post(items::create_item))
-        .route("/items/{item}", get(items::get_item).patch(items::update_item))
-        .route("/items/{item}/transition", post(items::transition_item))
-        .route("/items/{item}/close", post(items::close_item))
-        .route("/items/{item}/assignees", axum::routing::put(items::set_assignees))
-        .route("/items/{item}/followers", post(items::change_followers))
-        .route("/items/{item}/convert", post(items::convert_item))
-        .route("/items/{item}/links", get(items::list_links).post(items::link_items))
-        .route("/links/{id}", delete(items::unlink))
-        .route("/tickets/{number}", get(items::get_ticket))
-        .route("/tasks/{number}", get(items::get_task))
-        .route("/search", get(items::search))
-        .route("/mail/settings", get(mail::get_settings).patch(mail::configure))
-        .route("/mail/inbound", get(mail::inbound))
-        .route("/mail/outbound", get(mail::outbound))
-        // Conversation, files, history
-        .route("/items/{item}/messages", get(conversation::list_messages).post(conversation::post_message))
-        .route(
-            "/items/{item}/attachments",
-            get(conversation::list_attachments).post(conversation::upload_attachment),
-        )
-        .route("/attachments/{id}", get(conversation::download_attachment))
-        .route("/items/{item}/history", get(conversation::history))
-        // Audit and operations
-        .route("/events", get(ops::events))
-        .route("/jobs", get(ops::jobs))
-        .route("/jobs/{id}/retry", post(ops::retry_job))
-        // Automations
-        .route("/automations", get(automations::list_rules).post(automations::create_rule))
-        .route("/automations/reorder", post(automations::reorder_rules))
-        .route("/automations/dry-run", post(automations::dry_run))
-        .route("/automations/runs", get(automations::runs))
-        .route(
-            "/automations/{id}",
-            get(automations::get_rule).patch(automations::update_rule).delete(automations::delete_rule),
-        )
-        .route("/automations/{id}/enable", post(automations::enable_rule))
-        .route("/automations/{id}/disable", post(automations::disable_rule))
-        // Outgoing webhooks
-        .route("/webhooks", get(webhooks::list_webhooks).post(webhooks::create_webhook))
-        .route(
-            "/webhooks/{id}",
-            get(webhooks::get_webhook).patch(webhooks::update_webhook).delete(webhooks::delete_webhook),
-        );
+    let api = table().into_iter().fold(Router::new(), |api, (route, handler)| api.route(route.path, handler));
 
     Router::new()
         .nest("/api/v1", api)

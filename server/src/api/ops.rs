@@ -38,7 +38,20 @@ pub async fn jobs(State(s): State<AppState>, Auth(actor): Auth, q: QueryPairs) -
         kind: q.get("kind").map(str::to_string),
         limit: q.limit(100, 1000)?,
     };
-    Ok(Json(s.desk().jobs(&actor, filter).await?))
+    let mut jobs = s.desk().jobs(&actor, filter).await?;
+    jobs.iter_mut().for_each(hide_sign_in_links);
+    Ok(Json(jobs))
+}
+
+/// A queued sign-in mail carries its link, and the link signs its recipient in: whoever reads
+/// the job queue must not be able to use it.
+fn hide_sign_in_links(job: &mut Job) {
+    if job.kind == tandem_core::mail::MAIL_SEND_JOB
+        && job.payload["template"] == "magic_link"
+        && let Some(link) = job.payload.pointer_mut("/vars/link")
+    {
+        *link = json!("(hidden: it signs its recipient in)");
+    }
 }
 
 pub async fn retry_job(State(s): State<AppState>, Auth(actor): Auth, id: Param) -> ApiResult<Json<Job>> {

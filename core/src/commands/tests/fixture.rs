@@ -251,6 +251,7 @@ fn token(n: u128, user: &User, name: &str, scope: TokenScope) -> ApiToken {
         scope,
         created_at: t0(),
         revoked_at: None,
+        last_used_at: None,
         version: 1,
     }
 }

@@ -10,6 +10,7 @@ mod conversation;
 mod items;
 mod notify;
 mod people;
+mod sign_in;
 mod structure;
 mod types;
 mod webhooks;

@@ -1,0 +1,218 @@
+#![allow(clippy::unwrap_used)] // A test fails loudly; that is what an unwrap is for here.
+
+//! `tandem user …` and `tandem token …`: the real binary on a real database file, its output and
+//! exit codes, and the API accepting (or refusing) what it made.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use serde_json::json;
+use tandem_core::commands::CreateWorkspace;
+use tandem_core::{Actor, Desk, Limits, WorkspaceId};
+use tandem_server::{AdminToken, AppState, SystemClock, UuidV7Ids, router};
+use tandem_storage_sqlite::{SqliteOptions, SqliteStore};
+use tower::ServiceExt;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn tandem(db: &Path, args: &[&str], stdin: Option<&str>) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .env_remove("TANDEM_DB")
+        .env_remove("TANDEM_WORKSPACE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+#[track_caller]
+fn fails(run: &Run, code: i32, says: &str) {
+    assert_eq!(run.code, code, "stdout: {} stderr: {}", run.stdout, run.stderr);
+    assert!(run.stderr.contains(says), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
+
+async fn workspace(db: &Path) -> WorkspaceId {
+    let store = SqliteStore::open(db, SqliteOptions::default()).unwrap();
+    let desk = Desk::new(Arc::new(store), Arc::new(SystemClock), Arc::new(UuidV7Ids), Limits::default());
+    let ws = desk
+        .execute(
+            &Actor::server_admin(WorkspaceId(uuid::Uuid::nil())),
+            &CreateWorkspace { name: "Clinics".into() },
+        )
+        .await
+        .unwrap();
+    ws.id
+}
+
+/// The API on the same database file.
+async fn api(
+    db: &Path,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> StatusCode {
+    let store = SqliteStore::open(db, SqliteOptions::default()).unwrap();
+    let desk = Desk::new(Arc::new(store), Arc::new(SystemClock), Arc::new(UuidV7Ids), Limits::default());
+    let app = router(AppState::new(desk, AdminToken::from_secret("tdm_unused_admin_token")));
+    let mut req = Request::builder().method(method).uri(format!("/api/v1{path}"));
+    if !token.is_empty() {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let body = match body {
+        Some(json) => {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+            Body::from(json.to_string())
+        }
+        None => Body::empty(),
+    };
+    app.oneshot(req.body(body).unwrap()).await.unwrap().status()
+}
+
+#[tokio::test]
+async fn users_and_tokens_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+
+    fails(&tandem(&db, &["user", "list"], None), 4, "no workspace yet");
+    let ws = workspace(&db).await;
+
+    let added = tandem(
+        &db,
+        &["user", "add", "--name", "Ana Agent", "--email", "Ana@Desk.example", "--role", "agent"],
+        None,
+    );
+    assert_eq!(added.code, 0, "{}", added.stderr);
+    let ana = added.stdout.split('\t').next().unwrap().to_string();
+    assert!(added.stdout.contains("agent\tactive\tana@desk.example\tAna Agent"), "{}", added.stdout);
+
+    // Bad input: each with its own exit code and a message naming what is wrong.
+    let again = tandem(
+        &db,
+        &["user", "add", "--name", "Ana 2", "--email", "ana@desk.example", "--role", "agent"],
+        None,
+    );
+    fails(&again, 5, "already uses ana@desk.example");
+    fails(
+        &tandem(&db, &["user", "add", "--name", "W", "--email", "w@x.example", "--role", "wizard"], None),
+        2,
+        "not a role",
+    );
+    fails(
+        &tandem(&db, &["user", "add", "--name", "B", "--email", "not-an-address", "--role", "agent"], None),
+        3,
+        "email",
+    );
+    fails(&tandem(&db, &["user", "add", "--name", "S", "--role", "agent"], None), 3, "staff need an email");
+    let weak = tandem(
+        &db,
+        &["user", "add", "--name", "P", "--email", "p@x.example", "--role", "agent", "--password-stdin"],
+        Some("short\n"),
+    );
+    fails(&weak, 3, "at least 12");
+    fails(
+        &tandem(&db, &["user", "list", "--workspace", "0190f0f0-0000-7000-8000-000000000000"], None),
+        4,
+        "not found",
+    );
+    fails(&tandem(&db, &["user", "list", "--workspace", "nope"], None), 2, "invalid value");
+
+    // A customer with a password: the API signs them in.
+    let carl = tandem(
+        &db,
+        &[
+            "user",
+            "add",
+            "--name",
+            "Carl",
+            "--email",
+            "carl@clinic.example",
+            "--role",
+            "customer",
+            "--password-stdin",
+        ],
+        Some("correct horse battery\n"),
+    );
+    assert_eq!(carl.code, 0, "{}", carl.stderr);
+    let login = json!({"email": "carl@clinic.example", "password": "correct horse battery", "workspace": ws});
+    assert_eq!(api(&db, Method::POST, "/auth/login", "", Some(login)).await, StatusCode::OK);
+
+    let list = tandem(&db, &["user", "list", "--workspace", &ws.to_string()], None);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    assert_eq!(list.stdout.lines().count(), 2, "{}", list.stdout);
+    assert!(list.stdout.contains("carl@clinic.example") && list.stdout.contains(&ana), "{}", list.stdout);
+
+    // Tokens: created for a person by address, shown once, scoped; revoked at once.
+    let created = tandem(
+        &db,
+        &["token", "create", "--user", "ana@desk.example", "--name", "ci", "--scope", "read"],
+        None,
+    );
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let (id, secret) = created.stdout.trim().split_once('\t').unwrap();
+    assert!(secret.starts_with("tdm_"), "{}", created.stdout);
+    assert_eq!(api(&db, Method::GET, "/items", secret, None).await, StatusCode::OK);
+    let item = json!({"title": "x", "item_type": "0190f0f0-0000-7000-8000-000000000000"});
+    assert_eq!(api(&db, Method::POST, "/items", secret, Some(item)).await, StatusCode::FORBIDDEN);
+    fails(
+        &tandem(
+            &db,
+            &["token", "create", "--user", "nobody@desk.example", "--name", "x", "--scope", "read"],
+            None,
+        ),
+        4,
+        "no user",
+    );
+    fails(
+        &tandem(&db, &["token", "create", "--user", &ana, "--name", "x", "--scope", "root"], None),
+        2,
+        "not a scope",
+    );
+    let revoked = tandem(&db, &["token", "revoke", id], None);
+    assert_eq!(
+        (revoked.code, revoked.stdout.trim()),
+        (0, format!("{id}\trevoked").as_str()),
+        "{}",
+        revoked.stderr
+    );
+    assert_eq!(api(&db, Method::GET, "/items", secret, None).await, StatusCode::UNAUTHORIZED);
+    fails(&tandem(&db, &["token", "revoke", "not-an-id"], None), 3, "not a token id");
+    fails(&tandem(&db, &["token", "revoke", "0190f0f0-0000-7000-8000-000000000000"], None), 4, "not found");
+
+    // Disabling: by address or id; the person's tokens stop working.
+    let (_, other) = {
+        let t =
+            tandem(&db, &["token", "create", "--user", &ana, "--name", "laptop", "--scope", "write"], None);
+        let (id, secret) = t.stdout.trim().split_once('\t').unwrap();
+        (id.to_string(), secret.to_string())
+    };
+    assert_eq!(api(&db, Method::GET, "/items", &other, None).await, StatusCode::OK);
+    let disabled = tandem(&db, &["user", "disable", "ANA@desk.example"], None);
+    assert_eq!(disabled.code, 0, "{}", disabled.stderr);
+    assert!(disabled.stdout.contains("\tdisabled\t"), "{}", disabled.stdout);
+    assert_eq!(api(&db, Method::GET, "/items", &other, None).await, StatusCode::UNAUTHORIZED);
+    fails(&tandem(&db, &["user", "disable", "nobody@desk.example"], None), 4, "no user");
+}
