@@ -14,6 +14,9 @@ use crate::ids::{ItemId, JobId, WorkspaceId};
 use crate::item::{ActorRef, Item, ItemLink, ItemType};
 use crate::mail::{InboundMail, MailSettings};
 use crate::people::{ApiToken, Notification, Team, User};
+use crate::planning::WorkCalendar;
+use crate::timesheet::TimeEntry;
+use crate::views::SavedView;
 use crate::webhook::{EventCursor, Webhook};
 
 /// Every kind of stored record. Each has a table of its own in every backend.
@@ -37,10 +40,13 @@ pub enum RecordKind {
     EventCursor,
     MailSettings,
     InboundMail,
+    Calendar,
+    TimeEntry,
+    View,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 17] = [
+    pub const ALL: [RecordKind; 20] = [
         RecordKind::Workspace,
         RecordKind::Portfolio,
         RecordKind::Project,
@@ -58,6 +64,9 @@ impl RecordKind {
         RecordKind::EventCursor,
         RecordKind::MailSettings,
         RecordKind::InboundMail,
+        RecordKind::Calendar,
+        RecordKind::TimeEntry,
+        RecordKind::View,
     ];
 
     /// The table holding this kind in both backends.
@@ -80,6 +89,9 @@ impl RecordKind {
             RecordKind::EventCursor => "event_cursors",
             RecordKind::MailSettings => "mail_settings",
             RecordKind::InboundMail => "inbound_mails",
+            RecordKind::Calendar => "work_calendars",
+            RecordKind::TimeEntry => "time_entries",
+            RecordKind::View => "saved_views",
         }
     }
 
@@ -102,6 +114,9 @@ impl RecordKind {
             RecordKind::EventCursor => "event cursor",
             RecordKind::MailSettings => "mail settings",
             RecordKind::InboundMail => "inbound mail",
+            RecordKind::Calendar => "calendar",
+            RecordKind::TimeEntry => "time entry",
+            RecordKind::View => "view",
         }
     }
 }
@@ -128,6 +143,9 @@ pub enum Record {
     EventCursor(EventCursor),
     MailSettings(MailSettings),
     InboundMail(InboundMail),
+    Calendar(WorkCalendar),
+    TimeEntry(TimeEntry),
+    View(SavedView),
 }
 
 macro_rules! record_accessors {
@@ -181,13 +199,16 @@ record_accessors!(
     Webhook,
     EventCursor,
     MailSettings,
-    InboundMail
+    InboundMail,
+    Calendar,
+    TimeEntry,
+    View
 );
 
 impl Record {
     /// The record this one belongs to, indexed as `parent_id`: a portfolio's parent portfolio, a
     /// project's portfolio, a folder's project, an item's parent item, a message's/attachment's
-    /// item, a link's `from` item, a notification's or token's user, an inbound mail's item.
+    /// item, a link's `from` item, a notification's or token's user, an inbound mail's item, a personal calendar's user, a time entry's item, a saved view's owner.
     pub fn parent(&self) -> Option<Uuid> {
         match self {
             Record::Workspace(_)
@@ -207,6 +228,9 @@ impl Record {
             Record::Notification(n) => Some(n.user.as_uuid()),
             Record::Token(t) => Some(t.user.as_uuid()),
             Record::InboundMail(m) => m.item.map(|i| i.as_uuid()),
+            Record::Calendar(c) => c.user().map(|u| u.as_uuid()),
+            Record::TimeEntry(e) => Some(e.item.as_uuid()),
+            Record::View(v) => v.owner.map(|u| u.as_uuid()),
         }
     }
 }

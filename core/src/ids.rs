@@ -76,6 +76,11 @@ ids! {
     /// A workspace's mail settings: always equal to the workspace's id (one per workspace).
     MailSettingsId,
     InboundMailId,
+    /// A working calendar: the workspace's id for the workspace calendar, a user's id for theirs.
+    CalendarId,
+    TimeEntryId,
+    /// A saved view.
+    ViewId,
 }
 
 /// Where new ids come from. The server uses time-ordered UUIDv7; tests use a counter so that

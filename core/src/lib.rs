@@ -20,9 +20,12 @@ pub mod job;
 pub mod mail;
 pub mod patch;
 pub mod people;
+pub mod planning;
 mod queries;
 pub mod schedule;
 pub mod store;
+pub mod timesheet;
+pub mod views;
 pub mod webhook;
 pub mod workflow;
 
@@ -39,6 +42,8 @@ pub use item::{ActorRef, Assignee, Channel, Item, ItemKind, ItemLink, ItemType, 
 pub use job::{JobFailure, JobHandler};
 pub use mail::{InboundMail, MailSettings};
 pub use people::{ApiToken, Notification, NotificationKind, Role, Team, TokenScope, User};
+pub use planning::{CalendarOwner, DependencyTiming, TaskPlan, WorkCalendar};
 pub use store::{ItemFilter, ItemQuery, ItemScope, Page, SortKey, Store};
+pub use timesheet::{EntryStatus, TimeEntry};
 pub use webhook::{EventCursor, Webhook};
 pub use workflow::{Status, StatusCategory, Transition, Workflow, WorkflowDefaults};

@@ -25,6 +25,9 @@ use crate::ids::{FolderId, ItemId, ItemTypeId, JobId, ProjectId, UserId, Workspa
 use crate::item::{Assignee, Item, ItemKind, ItemLink, ItemType, Priority};
 use crate::mail::{InboundMail, MailSettings};
 use crate::people::{ApiToken, Notification, Team, User};
+use crate::planning::WorkCalendar;
+use crate::timesheet::{EntryStatus, TimeEntry};
+use crate::views::SavedView;
 use crate::webhook::{EventCursor, Webhook};
 use crate::workflow::StatusCategory;
 
@@ -131,6 +134,37 @@ impl RecordQuery {
 
     pub fn children_of(parent: Uuid) -> Self {
         Self { parent: Some(parent), after: None, limit: 10_000 }
+    }
+}
+
+/// Which time entries to read ([`Store::time_entries`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeEntryQuery {
+    pub user: Option<UserId>,
+    /// Entries on these items only; `None`: on any item.
+    pub items: Option<Vec<ItemId>>,
+    /// Any status when empty.
+    pub statuses: Vec<EntryStatus>,
+    /// Only entries whose timer is running (`Some(true)`) or not (`Some(false)`).
+    pub running: Option<bool>,
+    /// Entries that started at or after this instant.
+    pub started_from: Option<DateTime<Utc>>,
+    /// Entries that started before this instant.
+    pub started_before: Option<DateTime<Utc>>,
+    pub limit: usize,
+}
+
+impl TimeEntryQuery {
+    pub fn all() -> Self {
+        Self {
+            user: None,
+            items: None,
+            statuses: Vec::new(),
+            running: None,
+            started_from: None,
+            started_before: None,
+            limit: 10_000,
+        }
     }
 }
 
@@ -327,6 +361,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         ws: WorkspaceId,
         message_ids: &[String],
     ) -> Result<Vec<(String, ItemId)>, StoreError>;
+
+    /// Time entries matching `query`, by start then id. A person has at most one entry whose
+    /// timer is running: committing a second is `Duplicate`.
+    async fn time_entries(
+        &self,
+        ws: WorkspaceId,
+        query: &TimeEntryQuery,
+    ) -> Result<Vec<TimeEntry>, StoreError>;
 }
 
 /// Conversion between [`Record`] and the concrete record types, so callers can write
@@ -369,6 +411,9 @@ typed_records! {
     EventCursor => EventCursor,
     MailSettings => MailSettings,
     InboundMail => InboundMail,
+    WorkCalendar => Calendar,
+    TimeEntry => TimeEntry,
+    SavedView => View,
 }
 
 fn wrong_kind(kind: RecordKind) -> StoreError {

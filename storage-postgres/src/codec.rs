@@ -35,6 +35,9 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::EventCursor => Record::EventCursor(decode_as(kind, doc)?),
         RecordKind::MailSettings => Record::MailSettings(decode_as(kind, doc)?),
         RecordKind::InboundMail => Record::InboundMail(decode_as(kind, doc)?),
+        RecordKind::Calendar => Record::Calendar(decode_as(kind, doc)?),
+        RecordKind::TimeEntry => Record::TimeEntry(decode_as(kind, doc)?),
+        RecordKind::View => Record::View(decode_as(kind, doc)?),
     })
 }
 
@@ -57,6 +60,9 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::EventCursor(r) => serde_json::to_string(r),
         Record::MailSettings(r) => serde_json::to_string(r),
         Record::InboundMail(r) => serde_json::to_string(r),
+        Record::Calendar(r) => serde_json::to_string(r),
+        Record::TimeEntry(r) => serde_json::to_string(r),
+        Record::View(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }
@@ -104,6 +110,12 @@ pub fn extra_columns(record: &Record) -> Vec<(&'static str, Column)> {
             ("dedupe_key", text(m.dedupe_key.clone())),
             ("status", text(m.status.as_str())),
             ("received_ms", Column::Int(m.received_at.timestamp_millis())),
+        ],
+        Record::TimeEntry(e) => vec![
+            ("user_id", Column::Uuid(Some(e.user.0))),
+            ("status", text(e.status.as_str())),
+            ("started_ms", Column::Int(e.started_at.timestamp_millis())),
+            ("running", Column::Bool(e.running())),
         ],
         _ => Vec::new(),
     }
@@ -154,6 +166,7 @@ pub fn write_error(e: SqlError, kind: RecordKind) -> StoreError {
             "api_tokens_secret" => "a token with this secret".to_string(),
             "mail_addresses_pkey" => "an inbound address another workspace uses".to_string(),
             "inbound_mails_dedupe" => "an inbound mail with this Message-ID or content".to_string(),
+            "time_entries_one_running" => "a running timer of this person".to_string(),
             other => format!("a {} with the same key ({other})", kind.label()),
         };
         return StoreError::Duplicate(what);

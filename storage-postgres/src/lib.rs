@@ -271,4 +271,12 @@ impl Store for PostgresStore {
     ) -> Result<Vec<(String, ItemId)>, StoreError> {
         read::items_by_message_ids(&self.pool, ws, message_ids).await
     }
+
+    async fn time_entries(
+        &self,
+        ws: WorkspaceId,
+        query: &tandem_core::store::TimeEntryQuery,
+    ) -> Result<Vec<tandem_core::TimeEntry>, StoreError> {
+        read::time_entries(&self.pool, ws, query).await
+    }
 }

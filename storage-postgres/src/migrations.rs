@@ -20,10 +20,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (2, "webhooks", include_str!("../migrations/0002_webhooks.sql")),
     (4, "mail", include_str!("../migrations/0004_mail.sql")),
+    (10, "planning", include_str!("../migrations/0010_planning.sql")),
 ];
 
 /// The latest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 10;
 
 #[derive(Debug)]
 struct Embedded;

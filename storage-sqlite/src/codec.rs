@@ -32,6 +32,9 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::EventCursor => Record::EventCursor(from_doc(kind, doc)?),
         RecordKind::MailSettings => Record::MailSettings(from_doc(kind, doc)?),
         RecordKind::InboundMail => Record::InboundMail(from_doc(kind, doc)?),
+        RecordKind::Calendar => Record::Calendar(from_doc(kind, doc)?),
+        RecordKind::TimeEntry => Record::TimeEntry(from_doc(kind, doc)?),
+        RecordKind::View => Record::View(from_doc(kind, doc)?),
     })
 }
 
@@ -58,6 +61,9 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::EventCursor(r) => serde_json::to_string(r),
         Record::MailSettings(r) => serde_json::to_string(r),
         Record::InboundMail(r) => serde_json::to_string(r),
+        Record::Calendar(r) => serde_json::to_string(r),
+        Record::TimeEntry(r) => serde_json::to_string(r),
+        Record::View(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }
@@ -108,6 +114,12 @@ pub fn extra_columns(record: &Record) -> Vec<(&'static str, Sql)> {
             ("dedupe_key", text(m.dedupe_key.clone())),
             ("status", text(m.status.as_str())),
             ("received_ms", Sql::Integer(m.received_at.timestamp_millis())),
+        ],
+        Record::TimeEntry(e) => vec![
+            ("user_id", uuid(e.user.0)),
+            ("status", text(e.status.as_str())),
+            ("started_ms", Sql::Integer(e.started_at.timestamp_millis())),
+            ("running", Sql::Integer(i64::from(e.running()))),
         ],
         _ => Vec::new(),
     }

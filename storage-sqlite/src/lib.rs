@@ -53,10 +53,17 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_webhooks.sql")),
     (4, include_str!("../migrations/0004_mail.sql")),
+    (10, include_str!("../migrations/0010_planning.sql")),
 ];
 
 /// The latest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 10;
+
+/// Every migration version this build carries, oldest first (numbers are per feature and need not
+/// be consecutive).
+pub fn migration_versions() -> Vec<i64> {
+    MIGRATIONS.iter().map(|(v, _)| *v).collect()
+}
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -424,5 +431,14 @@ impl Store for SqliteStore {
     ) -> Result<Vec<(String, ItemId)>, StoreError> {
         let ids = message_ids.to_vec();
         self.read(move |c| read::items_by_message_ids(c, ws, &ids)).await
+    }
+
+    async fn time_entries(
+        &self,
+        ws: WorkspaceId,
+        query: &tandem_core::store::TimeEntryQuery,
+    ) -> Result<Vec<tandem_core::TimeEntry>, StoreError> {
+        let query = query.clone();
+        self.read(move |c| read::time_entries(c, ws, &query)).await
     }
 }

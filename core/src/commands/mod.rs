@@ -4,8 +4,11 @@ mod conversation;
 mod items;
 mod mail;
 mod people;
+mod planning;
 mod structure;
+mod timesheet;
 mod types;
+mod views;
 mod webhooks;
 
 pub use conversation::{AddAttachment, MarkNotificationRead, NewFile, PostMessage, Posted};
@@ -17,13 +20,20 @@ pub use mail::{ConfigureMail, MailState, ReceiveEmail, Received};
 pub use people::{
     CreateTeam, CreateUser, IssueToken, RevokeToken, TeamPatch, UpdateTeam, UpdateUser, UserPatch,
 };
+pub use planning::{CalendarBody, SetCalendar};
 pub use structure::{
     CreateFolder, CreatePortfolio, CreateProject, CreateWorkspace, DeleteFolder, DeletePortfolio,
     FolderPatch, PortfolioPatch, ProjectPatch, RenameWorkspace, UpdateFolder, UpdatePortfolio, UpdateProject,
 };
+pub use timesheet::{
+    ControlTimer, DeleteTimeEntry, EditTimeEntry, LogTime, Review, ReviewTime, StartTimer, SubmitTime,
+    TimeEntryPatch, TimerAction,
+};
 pub use types::{
     CreateItemType, EditFields, EditWorkflow, FieldEdit, ItemTypePatch, UpdateItemType, WorkflowEdit,
 };
+pub(crate) use views::views_admin;
+pub use views::{CreateView, DeleteView, UpdateView, ViewPatch};
 pub use webhooks::{
     CreateWebhook, DeleteWebhook, RelayEvents, RelayState, Relayed, UpdateWebhook, WebhookPatch, delivery_key,
 };

@@ -7,7 +7,10 @@ mod items;
 mod mail;
 mod ops;
 mod people;
+mod planning;
 mod structure;
+mod time;
+mod views;
 mod webhooks;
 
 pub use people::new_secret;
@@ -101,6 +104,14 @@ pub fn router(state: AppState) -> Router {
         .route("/projects", get(structure::list_projects).post(structure::create_project))
         .route("/projects/{id}", get(structure::get_project).patch(structure::update_project))
         .route("/projects/{id}/folders", get(structure::list_folders))
+        .route("/projects/{id}/schedule", get(planning::project_schedule))
+        .route("/projects/{id}/gantt.svg", get(planning::project_gantt))
+        .route("/calendars", get(planning::list_calendars))
+        .route(
+            "/calendars/workspace",
+            get(planning::get_workspace_calendar).put(planning::put_workspace_calendar),
+        )
+        .route("/users/{id}/calendar", get(planning::get_user_calendar).put(planning::put_user_calendar))
         .route("/folders", post(structure::create_folder))
         .route("/folders/{id}", patch(structure::update_folder).delete(structure::delete_folder))
         // Item types, workflows, custom fields
@@ -130,6 +141,26 @@ pub fn router(state: AppState) -> Router {
         .route("/tickets/{number}", get(items::get_ticket))
         .route("/tasks/{number}", get(items::get_task))
         .route("/search", get(items::search))
+        // Saved views
+        .route("/views", get(views::list_views).post(views::create_view))
+        .route("/views/{id}", get(views::get_view).patch(views::update_view).delete(views::delete_view))
+        .route("/views/{id}/run", get(views::run_view))
+        .route("/views/{id}/gantt.svg", get(views::view_gantt))
+        .route("/views/{id}/board/move", post(views::move_card))
+        // Time tracking
+        .route("/items/{item}/time", get(time::item_time).post(time::log_time))
+        .route("/items/{item}/timer", post(time::start_timer))
+        .route("/timer", get(time::current_timer))
+        .route("/timer/pause", post(time::pause_timer))
+        .route("/timer/resume", post(time::resume_timer))
+        .route("/timer/stop", post(time::stop_timer))
+        .route("/time-entries", get(time::list_entries))
+        .route("/time-entries/submit", post(time::submit))
+        .route("/time-entries/{id}", get(time::get_entry).patch(time::edit_entry).delete(time::delete_entry))
+        .route("/time-entries/{id}/approve", post(time::approve))
+        .route("/time-entries/{id}/reject", post(time::reject))
+        .route("/projects/{id}/time", get(time::project_time))
+        .route("/portfolios/{id}/time", get(time::portfolio_time))
         .route("/mail/settings", get(mail::get_settings).patch(mail::configure))
         .route("/mail/inbound", get(mail::inbound))
         // Conversation, files, history

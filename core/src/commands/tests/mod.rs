@@ -7,6 +7,7 @@ mod fixture;
 mod conversation;
 mod items;
 mod people;
+mod planning;
 mod structure;
 mod types;
 mod webhooks;
