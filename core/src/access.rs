@@ -1,10 +1,13 @@
 //! Who may do what: one pure function, [`can`], consulted by `Desk` for every command and query.
 //! Its answer carries the reason, which the API returns with a 403.
 
-use crate::ids::{UserId, WorkspaceId};
+use std::collections::BTreeMap;
+
+use crate::ids::{ItemTypeId, OrganizationId, ProjectId, UserId, WorkspaceId};
 use crate::item::{ActorRef, Item};
+use crate::membership::{PortalSettings, PortalVisibility, ProjectMember, ProjectRole};
 use crate::people::{Role, TokenScope, User};
-use crate::store::ItemScope;
+use crate::store::{ItemScope, PortalScope};
 
 /// The authenticated party a command runs for.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,6 +16,53 @@ pub struct Actor {
     pub kind: ActorKind,
     /// What the credential allows, whatever the role would.
     pub scope: TokenScope,
+    /// The user's project roles and portal scope, read by `Desk` from the store at the start of
+    /// every command and query (never cached across them, so a removed membership stops access
+    /// at once). `None` until then: `can` treats it as no memberships and the narrowest scope.
+    pub access: Option<Access>,
+}
+
+/// What a collaborator or customer may reach beyond their role: their project roles and, for
+/// customers, the portal scope. Staff with a workspace-wide role need none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Access {
+    pub projects: BTreeMap<ProjectId, ProjectRole>,
+    pub items: ItemScope,
+}
+
+impl Access {
+    /// Computes a user's access from their memberships, the workspace's portal settings and its
+    /// item types. Pure: `Desk` loads the inputs.
+    pub fn of(
+        user: &User,
+        memberships: &[ProjectMember],
+        portal: &PortalSettings,
+        item_types: &[ItemTypeId],
+    ) -> Self {
+        let projects: BTreeMap<ProjectId, ProjectRole> =
+            memberships.iter().filter(|m| m.user == user.id).map(|m| (m.project, m.role)).collect();
+        let items = match user.role {
+            Role::Admin | Role::Manager | Role::Agent => ItemScope::All,
+            Role::Collaborator => ItemScope::Projects(projects.keys().copied().collect()),
+            Role::Customer => {
+                let of = |v: PortalVisibility| -> Vec<ItemTypeId> {
+                    item_types.iter().copied().filter(|t| portal.for_type(*t) == v).collect()
+                };
+                ItemScope::Portal(PortalScope {
+                    user: user.id,
+                    organization: user.organization,
+                    organization_types: if user.organization.is_some() {
+                        of(PortalVisibility::Organization)
+                    } else {
+                        Vec::new()
+                    },
+                    public_types: of(PortalVisibility::AllPublic),
+                    projects: projects.keys().copied().collect(),
+                })
+            }
+        };
+        Self { projects, items }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -26,15 +76,20 @@ pub enum ActorKind {
 
 impl Actor {
     pub fn user(user: User, scope: TokenScope) -> Self {
-        Self { workspace_id: user.workspace_id, kind: ActorKind::User(user), scope }
+        Self { workspace_id: user.workspace_id, kind: ActorKind::User(user), scope, access: None }
     }
 
     pub fn server_admin(workspace_id: WorkspaceId) -> Self {
-        Self { workspace_id, kind: ActorKind::ServerAdmin, scope: TokenScope::Admin }
+        Self { workspace_id, kind: ActorKind::ServerAdmin, scope: TokenScope::Admin, access: None }
     }
 
     pub fn system(workspace_id: WorkspaceId) -> Self {
-        Self { workspace_id, kind: ActorKind::System, scope: TokenScope::Admin }
+        Self { workspace_id, kind: ActorKind::System, scope: TokenScope::Admin, access: None }
+    }
+
+    /// The actor's role on a project, from its resolved access.
+    pub fn project_role(&self, project: ProjectId) -> Option<ProjectRole> {
+        self.access.as_ref().and_then(|a| a.projects.get(&project).copied())
     }
 
     pub fn reference(&self) -> ActorRef {
@@ -90,6 +145,10 @@ pub enum Action {
     ViewInternal,
     AddAttachment,
     ViewHistory,
+    /// Add, change and remove a project's members and grants; approve or deny join requests.
+    ManageMembers,
+    /// Ask to join a project.
+    RequestToJoin,
 }
 
 impl Action {
@@ -101,6 +160,7 @@ impl Action {
             | Action::ViewInternal
             | Action::ViewHistory => TokenScope::Read,
             Action::AdministerWorkspace | Action::ManageStructure | Action::ManageUsers => TokenScope::Admin,
+            // A project manager's everyday work, not workspace administration.
             _ => TokenScope::Write,
         }
     }
@@ -111,6 +171,13 @@ impl Action {
 pub enum Target<'a> {
     Workspace,
     Item(&'a Item),
+    /// An item together with the organization of its requester, which portal visibility by
+    /// organization needs (`Item` alone counts as "requester in no organization").
+    ItemOf {
+        item: &'a Item,
+        requester_organization: Option<OrganizationId>,
+    },
+    Project(ProjectId),
     /// A person being created or changed, with the role they would have afterwards.
     Person {
         current: Option<&'a User>,
@@ -142,9 +209,18 @@ fn involves(item: &Item, user: UserId) -> bool {
     item.requester == Some(user) || item.followers.contains(&user)
 }
 
+/// The item a target is about, with its requester's organization when known.
+fn item_of<'a>(target: Target<'a>) -> Option<(&'a Item, Option<OrganizationId>)> {
+    match target {
+        Target::Item(item) => Some((item, None)),
+        Target::ItemOf { item, requester_organization } => Some((item, requester_organization)),
+        _ => None,
+    }
+}
+
 /// Decides whether `actor` may perform `action` on `target`, and why.
 pub fn can(actor: &Actor, action: Action, target: Target<'_>) -> Decision {
-    if let Target::Item(item) = target
+    if let Some((item, _)) = item_of(target)
         && item.workspace_id != actor.workspace_id
     {
         return Decision::deny("the item belongs to another workspace");
@@ -178,32 +254,92 @@ pub fn can(actor: &Actor, action: Action, target: Target<'_>) -> Decision {
             }
             _ => Decision::allow("managers may do this"),
         },
-        Role::Agent => match action {
-            AdministerWorkspace | ManageStructure | ManageUsers => {
+        Role::Agent => match (action, target) {
+            (AdministerWorkspace | ManageStructure | ManageUsers, _) => {
                 Decision::deny("agents cannot change the workspace's structure or people")
             }
+            (ManageMembers, _) => project_manager(actor, target),
             _ => Decision::allow("agents work on every item"),
         },
-        Role::Collaborator => match action {
-            AdministerWorkspace | ManageStructure | ManageUsers | ViewAudit => {
-                Decision::deny("collaborators cannot change the workspace's structure or people")
+        Role::Collaborator => collaborator(actor, action, target),
+        Role::Customer => customer(actor, user, action, target),
+    }
+}
+
+/// Managing a project's members: a manager of that project (workspace managers and admins are
+/// allowed before this is asked).
+fn project_manager(actor: &Actor, target: Target<'_>) -> Decision {
+    match target {
+        Target::Project(p) if actor.project_role(p) == Some(ProjectRole::Manager) => {
+            Decision::allow("a manager of the project")
+        }
+        _ => Decision::deny("only workspace managers and the project's managers manage its members"),
+    }
+}
+
+/// Collaborators work only inside the projects they belong to, as far as their project role goes.
+fn collaborator(actor: &Actor, action: Action, target: Target<'_>) -> Decision {
+    use Action::*;
+    match action {
+        AdministerWorkspace | ManageStructure | ManageUsers | ViewAudit => {
+            return Decision::deny("collaborators cannot change the workspace's structure or people");
+        }
+        PostPublicMessage => {
+            return Decision::deny("collaborators write internal notes; only agents answer requesters");
+        }
+        ManageMembers => return project_manager(actor, target),
+        RequestToJoin | ViewDirectory => return Decision::allow("collaborators may do this"),
+        _ => {}
+    }
+    let Some((item, _)) = item_of(target) else {
+        // Listing and searching: the item scope limits what they see.
+        return Decision::allow("collaborators see the items of their projects");
+    };
+    let Some(role) = item.project.and_then(|p| actor.project_role(p)) else {
+        return Decision::deny("collaborators see only the items of projects they belong to");
+    };
+    let (ok, needs) = match action {
+        ViewItem | ViewInternal | ViewHistory => (true, ""),
+        PostInternalMessage | AddAttachment => (role.comments(), "commenter"),
+        _ => (role.works(), "member"),
+    };
+    if ok {
+        Decision::allow(format!("a {} of the item's project", role.as_str()))
+    } else {
+        Decision::deny(format!(
+            "a {} of the project may not do this; it needs the {needs} role or above",
+            role.as_str()
+        ))
+    }
+}
+
+/// Customers see what the portal scope admits and write only where they take part.
+fn customer(actor: &Actor, user: &User, action: Action, target: Target<'_>) -> Decision {
+    use Action::*;
+    let granted = |item: &Item| item.project.and_then(|p| actor.project_role(p));
+    match (action, item_of(target)) {
+        (CreateItem, _) => Decision::allow("customers submit requests"),
+        (ViewItem, Some((item, requester_organization))) => {
+            if involves(item, user.id) {
+                return Decision::allow("the customer requested or follows this item");
             }
-            PostPublicMessage => {
-                Decision::deny("collaborators write internal notes; only agents answer requesters")
+            let scope = item_scope(actor);
+            if scope.admits(item, requester_organization) {
+                Decision::allow("the portal shows this item to the customer")
+            } else {
+                Decision::deny("customers see only the items the portal shows them")
             }
-            _ => Decision::allow("collaborators work on items"),
-        },
-        Role::Customer => match (action, target) {
-            (CreateItem, _) => Decision::allow("customers submit requests"),
-            (ViewItem | PostPublicMessage | AddAttachment, Target::Item(item)) => {
-                if involves(item, user.id) {
-                    Decision::allow("the customer requested or follows this item")
-                } else {
-                    Decision::deny("customers see only their own requests")
-                }
+        }
+        (PostPublicMessage | AddAttachment, Some((item, _))) => {
+            if involves(item, user.id) {
+                Decision::allow("the customer requested or follows this item")
+            } else if granted(item).is_some_and(ProjectRole::comments) {
+                Decision::allow("the customer may comment on the project's items")
+            } else {
+                Decision::deny("customers reply only on their own requests")
             }
-            _ => Decision::deny("customers cannot do this"),
-        },
+        }
+        _ => Decision::deny("customers cannot do this"),
     }
 }
 
@@ -217,10 +353,16 @@ pub fn check_item(actor: &Actor, action: Action, item: &Item) -> Result<(), crat
     can(actor, action, Target::Item(item)).into_result()
 }
 
-/// The items an actor may list and search, for pushing down into storage.
+/// The items an actor may list and search, for pushing down into storage: everything for
+/// workspace-wide roles; for collaborators and customers what their resolved [`Access`] says, or
+/// — before `Desk` resolved it — the narrowest scope of their role.
 pub fn item_scope(actor: &Actor) -> ItemScope {
     match &actor.kind {
-        ActorKind::User(u) if u.role == Role::Customer => ItemScope::Involving(u.id),
+        ActorKind::User(u) if matches!(u.role, Role::Collaborator | Role::Customer) => match &actor.access {
+            Some(a) => a.items.clone(),
+            None if u.role == Role::Customer => ItemScope::Involving(u.id),
+            None => ItemScope::Projects(Vec::new()),
+        },
         _ => ItemScope::All,
     }
 }
@@ -248,6 +390,7 @@ mod tests {
             role,
             active: true,
             email_bounce: None,
+            organization: None,
             created_at: chrono::Utc.timestamp_opt(0, 0).unwrap(),
             version: 1,
         }
@@ -298,7 +441,9 @@ mod tests {
             (Role::Agent, PostPublicMessage, true),
             (Role::Agent, ViewInternal, true),
             (Role::Collaborator, PostPublicMessage, false),
-            (Role::Collaborator, PostInternalMessage, true),
+            // Collaborators work only inside projects they belong to; this item is in none.
+            (Role::Collaborator, PostInternalMessage, false),
+            (Role::Collaborator, ViewItem, false),
             (Role::Customer, CreateItem, true),
             (Role::Customer, ViewInternal, false),
             (Role::Customer, PostInternalMessage, false),

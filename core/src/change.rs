@@ -13,7 +13,8 @@ use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
 use crate::ids::{ItemId, JobId, WorkspaceId};
 use crate::item::{ActorRef, Item, ItemLink, ItemType};
 use crate::mail::{InboundMail, MailSettings};
-use crate::people::{ApiToken, Notification, Team, User};
+use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
+use crate::people::{ApiToken, Notification, Organization, Team, User};
 use crate::planning::WorkCalendar;
 use crate::timesheet::TimeEntry;
 use crate::views::SavedView;
@@ -40,13 +41,17 @@ pub enum RecordKind {
     EventCursor,
     MailSettings,
     InboundMail,
+    Organization,
+    ProjectMember,
+    JoinRequest,
+    PortalSettings,
     Calendar,
     TimeEntry,
     View,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 20] = [
+    pub const ALL: [RecordKind; 24] = [
         RecordKind::Workspace,
         RecordKind::Portfolio,
         RecordKind::Project,
@@ -64,6 +69,10 @@ impl RecordKind {
         RecordKind::EventCursor,
         RecordKind::MailSettings,
         RecordKind::InboundMail,
+        RecordKind::Organization,
+        RecordKind::ProjectMember,
+        RecordKind::JoinRequest,
+        RecordKind::PortalSettings,
         RecordKind::Calendar,
         RecordKind::TimeEntry,
         RecordKind::View,
@@ -89,6 +98,10 @@ impl RecordKind {
             RecordKind::EventCursor => "event_cursors",
             RecordKind::MailSettings => "mail_settings",
             RecordKind::InboundMail => "inbound_mails",
+            RecordKind::Organization => "organizations",
+            RecordKind::ProjectMember => "project_members",
+            RecordKind::JoinRequest => "join_requests",
+            RecordKind::PortalSettings => "portal_settings",
             RecordKind::Calendar => "work_calendars",
             RecordKind::TimeEntry => "time_entries",
             RecordKind::View => "saved_views",
@@ -114,6 +127,10 @@ impl RecordKind {
             RecordKind::EventCursor => "event cursor",
             RecordKind::MailSettings => "mail settings",
             RecordKind::InboundMail => "inbound mail",
+            RecordKind::Organization => "organization",
+            RecordKind::ProjectMember => "project member",
+            RecordKind::JoinRequest => "join request",
+            RecordKind::PortalSettings => "portal settings",
             RecordKind::Calendar => "calendar",
             RecordKind::TimeEntry => "time entry",
             RecordKind::View => "view",
@@ -143,6 +160,10 @@ pub enum Record {
     EventCursor(EventCursor),
     MailSettings(MailSettings),
     InboundMail(InboundMail),
+    Organization(Organization),
+    ProjectMember(ProjectMember),
+    JoinRequest(JoinRequest),
+    PortalSettings(PortalSettings),
     Calendar(WorkCalendar),
     TimeEntry(TimeEntry),
     View(SavedView),
@@ -200,6 +221,10 @@ record_accessors!(
     EventCursor,
     MailSettings,
     InboundMail,
+    Organization,
+    ProjectMember,
+    JoinRequest,
+    PortalSettings,
     Calendar,
     TimeEntry,
     View
@@ -208,7 +233,9 @@ record_accessors!(
 impl Record {
     /// The record this one belongs to, indexed as `parent_id`: a portfolio's parent portfolio, a
     /// project's portfolio, a folder's project, an item's parent item, a message's/attachment's
-    /// item, a link's `from` item, a notification's or token's user, an inbound mail's item, a personal calendar's user, a time entry's item, a saved view's owner.
+    /// item, a link's `from` item, a notification's or token's user, an inbound mail's item, a
+    /// project membership's user, a join request's project, a personal calendar's user, a time
+    /// entry's item, a saved view's owner.
     pub fn parent(&self) -> Option<Uuid> {
         match self {
             Record::Workspace(_)
@@ -217,7 +244,9 @@ impl Record {
             | Record::Team(_)
             | Record::Webhook(_)
             | Record::EventCursor(_)
-            | Record::MailSettings(_) => None,
+            | Record::MailSettings(_)
+            | Record::Organization(_)
+            | Record::PortalSettings(_) => None,
             Record::Portfolio(p) => p.parent.map(|p| p.as_uuid()),
             Record::Project(p) => p.portfolio.map(|p| p.as_uuid()),
             Record::Folder(f) => Some(f.project.as_uuid()),
@@ -228,6 +257,9 @@ impl Record {
             Record::Notification(n) => Some(n.user.as_uuid()),
             Record::Token(t) => Some(t.user.as_uuid()),
             Record::InboundMail(m) => m.item.map(|i| i.as_uuid()),
+            // Read on every request of a collaborator or customer: listed by user.
+            Record::ProjectMember(m) => Some(m.user.as_uuid()),
+            Record::JoinRequest(r) => Some(r.project.as_uuid()),
             Record::Calendar(c) => c.user().map(|u| u.as_uuid()),
             Record::TimeEntry(e) => Some(e.item.as_uuid()),
             Record::View(v) => v.owner.map(|u| u.as_uuid()),

@@ -12,12 +12,15 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::access::Actor;
+use crate::access::{Access, Actor, ActorKind};
 use crate::change::{ChangeSet, CommitReceipt};
 use crate::error::{DeskError, StoreError};
 use crate::ids::{Clock, IdSource, ItemId, WorkspaceId};
 use crate::item::Item;
-use crate::store::{self, Store, TypedRecord};
+use crate::item::ItemType;
+use crate::membership::{PortalSettings, ProjectMember};
+use crate::people::{Role, User};
+use crate::store::{self, RecordQuery, Store, TypedRecord};
 
 /// Operator-tunable limits every entry point shares.
 #[derive(Debug, Clone)]
@@ -136,10 +139,37 @@ impl Desk {
         self.ids.new_id()
     }
 
+    /// Reads what the actor may reach beyond their role — project memberships and grants, the
+    /// portal scope — fresh from the store, so a membership removed a moment ago no longer counts.
+    /// Admins, managers, the system and the server administrator need nothing read.
+    pub async fn resolve(&self, actor: &Actor) -> Result<Actor, DeskError> {
+        let ActorKind::User(user) = &actor.kind else { return Ok(actor.clone()) };
+        // Admins and managers may do everything project roles allow; everyone else may hold them.
+        if matches!(user.role, Role::Admin | Role::Manager) {
+            return Ok(actor.clone());
+        }
+        let store = self.store.as_ref();
+        let ws = actor.workspace_id;
+        // The account as stored now: its organization or role may have changed since sign-in.
+        let current = store::get::<User>(store, ws, user.id.0).await?.unwrap_or_else(|| user.clone());
+        let memberships: Vec<ProjectMember> =
+            store::list(store, ws, &RecordQuery::children_of(current.id.0)).await?;
+        let (portal, types) = if current.role == Role::Customer {
+            let portal = store::get::<PortalSettings>(store, ws, ws.0).await?;
+            let types: Vec<ItemType> = store::list(store, ws, &RecordQuery::all()).await?;
+            (portal.unwrap_or_else(|| PortalSettings::empty(ws)), types.into_iter().map(|t| t.id).collect())
+        } else {
+            (PortalSettings::empty(ws), Vec::new())
+        };
+        let access = Access::of(&current, &memberships, &portal, &types);
+        Ok(Actor { kind: ActorKind::User(current), access: Some(access), ..actor.clone() })
+    }
+
     /// Runs a command: load → check → decide → commit, retrying on version conflicts.
     pub async fn execute<C: Command>(&self, actor: &Actor, command: &C) -> Result<C::Output, DeskError> {
         let mut attempt = 0;
         loop {
+            let actor = &self.resolve(actor).await?;
             let state = command.load(actor, self.store.as_ref()).await?;
             let env = Env { now: self.clock.now(), ids: self.ids.as_ref(), limits: &self.limits };
             let Decided { changes, output } = command.decide(actor, state, &env)?;

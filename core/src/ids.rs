@@ -76,6 +76,13 @@ ids! {
     /// A workspace's mail settings: always equal to the workspace's id (one per workspace).
     MailSettingsId,
     InboundMailId,
+    OrganizationId,
+    /// A person's membership of (or grant on) a project: derived from the pair, so a person holds
+    /// at most one per project (see `ProjectMember::id_for`).
+    ProjectMemberId,
+    JoinRequestId,
+    /// A workspace's portal settings: always equal to the workspace's id (one per workspace).
+    PortalSettingsId,
     /// A working calendar: the workspace's id for the workspace calendar, a user's id for theirs.
     CalendarId,
     TimeEntryId,

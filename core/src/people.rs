@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Invalid;
-use crate::ids::{ItemId, MessageId, NotificationId, TeamId, TokenId, UserId, WorkspaceId};
+use crate::ids::{ItemId, MessageId, NotificationId, OrganizationId, TeamId, TokenId, UserId, WorkspaceId};
 
 /// A person's role in a workspace. Customers are requesters (members, clinic owners, store staff)
 /// and may have no login at all, only an email address.
@@ -39,8 +39,58 @@ pub struct User {
     /// (a new address, or mail from the person arriving again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_bounce: Option<EmailBounce>,
+    /// The organization a customer belongs to: joined automatically when an organization owns
+    /// the domain of their email address, or set by staff. Staff belong to none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<OrganizationId>,
     pub created_at: DateTime<Utc>,
     pub version: i64,
+}
+
+impl User {
+    /// The domain of the user's email address, lowercase (`clinic.example`).
+    pub fn email_domain(&self) -> Option<&str> {
+        self.email.as_deref().and_then(email_domain)
+    }
+}
+
+/// A customer organization: a clinic location, a retail site, a club. Customers whose email
+/// address is at one of its domains join it automatically. A domain belongs to at most one
+/// organization of a workspace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Organization {
+    pub id: OrganizationId,
+    pub workspace_id: WorkspaceId,
+    pub name: String,
+    /// Lowercase, without `@` (`north.clinic.example`).
+    pub domains: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+/// The domain part of a normalised email address.
+pub fn email_domain(email: &str) -> Option<&str> {
+    email.rsplit_once('@').map(|(_, d)| d).filter(|d| !d.is_empty())
+}
+
+/// A mail domain as organizations hold it: lowercase labels of letters, digits and `-`, at least
+/// two of them, at most 253 characters.
+pub fn validate_domain(field: &str, domain: &str) -> Result<String, Invalid> {
+    let d = domain.trim().trim_start_matches('@').trim_end_matches('.').to_lowercase();
+    let labels_ok = d.split('.').all(|l| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    });
+    if d.len() > 253 || !d.contains('.') || !labels_ok {
+        return Err(Invalid::new(
+            field,
+            format!("'{}' is not a mail domain (like clinic.example)", domain.trim()),
+        ));
+    }
+    Ok(d)
 }
 
 /// Why an address is considered bouncing: the delivery status notification that said so.

@@ -9,12 +9,15 @@ use crate::conversation::{Attachment, Message, Visibility};
 use crate::desk::{Desk, ItemRef, load, load_item};
 use crate::error::DeskError;
 use crate::event::Event;
+use crate::hierarchy::Project;
 use crate::hierarchy::Workspace;
-use crate::ids::{AttachmentId, ItemId, JobId};
+use crate::ids::{AttachmentId, ItemId, JobId, OrganizationId, ProjectId};
 use crate::item::{Item, ItemLink, ItemType};
-use crate::people::Notification;
+use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
+use crate::people::{Notification, Organization, User};
 use crate::store::{
-    self, EventQuery, ItemQuery, Job, JobFilter, Page, RecordQuery, SearchHit, SearchQuery, TypedRecord,
+    self, EventQuery, ItemQuery, ItemScope, Job, JobFilter, Page, RecordQuery, SearchHit, SearchQuery,
+    TypedRecord, UserFilter,
 };
 
 impl Desk {
@@ -81,21 +84,101 @@ impl Desk {
             | RecordKind::Folder
             | RecordKind::ItemType
             | RecordKind::User
-            | RecordKind::Team => can(actor, Action::ViewDirectory, Target::Workspace).into_result(),
+            | RecordKind::Team
+            | RecordKind::Organization => {
+                if !actor.is_staff() {
+                    return Err(DeskError::Forbidden("customers do not read the directory".into()));
+                }
+                can(actor, Action::ViewDirectory, Target::Workspace).into_result()
+            }
             other => {
                 Err(DeskError::Forbidden(format!("{} records are not part of the directory", other.label())))
             }
         }
     }
 
+    /// The people in an organization, in id order (staff).
+    pub async fn organization_members(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        limit: usize,
+    ) -> Result<Vec<User>, DeskError> {
+        self.check_directory(actor, RecordKind::Organization)?;
+        let ws = actor.workspace_id;
+        load::<Organization>(self.store().as_ref(), ws, organization).await?;
+        let filter = UserFilter {
+            email_domain: None,
+            organization: Some(organization),
+            limit: limit.clamp(1, 10_000),
+        };
+        Ok(self.store().users(ws, &filter).await?)
+    }
+
+    /// A project's members and grants (staff).
+    pub async fn project_members(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+    ) -> Result<Vec<ProjectMember>, DeskError> {
+        self.check_directory(actor, RecordKind::Project)?;
+        let ws = actor.workspace_id;
+        load::<Project>(self.store().as_ref(), ws, project).await?;
+        // Memberships are keyed by user (read on every request); a project's list is the
+        // workspace's memberships of that project.
+        let all: Vec<ProjectMember> = store::list(self.store().as_ref(), ws, &RecordQuery::all()).await?;
+        Ok(all.into_iter().filter(|m| m.project == project).collect())
+    }
+
+    /// A project's join requests, oldest first: all of them for whoever manages its members, the
+    /// actor's own otherwise.
+    pub async fn join_requests(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+    ) -> Result<Vec<JoinRequest>, DeskError> {
+        let actor = &self.resolve(actor).await?;
+        let ws = actor.workspace_id;
+        load::<Project>(self.store().as_ref(), ws, project).await?;
+        let all: Vec<JoinRequest> =
+            store::list(self.store().as_ref(), ws, &RecordQuery::children_of(project.0)).await?;
+        if can(actor, Action::ManageMembers, Target::Project(project)).allowed {
+            return Ok(all);
+        }
+        let me = actor.user_id();
+        Ok(all.into_iter().filter(|r| Some(r.user) == me).collect())
+    }
+
+    /// The portal settings (staff); the defaults when none were configured.
+    pub async fn portal_settings(&self, actor: &Actor) -> Result<PortalSettings, DeskError> {
+        if !actor.is_staff() {
+            return Err(DeskError::Forbidden("only staff read the portal settings".into()));
+        }
+        can(actor, Action::ViewDirectory, Target::Workspace).into_result()?;
+        let ws = actor.workspace_id;
+        Ok(store::get::<PortalSettings>(self.store().as_ref(), ws, ws.0)
+            .await?
+            .unwrap_or_else(|| PortalSettings::empty(ws)))
+    }
+
     /// One item, as the actor may see it.
     pub async fn item(&self, actor: &Actor, item: ItemRef) -> Result<Item, DeskError> {
+        let actor = &self.resolve(actor).await?;
         let item = load_item(self.store().as_ref(), actor.workspace_id, item).await?;
         self.visible(actor, item).await
     }
 
     async fn visible(&self, actor: &Actor, item: Item) -> Result<Item, DeskError> {
-        let decision = can(actor, Action::ViewItem, Target::Item(&item));
+        // Portal visibility by organization asks who the requester is with.
+        let requester_organization = match (&item_scope(actor), item.requester) {
+            (ItemScope::Portal(p), Some(r)) if p.organization.is_some() && Some(r) != actor.user_id() => {
+                store::get::<User>(self.store().as_ref(), actor.workspace_id, r.0)
+                    .await?
+                    .and_then(|u| u.organization)
+            }
+            _ => None,
+        };
+        let decision = can(actor, Action::ViewItem, Target::ItemOf { item: &item, requester_organization });
         if !decision.allowed {
             // Indistinguishable from a missing item: customers must not learn what exists.
             return Err(DeskError::NotFound(format!("item #{}", item.number)));
@@ -115,6 +198,7 @@ impl Desk {
 
     /// A page of items; `query.scope` is replaced by what the actor may see.
     pub async fn items(&self, actor: &Actor, mut query: ItemQuery) -> Result<Page<Item>, DeskError> {
+        let actor = &self.resolve(actor).await?;
         can(actor, Action::ViewItem, Target::Workspace)
             .into_result()
             .or_else(|e| if actor.is_staff() { Err(e) } else { Ok(()) })?;
@@ -135,6 +219,7 @@ impl Desk {
         if text.trim().is_empty() {
             return Err(DeskError::invalid("q", "must not be empty"));
         }
+        let actor = &self.resolve(actor).await?;
         let query = SearchQuery {
             text: text.to_string(),
             scope: item_scope(actor),
@@ -155,6 +240,7 @@ impl Desk {
 
     /// The conversation: customers get public messages only.
     pub async fn messages(&self, actor: &Actor, item: ItemRef) -> Result<Vec<Message>, DeskError> {
+        let actor = &self.resolve(actor).await?;
         let item = self.item(actor, item).await?;
         let internal = Self::sees_internal(actor, &item);
         Ok(self.store().messages(actor.workspace_id, item.id, internal).await?)
@@ -162,6 +248,7 @@ impl Desk {
 
     /// Attachments of an item; customers do not see files attached to internal messages.
     pub async fn attachments(&self, actor: &Actor, item: ItemRef) -> Result<Vec<Attachment>, DeskError> {
+        let actor = &self.resolve(actor).await?;
         let item = self.item(actor, item).await?;
         let all: Vec<Attachment> =
             store::list(self.store().as_ref(), actor.workspace_id, &RecordQuery::children_of(item.id.0))
@@ -207,6 +294,7 @@ impl Desk {
 
     /// An item's history: its events in order.
     pub async fn history(&self, actor: &Actor, item: ItemRef) -> Result<Vec<Event>, DeskError> {
+        let actor = &self.resolve(actor).await?;
         let item = self.item(actor, item).await?;
         can(actor, Action::ViewHistory, Target::Item(&item)).into_result()?;
         self.item_events(actor.workspace_id, item.id).await

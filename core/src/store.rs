@@ -21,23 +21,62 @@ use crate::conversation::Message;
 use crate::error::StoreError;
 use crate::event::Event;
 use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
-use crate::ids::{FolderId, ItemId, ItemTypeId, JobId, ProjectId, UserId, WorkspaceId};
+use crate::ids::{FolderId, ItemId, ItemTypeId, JobId, OrganizationId, ProjectId, UserId, WorkspaceId};
 use crate::item::{Assignee, Item, ItemKind, ItemLink, ItemType, Priority};
 use crate::mail::{InboundMail, MailSettings};
-use crate::people::{ApiToken, Notification, Team, User};
+use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
+use crate::people::{ApiToken, Notification, Organization, Team, User};
 use crate::planning::WorkCalendar;
 use crate::timesheet::{EntryStatus, TimeEntry};
 use crate::views::SavedView;
 use crate::webhook::{EventCursor, Webhook};
 use crate::workflow::StatusCategory;
 
-/// Which items a reader may see, enforced inside the storage query.
+/// Which items a reader may see, enforced inside the storage query. [`ItemScope::admits`] is the
+/// same rule for one item in memory; the conformance suite checks that both agree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ItemScope {
-    /// Every item of the workspace (staff).
+    /// Every item of the workspace (admins, managers, agents).
     All,
-    /// Items the user requested or follows (a customer in the portal).
+    /// Items the user requested or follows.
     Involving(UserId),
+    /// A customer in the portal (see [`PortalScope`]).
+    Portal(PortalScope),
+    /// A collaborator: the items filed in these projects, nothing else.
+    Projects(Vec<ProjectId>),
+}
+
+/// What a customer sees: items they requested or follow; items of `organization_types` requested
+/// by anyone of their organization; every item of `public_types`; every item of `projects`
+/// (granted to them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalScope {
+    pub user: UserId,
+    pub organization: Option<OrganizationId>,
+    pub organization_types: Vec<ItemTypeId>,
+    pub public_types: Vec<ItemTypeId>,
+    pub projects: Vec<ProjectId>,
+}
+
+impl ItemScope {
+    /// Whether the scope admits `item`, whose requester belongs to `requester_organization`.
+    /// Storage applies exactly this rule in SQL.
+    pub fn admits(&self, item: &Item, requester_organization: Option<OrganizationId>) -> bool {
+        let involves = |u: UserId| item.requester == Some(u) || item.followers.contains(&u);
+        match self {
+            ItemScope::All => true,
+            ItemScope::Involving(u) => involves(*u),
+            ItemScope::Projects(projects) => item.project.is_some_and(|p| projects.contains(&p)),
+            ItemScope::Portal(p) => {
+                involves(p.user)
+                    || p.public_types.contains(&item.item_type)
+                    || item.project.is_some_and(|id| p.projects.contains(&id))
+                    || (p.organization.is_some()
+                        && requester_organization == p.organization
+                        && p.organization_types.contains(&item.item_type))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -56,6 +95,16 @@ pub struct ItemFilter {
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
     pub updated_after: Option<DateTime<Utc>>,
+}
+
+/// Which users [`Store::users`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserFilter {
+    /// Email address at exactly this domain (lowercase: `clinic.example` does not match
+    /// `north.clinic.example`).
+    pub email_domain: Option<String>,
+    pub organization: Option<OrganizationId>,
+    pub limit: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -264,6 +313,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn user_by_email(&self, ws: WorkspaceId, email: &str) -> Result<Option<User>, StoreError>;
 
+    /// Users matching every condition of the filter, in id order, at most `filter.limit`.
+    async fn users(&self, ws: WorkspaceId, filter: &UserFilter) -> Result<Vec<User>, StoreError>;
+
+    /// The organization holding `domain` (lowercase) among its domains. A domain belongs to at
+    /// most one organization of a workspace: a commit giving it to a second one is `Duplicate`.
+    async fn organization_by_domain(
+        &self,
+        ws: WorkspaceId,
+        domain: &str,
+    ) -> Result<Option<Organization>, StoreError>;
+
     /// Users whose handle is one of `handles` (lowercase).
     async fn users_by_handles(&self, ws: WorkspaceId, handles: &[String]) -> Result<Vec<User>, StoreError>;
 
@@ -411,6 +471,10 @@ typed_records! {
     EventCursor => EventCursor,
     MailSettings => MailSettings,
     InboundMail => InboundMail,
+    Organization => Organization,
+    ProjectMember => ProjectMember,
+    JoinRequest => JoinRequest,
+    PortalSettings => PortalSettings,
     WorkCalendar => Calendar,
     TimeEntry => TimeEntry,
     SavedView => View,

@@ -11,15 +11,16 @@ use std::sync::Arc;
 use anyhow::Context;
 use serde_json::{Value, json};
 use tandem_core::commands::{
-    AddAttachment, ChangeFollowers, ConvertItem, CreateFolder, CreateItem, CreateItemType, CreatePortfolio,
-    CreateProject, CreateTeam, CreateUser, CreateWorkspace, EditWorkflow, IssueToken, ItemPatch, LinkItems,
-    NewFile, PostMessage, SetAssignees, TransitionItem, TransitionTo, UpdateItem, WorkflowEdit,
+    AddAttachment, ChangeFollowers, ConfigurePortal, ConvertItem, CreateFolder, CreateItem, CreateItemType,
+    CreateOrganization, CreatePortfolio, CreateProject, CreateTeam, CreateUser, CreateWorkspace,
+    EditWorkflow, IssueToken, ItemPatch, LinkItems, NewFile, PostMessage, SetAssignees, SetProjectMember,
+    TransitionItem, TransitionTo, UpdateItem, WorkflowEdit,
 };
 use tandem_core::conversation::sha256_hex;
 use tandem_core::{
     Actor, Assignee, Body, Channel, Desk, FieldDef, FieldKind, FieldRules, Item, ItemKind, ItemRef, ItemType,
-    LinkKind, Priority, Role, Status, StatusCategory, TokenScope, User, Visibility, Workflow,
-    WorkflowDefaults, Workspace, WorkspaceId,
+    LinkKind, PortalVisibility, Priority, ProjectRole, Role, Status, StatusCategory, TokenScope, User,
+    Visibility, Workflow, WorkflowDefaults, Workspace, WorkspaceId,
 };
 
 pub const DEMO_WORKSPACE: &str = "Tandem demo";
@@ -215,6 +216,30 @@ pub async fn seed(desk: &Desk) -> anyhow::Result<Option<Seeded>> {
             },
         )
         .await?;
+    // Organizations formed from the customers' email domains (the supplier's sites, the clinic
+    // chain): existing contacts join as the domain is added. The portal shows each customer
+    // their organization's requests; Chris collaborates on the marketing project only.
+    for (name, domain) in
+        [("Pond Supply sites", "pondsupply.example"), ("Hearwell clinics", "hearwell.example")]
+    {
+        let cmd = CreateOrganization { name: name.into(), domains: vec![domain.into()] };
+        desk.execute(&admin, &cmd).await?;
+    }
+    desk.execute(
+        &admin,
+        &ConfigurePortal { visibility: Some(PortalVisibility::Organization), ..ConfigurePortal::default() },
+    )
+    .await?;
+    desk.execute(
+        &admin,
+        &SetProjectMember { project: campaigns.id, user: demo.id("chris")?, role: ProjectRole::Member },
+    )
+    .await?;
+    desk.execute(
+        &admin,
+        &SetProjectMember { project: infra.id, user: demo.id("morgan")?, role: ProjectRole::Manager },
+    )
+    .await?;
     let folder = |name: &str, parent| CreateFolder { project: infra.id, name: name.into(), parent };
     let hardware_folder = desk.execute(&admin, &folder("Hardware", None)).await?;
     desk.execute(&admin, &folder("Printers", Some(hardware_folder.id))).await?;

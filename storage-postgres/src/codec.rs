@@ -35,6 +35,10 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::EventCursor => Record::EventCursor(decode_as(kind, doc)?),
         RecordKind::MailSettings => Record::MailSettings(decode_as(kind, doc)?),
         RecordKind::InboundMail => Record::InboundMail(decode_as(kind, doc)?),
+        RecordKind::Organization => Record::Organization(decode_as(kind, doc)?),
+        RecordKind::ProjectMember => Record::ProjectMember(decode_as(kind, doc)?),
+        RecordKind::JoinRequest => Record::JoinRequest(decode_as(kind, doc)?),
+        RecordKind::PortalSettings => Record::PortalSettings(decode_as(kind, doc)?),
         RecordKind::Calendar => Record::Calendar(decode_as(kind, doc)?),
         RecordKind::TimeEntry => Record::TimeEntry(decode_as(kind, doc)?),
         RecordKind::View => Record::View(decode_as(kind, doc)?),
@@ -60,6 +64,10 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::EventCursor(r) => serde_json::to_string(r),
         Record::MailSettings(r) => serde_json::to_string(r),
         Record::InboundMail(r) => serde_json::to_string(r),
+        Record::Organization(r) => serde_json::to_string(r),
+        Record::ProjectMember(r) => serde_json::to_string(r),
+        Record::JoinRequest(r) => serde_json::to_string(r),
+        Record::PortalSettings(r) => serde_json::to_string(r),
         Record::Calendar(r) => serde_json::to_string(r),
         Record::TimeEntry(r) => serde_json::to_string(r),
         Record::View(r) => serde_json::to_string(r),
@@ -83,9 +91,12 @@ fn text(s: impl Into<String>) -> Column {
 /// The kind-specific columns of a record, beside `workspace_id, id, parent_id, version, doc`.
 pub fn extra_columns(record: &Record) -> Vec<(&'static str, Column)> {
     match record {
-        Record::User(u) => {
-            vec![("email", Column::Text(u.email.clone())), ("handle", Column::Text(u.handle.clone()))]
-        }
+        Record::User(u) => vec![
+            ("email", Column::Text(u.email.clone())),
+            ("handle", Column::Text(u.handle.clone())),
+            ("email_domain", Column::Text(u.email_domain().map(str::to_string))),
+            ("organization_id", Column::Uuid(u.organization.map(|o| o.0))),
+        ],
         Record::Item(i) => vec![
             ("number", Column::Int(i.number)),
             ("item_type", Column::Uuid(Some(i.item_type.0))),
@@ -157,7 +168,8 @@ pub fn write_error(e: SqlError, kind: RecordKind) -> StoreError {
         && d.code().as_deref() == Some("23505")
     {
         let constraint = d.constraint().unwrap_or_default();
-        if constraint.ends_with("_pkey") && constraint != "mail_addresses_pkey" {
+        let derived = ["mail_addresses_pkey", "organization_domains_pkey"];
+        if constraint.ends_with("_pkey") && !derived.contains(&constraint) {
             return StoreError::Conflict(format!("{} already exists", kind.label()));
         }
         let what = match constraint {
@@ -165,6 +177,7 @@ pub fn write_error(e: SqlError, kind: RecordKind) -> StoreError {
             "users_handle" => "a person with this handle".to_string(),
             "api_tokens_secret" => "a token with this secret".to_string(),
             "mail_addresses_pkey" => "an inbound address another workspace uses".to_string(),
+            "organization_domains_pkey" => "an organization with one of these domains".to_string(),
             "inbound_mails_dedupe" => "an inbound mail with this Message-ID or content".to_string(),
             "time_entries_one_running" => "a running timer of this person".to_string(),
             other => format!("a {} with the same key ({other})", kind.label()),

@@ -207,6 +207,7 @@ async fn put(
             }
         }
         Record::MailSettings(s) => index_addresses(conn, s).await?,
+        Record::Organization(o) => index_domains(conn, o).await?,
         _ => {}
     }
     Ok(())
@@ -255,6 +256,34 @@ async fn index_addresses(
     Ok(())
 }
 
+async fn unindex_domains(conn: &mut PgConnection, ws: WorkspaceId, org: Uuid) -> Result<(), StoreError> {
+    query("DELETE FROM organization_domains WHERE workspace_id = $1 AND organization_id = $2")
+        .bind(ws.0)
+        .bind(org)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+        .map_err(db_error)
+}
+
+/// Keeps the domain → organization table in step with an organization's domains.
+async fn index_domains(conn: &mut PgConnection, org: &tandem_core::Organization) -> Result<(), StoreError> {
+    unindex_domains(conn, org.workspace_id, org.id.0).await?;
+    if !org.domains.is_empty() {
+        query(
+            "INSERT INTO organization_domains (workspace_id, domain, organization_id) \
+             SELECT $1, unnest($2::text[]), $3",
+        )
+        .bind(org.workspace_id.0)
+        .bind(&org.domains)
+        .bind(org.id.0)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| write_error(e, RecordKind::Organization))?;
+    }
+    Ok(())
+}
+
 async fn delete(
     conn: &mut PgConnection,
     ws: WorkspaceId,
@@ -267,6 +296,9 @@ async fn delete(
         query(&sql).bind(ws.0).bind(id).bind(expected_version).execute(&mut *conn).await.map_err(db_error)?;
     if deleted.rows_affected() == 0 {
         return Err(StoreError::Conflict(format!("{} {id} changed or is gone", kind.label())));
+    }
+    if kind == RecordKind::Organization {
+        unindex_domains(conn, ws, id).await?;
     }
     if kind == RecordKind::Item {
         for sql in [

@@ -33,10 +33,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx_core::query::query;
 use sqlx_postgres::{PgPool, PgPoolOptions};
-use tandem_core::store::{EventQuery, Job, JobFilter, RecordQuery, SearchHit, SearchQuery};
+use tandem_core::store::{EventQuery, Job, JobFilter, RecordQuery, SearchHit, SearchQuery, UserFilter};
 use tandem_core::{
-    ApiToken, ChangeSet, CommitReceipt, Event, Item, ItemId, ItemLink, ItemQuery, JobId, Message, Page,
-    Record, RecordKind, Store, StoreError, User, Workspace, WorkspaceId,
+    ApiToken, ChangeSet, CommitReceipt, Event, Item, ItemId, ItemLink, ItemQuery, JobId, Message,
+    Organization, Page, Record, RecordKind, Store, StoreError, User, Workspace, WorkspaceId,
 };
 
 pub use sqlx_postgres::PgConnectOptions;
@@ -151,6 +151,18 @@ impl Store for PostgresStore {
 
     async fn user_by_email(&self, ws: WorkspaceId, email: &str) -> Result<Option<User>, StoreError> {
         read::user_by_email(&self.pool, ws, &email.to_lowercase()).await
+    }
+
+    async fn users(&self, ws: WorkspaceId, filter: &UserFilter) -> Result<Vec<User>, StoreError> {
+        read::users(&self.pool, ws, filter).await
+    }
+
+    async fn organization_by_domain(
+        &self,
+        ws: WorkspaceId,
+        domain: &str,
+    ) -> Result<Option<Organization>, StoreError> {
+        read::organization_by_domain(&self.pool, ws, &domain.to_lowercase()).await
     }
 
     async fn users_by_handles(&self, ws: WorkspaceId, handles: &[String]) -> Result<Vec<User>, StoreError> {

@@ -5,10 +5,10 @@ use sqlx_core::query_as::query_as;
 use sqlx_core::query_builder::QueryBuilder;
 use sqlx_core::query_scalar::query_scalar;
 use sqlx_postgres::{PgPool, Postgres};
-use tandem_core::store::{Cursor, EventQuery, SearchHit, SearchQuery};
+use tandem_core::store::{Cursor, EventQuery, SearchHit, SearchQuery, UserFilter};
 use tandem_core::{
-    ApiToken, Assignee, Event, Item, ItemId, ItemLink, ItemQuery, ItemScope, Message, Page, Record,
-    RecordKind, SortKey, StoreError, User, Workspace, WorkspaceId,
+    ApiToken, Assignee, Event, Item, ItemId, ItemLink, ItemQuery, ItemScope, Message, Organization, Page,
+    Record, RecordKind, SortKey, StoreError, User, Workspace, WorkspaceId,
 };
 use uuid::Uuid;
 
@@ -89,6 +89,37 @@ pub async fn users_by_handles(
     docs.iter().map(|d| decode_as(RecordKind::User, d)).collect()
 }
 
+pub async fn users(pool: &PgPool, ws: WorkspaceId, f: &UserFilter) -> Result<Vec<User>, StoreError> {
+    let mut b = QueryBuilder::new("SELECT doc::text FROM users WHERE workspace_id = ");
+    b.push_bind(ws.0);
+    if let Some(d) = &f.email_domain {
+        b.push(" AND email_domain = ").push_bind(d.clone());
+    }
+    if let Some(o) = f.organization {
+        b.push(" AND organization_id = ").push_bind(o.0);
+    }
+    b.push(" ORDER BY id LIMIT ").push_bind(limit(f.limit));
+    docs(pool, &mut b).await?.iter().map(|d| decode_as(RecordKind::User, d)).collect()
+}
+
+pub async fn organization_by_domain(
+    pool: &PgPool,
+    ws: WorkspaceId,
+    domain: &str,
+) -> Result<Option<Organization>, StoreError> {
+    let doc: Option<String> = query_scalar(
+        "SELECT o.doc::text FROM organization_domains d JOIN organizations o \
+         ON o.workspace_id = d.workspace_id AND o.id = d.organization_id \
+         WHERE d.workspace_id = $1 AND d.domain = $2",
+    )
+    .bind(ws.0)
+    .bind(domain)
+    .fetch_optional(pool)
+    .await
+    .map_err(db_error)?;
+    doc.map(|d| decode_as(RecordKind::Organization, &d)).transpose()
+}
+
 pub async fn item_by_number(pool: &PgPool, ws: WorkspaceId, number: i64) -> Result<Option<Item>, StoreError> {
     let doc: Option<String> =
         query_scalar("SELECT doc::text FROM items WHERE workspace_id = $1 AND number = $2")
@@ -100,7 +131,48 @@ pub async fn item_by_number(pool: &PgPool, ws: WorkspaceId, number: i64) -> Resu
     doc.map(|d| decode_as(RecordKind::Item, &d)).transpose()
 }
 
-/// Appends the scope condition on alias `i`.
+fn uuids<T: Copy + Into<Uuid>>(ids: &[T]) -> Vec<Uuid> {
+    ids.iter().map(|&i| i.into()).collect()
+}
+
+/// The scope condition on alias `i` as SQL whose parameters start at `$6` (search builds its
+/// statement by hand), and the values in order. The SQL form of `ItemScope::admits`.
+fn scope_clause(scope: &ItemScope) -> (&'static str, Vec<ScopeValue>) {
+    match scope {
+        ItemScope::All => ("", Vec::new()),
+        ItemScope::Involving(u) => (
+            " AND (i.requester_id = $6 OR EXISTS (SELECT 1 FROM item_followers f \
+             WHERE f.workspace_id = i.workspace_id AND f.item_id = i.id AND f.user_id = $6))",
+            vec![ScopeValue::Id(Some(u.0))],
+        ),
+        ItemScope::Projects(p) => (" AND i.project_id = ANY($6)", vec![ScopeValue::Ids(uuids(p))]),
+        ItemScope::Portal(p) => (
+            " AND ((i.requester_id = $6 OR EXISTS (SELECT 1 FROM item_followers f \
+                 WHERE f.workspace_id = i.workspace_id AND f.item_id = i.id AND f.user_id = $6)) \
+                 OR i.item_type = ANY($9) OR i.project_id = ANY($10) \
+                 OR (i.item_type = ANY($8) AND i.requester_id IN (SELECT u.id FROM users u \
+                     WHERE u.workspace_id = i.workspace_id AND u.organization_id = $7)))",
+            vec![
+                ScopeValue::Id(Some(p.user.0)),
+                ScopeValue::Id(p.organization.map(|o| o.0)),
+                ScopeValue::Ids(if p.organization.is_some() {
+                    uuids(&p.organization_types)
+                } else {
+                    Vec::new()
+                }),
+                ScopeValue::Ids(uuids(&p.public_types)),
+                ScopeValue::Ids(uuids(&p.projects)),
+            ],
+        ),
+    }
+}
+
+enum ScopeValue {
+    Id(Option<Uuid>),
+    Ids(Vec<Uuid>),
+}
+
+/// Appends the scope condition on alias `i` to a query being built.
 fn scope_sql(scope: &ItemScope, b: &mut QueryBuilder<'_, Postgres>) {
     match scope {
         ItemScope::All => {}
@@ -112,6 +184,30 @@ fn scope_sql(scope: &ItemScope, b: &mut QueryBuilder<'_, Postgres>) {
             )
             .push_bind(user.0)
             .push("))");
+        }
+        ItemScope::Projects(p) => {
+            b.push(" AND i.project_id = ANY(").push_bind(uuids(p)).push(")");
+        }
+        ItemScope::Portal(p) => {
+            b.push(" AND ((i.requester_id = ").push_bind(p.user.0);
+            b.push(
+                " OR EXISTS (SELECT 1 FROM item_followers f \
+                 WHERE f.workspace_id = i.workspace_id AND f.item_id = i.id AND f.user_id = ",
+            )
+            .push_bind(p.user.0)
+            .push("))");
+            b.push(" OR i.item_type = ANY(").push_bind(uuids(&p.public_types)).push(")");
+            b.push(" OR i.project_id = ANY(").push_bind(uuids(&p.projects)).push(")");
+            if let Some(org) = p.organization {
+                b.push(" OR (i.item_type = ANY(").push_bind(uuids(&p.organization_types)).push(")");
+                b.push(
+                    " AND i.requester_id IN (SELECT u.id FROM users u \
+                     WHERE u.workspace_id = i.workspace_id AND u.organization_id = ",
+                )
+                .push_bind(org.0)
+                .push("))");
+            }
+            b.push(")");
         }
     }
 }
@@ -266,14 +362,8 @@ const HEADLINE: &str = "StartSel=\"\", StopSel=\"\", MaxWords=20, MinWords=6, Sh
 pub async fn search(pool: &PgPool, ws: WorkspaceId, q: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
     let Some(tsquery) = tsquery(&q.text) else { return Ok(Vec::new()) };
     // $1 workspace, $2 tsquery text, $3 include internal, $4 limit, $5 headline options; the
-    // scope's user, when there is one, is $6.
-    let scope = match q.scope {
-        ItemScope::All => "",
-        ItemScope::Involving(_) => {
-            " AND (i.requester_id = $6 OR EXISTS (SELECT 1 FROM item_followers f \
-             WHERE f.workspace_id = i.workspace_id AND f.item_id = i.id AND f.user_id = $6))"
-        }
-    };
+    // scope's values, when it has any, from $6 on.
+    let (scope, scope_values) = scope_clause(&q.scope);
     let sql = format!(
         "WITH query AS (SELECT to_tsquery('tandem_search', $2) AS q), \
          hits AS ( \
@@ -312,8 +402,11 @@ pub async fn search(pool: &PgPool, ws: WorkspaceId, q: &SearchQuery) -> Result<V
         .bind(q.include_internal)
         .bind(limit(q.limit))
         .bind(HEADLINE);
-    if let ItemScope::Involving(user) = q.scope {
-        select = select.bind(user.0);
+    for v in scope_values {
+        select = match v {
+            ScopeValue::Id(id) => select.bind(id),
+            ScopeValue::Ids(ids) => select.bind(ids),
+        };
     }
     let rows = select.fetch_all(pool).await.map_err(db_error)?;
     rows.into_iter()

@@ -32,6 +32,10 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::EventCursor => Record::EventCursor(from_doc(kind, doc)?),
         RecordKind::MailSettings => Record::MailSettings(from_doc(kind, doc)?),
         RecordKind::InboundMail => Record::InboundMail(from_doc(kind, doc)?),
+        RecordKind::Organization => Record::Organization(from_doc(kind, doc)?),
+        RecordKind::ProjectMember => Record::ProjectMember(from_doc(kind, doc)?),
+        RecordKind::JoinRequest => Record::JoinRequest(from_doc(kind, doc)?),
+        RecordKind::PortalSettings => Record::PortalSettings(from_doc(kind, doc)?),
         RecordKind::Calendar => Record::Calendar(from_doc(kind, doc)?),
         RecordKind::TimeEntry => Record::TimeEntry(from_doc(kind, doc)?),
         RecordKind::View => Record::View(from_doc(kind, doc)?),
@@ -61,6 +65,10 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::EventCursor(r) => serde_json::to_string(r),
         Record::MailSettings(r) => serde_json::to_string(r),
         Record::InboundMail(r) => serde_json::to_string(r),
+        Record::Organization(r) => serde_json::to_string(r),
+        Record::ProjectMember(r) => serde_json::to_string(r),
+        Record::JoinRequest(r) => serde_json::to_string(r),
+        Record::PortalSettings(r) => serde_json::to_string(r),
         Record::Calendar(r) => serde_json::to_string(r),
         Record::TimeEntry(r) => serde_json::to_string(r),
         Record::View(r) => serde_json::to_string(r),
@@ -87,9 +95,12 @@ fn opt_text(s: Option<&str>) -> Sql {
 /// The kind-specific columns of a record, beside `workspace_id, id, parent_id, version, doc`.
 pub fn extra_columns(record: &Record) -> Vec<(&'static str, Sql)> {
     match record {
-        Record::User(u) => {
-            vec![("email", opt_text(u.email.as_deref())), ("handle", opt_text(u.handle.as_deref()))]
-        }
+        Record::User(u) => vec![
+            ("email", opt_text(u.email.as_deref())),
+            ("handle", opt_text(u.handle.as_deref())),
+            ("email_domain", opt_text(u.email_domain())),
+            ("organization_id", opt_uuid(u.organization.map(|o| o.0))),
+        ],
         Record::Item(i) => vec![
             ("number", Sql::Integer(i.number)),
             ("item_type", uuid(i.item_type.0)),

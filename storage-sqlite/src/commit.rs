@@ -18,6 +18,8 @@ fn constraint(e: rusqlite::Error, kind: RecordKind) -> StoreError {
             "a person with this email address".to_string()
         } else if msg.contains("handle") {
             "a person with this handle".to_string()
+        } else if msg.contains("organization_domains") {
+            "an organization with one of these domains".to_string()
         } else if msg.contains("mail_addresses") {
             "an inbound address another workspace uses".to_string()
         } else if msg.contains("time_entries") {
@@ -159,6 +161,9 @@ fn write(conn: &Connection, changes: &ChangeSet) -> Result<CommitReceipt, StoreE
                 if n == 0 {
                     return Err(StoreError::Conflict(format!("{} {id} changed or is gone", kind.label())));
                 }
+                if *kind == RecordKind::Organization {
+                    unindex_domains(conn, ws, *id)?;
+                }
             }
             Write::Blob { sha256, bytes } => {
                 conn.prepare_cached(
@@ -280,8 +285,32 @@ fn put(conn: &Connection, record: &Record, expected_version: Option<i64>) -> Res
             _ => Ok(()),
         },
         Record::MailSettings(s) => index_addresses(conn, s),
+        Record::Organization(o) => index_domains(conn, o),
         _ => Ok(()),
     }
+}
+
+fn unindex_domains(conn: &Connection, ws: WorkspaceId, org: uuid::Uuid) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM organization_domains WHERE workspace_id = ?1 AND organization_id = ?2")
+        .and_then(|mut s| s.execute(params![ws_value(ws), uuid_value(org)]))
+        .map(|_| ())
+        .map_err(sql_error)
+}
+
+/// Keeps the domain → organization table in step with an organization's domains.
+fn index_domains(conn: &Connection, org: &tandem_core::Organization) -> Result<(), StoreError> {
+    unindex_domains(conn, org.workspace_id, org.id.0)?;
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO organization_domains (workspace_id, domain, organization_id) VALUES (?1, ?2, ?3)",
+        )
+        .map_err(sql_error)?;
+    for d in &org.domains {
+        insert
+            .execute(params![ws_value(org.workspace_id), d, uuid_value(org.id.0)])
+            .map_err(|e| constraint(e, RecordKind::Organization))?;
+    }
+    Ok(())
 }
 
 /// Remembers which item a Message-ID belongs to; the first item keeps it.

@@ -19,10 +19,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OpenFlags, params};
-use tandem_core::store::{EventQuery, Job, JobFilter, RecordQuery, SearchHit, SearchQuery};
+use tandem_core::store::{EventQuery, Job, JobFilter, RecordQuery, SearchHit, SearchQuery, UserFilter};
 use tandem_core::{
-    ApiToken, ChangeSet, CommitReceipt, Event, Item, ItemId, ItemLink, ItemQuery, JobId, Message, Page,
-    Record, RecordKind, Store, StoreError, User, Workspace, WorkspaceId,
+    ApiToken, ChangeSet, CommitReceipt, Event, Item, ItemId, ItemLink, ItemQuery, JobId, Message,
+    Organization, Page, Record, RecordKind, Store, StoreError, User, Workspace, WorkspaceId,
 };
 
 use crate::writer::{Attempt, Failure, Writer, sql_error};
@@ -53,17 +53,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_webhooks.sql")),
     (4, include_str!("../migrations/0004_mail.sql")),
+    (5, include_str!("../migrations/0005_access.sql")),
     (10, include_str!("../migrations/0010_planning.sql")),
 ];
 
 /// The latest schema version this build knows.
 pub const SCHEMA_VERSION: i64 = 10;
-
-/// Every migration version this build carries, oldest first (numbers are per feature and need not
-/// be consecutive).
-pub fn migration_versions() -> Vec<i64> {
-    MIGRATIONS.iter().map(|(v, _)| *v).collect()
-}
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -224,6 +219,20 @@ impl Store for SqliteStore {
     async fn user_by_email(&self, ws: WorkspaceId, email: &str) -> Result<Option<User>, StoreError> {
         let email = email.to_lowercase();
         self.read(move |c| read::user_by_email(c, ws, &email)).await
+    }
+
+    async fn users(&self, ws: WorkspaceId, filter: &UserFilter) -> Result<Vec<User>, StoreError> {
+        let filter = filter.clone();
+        self.read(move |c| read::users(c, ws, &filter)).await
+    }
+
+    async fn organization_by_domain(
+        &self,
+        ws: WorkspaceId,
+        domain: &str,
+    ) -> Result<Option<Organization>, StoreError> {
+        let domain = domain.to_lowercase();
+        self.read(move |c| read::organization_by_domain(c, ws, &domain)).await
     }
 
     async fn users_by_handles(&self, ws: WorkspaceId, handles: &[String]) -> Result<Vec<User>, StoreError> {

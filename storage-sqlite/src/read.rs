@@ -3,10 +3,12 @@
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
-use tandem_core::store::{Cursor, EventQuery, Job, JobFilter, JobState, RecordQuery, SearchHit, SearchQuery};
+use tandem_core::store::{
+    Cursor, EventQuery, Job, JobFilter, JobState, RecordQuery, SearchHit, SearchQuery, UserFilter,
+};
 use tandem_core::{
-    ApiToken, Assignee, Event, Item, ItemLink, ItemQuery, ItemScope, Message, Page, Record, RecordKind,
-    SortKey, StoreError, User, Workspace, WorkspaceId,
+    ApiToken, Assignee, Event, Item, ItemLink, ItemQuery, ItemScope, Message, Organization, Page, Record,
+    RecordKind, SortKey, StoreError, User, Workspace, WorkspaceId,
 };
 
 use crate::codec::{decode, decode_as, uuid_value, ws_value};
@@ -71,6 +73,36 @@ pub fn user_by_email(conn: &Connection, ws: WorkspaceId, email: &str) -> Result<
     doc.map(|d| decode_as(RecordKind::User, &d)).transpose()
 }
 
+pub fn users(conn: &Connection, ws: WorkspaceId, f: &UserFilter) -> Result<Vec<User>, StoreError> {
+    let mut sql = String::from("SELECT doc FROM users WHERE workspace_id = ?1");
+    let mut values = vec![ws_value(ws)];
+    if let Some(d) = &f.email_domain {
+        eq("email_domain", Sql::Text(d.clone()), &mut sql, &mut values);
+    }
+    if let Some(o) = f.organization {
+        eq("organization_id", uuid_value(o.0), &mut sql, &mut values);
+    }
+    values.push(Sql::Integer(f.limit as i64));
+    sql.push_str(&format!(" ORDER BY id LIMIT ?{}", values.len()));
+    docs(conn, &sql, values)?.iter().map(|d| decode_as(RecordKind::User, d)).collect()
+}
+
+pub fn organization_by_domain(
+    conn: &Connection,
+    ws: WorkspaceId,
+    domain: &str,
+) -> Result<Option<Organization>, StoreError> {
+    let doc: Option<String> = conn
+        .prepare_cached(
+            "SELECT o.doc FROM organization_domains d JOIN organizations o \
+             ON o.workspace_id = d.workspace_id AND o.id = d.organization_id \
+             WHERE d.workspace_id = ?1 AND d.domain = ?2",
+        )
+        .and_then(|mut s| s.query_row(params![ws_value(ws), domain], |r| r.get(0)).optional())
+        .map_err(sql_error)?;
+    doc.map(|d| decode_as(RecordKind::Organization, &d)).transpose()
+}
+
 pub fn users_by_handles(
     conn: &Connection,
     ws: WorkspaceId,
@@ -98,17 +130,73 @@ pub fn item_by_number(conn: &Connection, ws: WorkspaceId, number: i64) -> Result
     doc.map(|d| decode_as(RecordKind::Item, &d)).transpose()
 }
 
-/// Appends the scope condition on alias `i`.
+/// The condition "the user requested or follows item `i`".
+fn involving(user: tandem_core::UserId, values: &mut Vec<Sql>) -> String {
+    values.push(uuid_value(user.0));
+    let n = values.len();
+    format!(
+        "(i.requester_id = ?{n} OR EXISTS (SELECT 1 FROM item_followers f \
+         WHERE f.workspace_id = i.workspace_id AND f.item_id = i.id AND f.user_id = ?{n}))"
+    )
+}
+
+/// `column IN (…)`, or a condition that is never true for an empty list.
+fn one_of(column: &str, list: Vec<Sql>, values: &mut Vec<Sql>) -> String {
+    if list.is_empty() {
+        return "0".into();
+    }
+    let mut placeholders = Vec::new();
+    for v in list {
+        values.push(v);
+        placeholders.push(format!("?{}", values.len()));
+    }
+    format!("{column} IN ({})", placeholders.join(", "))
+}
+
+/// Appends the scope condition on alias `i`: the SQL form of `ItemScope::admits`.
 fn scope_sql(scope: &ItemScope, sql: &mut String, values: &mut Vec<Sql>) {
     match scope {
         ItemScope::All => {}
         ItemScope::Involving(user) => {
-            values.push(uuid_value(user.0));
-            let n = values.len();
-            sql.push_str(&format!(
-                " AND (i.requester_id = ?{n} OR EXISTS (SELECT 1 FROM item_followers f \
-                 WHERE f.workspace_id = i.workspace_id AND f.item_id = i.id AND f.user_id = ?{n}))"
-            ));
+            let cond = involving(*user, values);
+            sql.push_str(&format!(" AND {cond}"));
+        }
+        ItemScope::Projects(projects) => {
+            let cond = one_of("i.project_id", projects.iter().map(|p| uuid_value(p.0)).collect(), values);
+            sql.push_str(&format!(" AND {cond}"));
+        }
+        ItemScope::Portal(p) => {
+            let mut any = vec![involving(p.user, values)];
+            if !p.public_types.is_empty() {
+                any.push(one_of(
+                    "i.item_type",
+                    p.public_types.iter().map(|t| uuid_value(t.0)).collect(),
+                    values,
+                ));
+            }
+            if !p.projects.is_empty() {
+                any.push(one_of(
+                    "i.project_id",
+                    p.projects.iter().map(|t| uuid_value(t.0)).collect(),
+                    values,
+                ));
+            }
+            if let Some(org) = p.organization
+                && !p.organization_types.is_empty()
+            {
+                let types = one_of(
+                    "i.item_type",
+                    p.organization_types.iter().map(|t| uuid_value(t.0)).collect(),
+                    values,
+                );
+                values.push(uuid_value(org.0));
+                any.push(format!(
+                    "({types} AND i.requester_id IN (SELECT u.id FROM users u \
+                     WHERE u.workspace_id = i.workspace_id AND u.organization_id = ?{}))",
+                    values.len()
+                ));
+            }
+            sql.push_str(&format!(" AND ({})", any.join(" OR ")));
         }
     }
 }

@@ -1164,6 +1164,11 @@ macro_rules! conformance_suite {
             calendars_and_plans_are_stored,
             time_entries_filter_and_one_timer_runs,
         );
+        $crate::stamp!($harness; conformance_access;
+            organizations_own_their_domains,
+            memberships_are_records,
+            scopes_agree_with_admits,
+        );
     };
 }
 

@@ -51,6 +51,7 @@ impl Ws {
             role,
             active: true,
             email_bounce: None,
+            organization: None,
             created_at: self.now,
             version: 1,
         }

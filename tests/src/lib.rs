@@ -11,6 +11,7 @@
 
 pub mod backends;
 pub mod conformance;
+pub mod conformance_access;
 pub mod fixture;
 pub mod scenarios;
 

@@ -367,6 +367,8 @@ impl Command for CreateItem {
             plan: Default::default(),
             version: 1,
         };
+        // Collaborators file items only into projects they work on.
+        can(actor, Action::CreateItem, Target::Item(&item)).into_result()?;
         let mut changes = env.changes(actor);
         changes.insert(Record::Item(item.clone()));
         changes.event(

@@ -20,7 +20,7 @@ use crate::mail::{
     MailTemplate, Mailbox, RawMail, ReplyAction, ReplyToClosed, ThreadCandidates, ThreadDecision,
     decide_thread, reply_action, split_plus,
 };
-use crate::people::{Role, TokenScope, User, normalise_email};
+use crate::people::{Organization, Role, TokenScope, User, email_domain, normalise_email};
 use crate::store::{RecordQuery, Store, get, list};
 use crate::workflow::validate_key;
 
@@ -210,6 +210,8 @@ pub struct MailState {
     token: Option<Item>,
     referenced: Option<Item>,
     tagged: Option<Item>,
+    /// The organizations owning the domains of the people the mail would create as contacts.
+    organizations: Vec<Organization>,
 }
 
 /// At most this many people copied on a message become followers.
@@ -260,6 +262,22 @@ impl Command for ReceiveEmail {
                 if let Some(u) = store.user_by_email(ws, &copied.address.to_lowercase()).await? {
                     state.copied.push(u);
                 }
+            }
+        }
+        // New contacts join the organization owning their domain.
+        let unknown = m.from.iter().filter(|_| state.sender.is_none()).chain(
+            m.copied.iter().take(MAX_COPIED_FOLLOWERS * 2).filter(|c| {
+                !state.copied.iter().any(|u| u.email.as_deref() == Some(c.address.to_lowercase().as_str()))
+            }),
+        );
+        let mut domains: Vec<String> =
+            unknown.filter_map(|mb| email_domain(&mb.address.to_lowercase()).map(str::to_string)).collect();
+        domains.dedup();
+        for d in domains.iter().take(MAX_COPIED_FOLLOWERS * 2 + 1) {
+            if let Some(o) = store.organization_by_domain(ws, d).await?
+                && !state.organizations.iter().any(|k| k.id == o.id)
+            {
+                state.organizations.push(o);
             }
         }
         if let Some(n) = m.thread.token_item {
@@ -447,7 +465,13 @@ fn finish(
 ///
 /// Hook for organizations: once they exist, the new contact joins the organization that owns the
 /// address's domain here (`address.rsplit_once('@')`), in the same change set.
-fn new_contact(mailbox: &Mailbox, address: &str, env: &Env<'_>, ws: crate::ids::WorkspaceId) -> User {
+fn new_contact(
+    mailbox: &Mailbox,
+    address: &str,
+    organizations: &[Organization],
+    env: &Env<'_>,
+    ws: crate::ids::WorkspaceId,
+) -> User {
     let name = mailbox
         .name
         .as_deref()
@@ -462,18 +486,30 @@ fn new_contact(mailbox: &Mailbox, address: &str, env: &Env<'_>, ws: crate::ids::
         role: Role::Customer,
         active: true,
         email_bounce: None,
+        organization: organization_for(organizations, address),
         created_at: env.now,
         version: 1,
     }
 }
 
+/// The organization a new contact with this (normalised) address joins.
+pub(crate) fn organization_for(
+    organizations: &[Organization],
+    address: &str,
+) -> Option<crate::ids::OrganizationId> {
+    let domain = email_domain(address)?;
+    organizations.iter().find(|o| o.domains.iter().any(|d| d == domain)).map(|o| o.id)
+}
+
 /// Finds or creates the user behind an address, recording new contacts in `changes`.
+#[allow(clippy::too_many_arguments)]
 fn person(
     changes: &mut ChangeSet,
     known: &[User],
     created: &mut Vec<User>,
     mailbox: &Mailbox,
     field: &str,
+    organizations: &[Organization],
     env: &Env<'_>,
     ws: crate::ids::WorkspaceId,
 ) -> Result<User, Invalid> {
@@ -482,7 +518,7 @@ fn person(
     {
         return Ok(u.clone());
     }
-    let contact = new_contact(mailbox, &address, env, ws);
+    let contact = new_contact(mailbox, &address, organizations, env, ws);
     changes.event(
         None,
         EventData::RecordCreated { record: RecordKind::User, id: contact.id.0, name: contact.name.clone() },
@@ -540,7 +576,7 @@ fn process(
     changes.blob(m.sha256.clone(), raw.clone());
     let mut created = Vec::new();
     let known: Vec<User> = state.sender.iter().chain(&state.copied).cloned().collect();
-    let sender = person(&mut changes, &known, &mut created, from, "from", env, ws)?;
+    let sender = person(&mut changes, &known, &mut created, from, "from", &state.organizations, env, ws)?;
     if !sender.active {
         return Err(Invalid::new("from", format!("{} belongs to a disabled account", from.address)).into());
     }
@@ -570,7 +606,10 @@ fn process(
                 continue;
             }
             // A malformed Cc address is skipped, not a reason to refuse the message.
-            let Ok(user) = person(&mut changes, &known, &mut created, c, "cc", env, ws) else { continue };
+            let Ok(user) = person(&mut changes, &known, &mut created, c, "cc", &state.organizations, env, ws)
+            else {
+                continue;
+            };
             if user.active && !followers.contains(&user.id) {
                 followers.push(user.id);
             }

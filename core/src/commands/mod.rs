@@ -1,5 +1,6 @@
 //! Every command `Desk::execute` runs. Each has a `load` (reads) and a pure `decide`.
 
+mod access;
 mod conversation;
 mod items;
 mod mail;
@@ -11,6 +12,11 @@ mod types;
 mod views;
 mod webhooks;
 
+pub use access::{
+    ConfigurePortal, CreateOrganization, DecideJoinRequest, DeleteOrganization, DomainState,
+    MAX_CONTACTS_JOINED, OrganizationPatch, RemoveProjectMember, RequestToJoin, SetProjectMember,
+    UpdateOrganization,
+};
 pub use conversation::{AddAttachment, MarkNotificationRead, NewFile, PostMessage, Posted};
 pub use items::{
     ChangeFollowers, ConvertItem, CreateItem, ItemPatch, LinkItems, SetAssignees, TransitionItem,

@@ -9,8 +9,10 @@ use crate::diff::diff;
 use crate::error::{DeskError, Invalid};
 use crate::event::EventData;
 use crate::hierarchy::validate_title;
-use crate::ids::{TeamId, TokenId, UserId};
-use crate::people::{ApiToken, Role, Team, TokenScope, User, normalise_email, validate_handle};
+use crate::ids::{OrganizationId, TeamId, TokenId, UserId};
+use crate::people::{
+    ApiToken, Organization, Role, Team, TokenScope, User, email_domain, normalise_email, validate_handle,
+};
 use crate::store::{RecordQuery, Store, list};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -73,15 +75,37 @@ fn clean_handle(handle: &Option<String>) -> Result<Option<String>, Invalid> {
     handle.as_deref().filter(|h| !h.trim().is_empty()).map(|h| validate_handle("handle", h)).transpose()
 }
 
+/// The organization owning the domain of `email`, for a customer about to be created.
+async fn organization_of(
+    store: &dyn Store,
+    actor: &Actor,
+    role: Role,
+    email: Option<&str>,
+) -> Result<Option<Organization>, DeskError> {
+    let Some(email) = email.and_then(|e| normalise_email("email", e).ok()) else { return Ok(None) };
+    match email_domain(&email) {
+        Some(domain) if role == Role::Customer => {
+            Ok(store.organization_by_domain(actor.workspace_id, domain).await?)
+        }
+        _ => Ok(None),
+    }
+}
+
 impl Command for CreateUser {
-    type State = Vec<User>;
+    type State = (Vec<User>, Option<Organization>);
     type Output = User;
 
-    async fn load(&self, actor: &Actor, store: &dyn Store) -> Result<Vec<User>, DeskError> {
-        holders(store, actor, self.email.as_deref(), self.handle.as_deref()).await
+    async fn load(&self, actor: &Actor, store: &dyn Store) -> Result<Self::State, DeskError> {
+        let holders = holders(store, actor, self.email.as_deref(), self.handle.as_deref()).await?;
+        Ok((holders, organization_of(store, actor, self.role, self.email.as_deref()).await?))
     }
 
-    fn decide(&self, actor: &Actor, holders: Vec<User>, env: &Env<'_>) -> Result<Decided<User>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (holders, organization): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<User>, DeskError> {
         can(actor, Action::ManageUsers, Target::Person { current: None, new_role: self.role })
             .into_result()?;
         let email = clean_email(&self.email)?;
@@ -90,6 +114,16 @@ impl Command for CreateUser {
             return Err(Invalid::new("email", "staff need an email address").into());
         }
         check_unique(None, &holders, &email, &handle)?;
+        // Customers join the organization owning their email's domain.
+        let organization = organization
+            .filter(|o| {
+                self.role == Role::Customer
+                    && email
+                        .as_deref()
+                        .and_then(email_domain)
+                        .is_some_and(|d| o.domains.iter().any(|x| x == d))
+            })
+            .map(|o| o.id);
         let user = User {
             id: env.new_id(),
             workspace_id: actor.workspace_id,
@@ -99,6 +133,7 @@ impl Command for CreateUser {
             role: self.role,
             active: true,
             email_bounce: None,
+            organization,
             created_at: env.now,
             version: 1,
         };
@@ -125,6 +160,9 @@ pub struct UserPatch {
     pub role: Option<Role>,
     #[serde(default)]
     pub active: Option<bool>,
+    /// The customer's organization; `null` takes them out of it.
+    #[serde(default, deserialize_with = "crate::patch::nullable")]
+    pub organization: Option<Option<OrganizationId>>,
 }
 
 #[derive(Debug, Clone)]
@@ -134,20 +172,28 @@ pub struct UpdateUser {
 }
 
 impl Command for UpdateUser {
-    type State = (User, Vec<User>);
+    type State = (User, Vec<User>, Option<Organization>);
     type Output = User;
 
     async fn load(&self, actor: &Actor, store: &dyn Store) -> Result<Self::State, DeskError> {
         let user = load::<User>(store, actor.workspace_id, self.id).await?;
         let email = self.patch.email.clone().flatten();
         let handle = self.patch.handle.clone().flatten();
-        Ok((user, holders(store, actor, email.as_deref(), handle.as_deref()).await?))
+        let organization = match self.patch.organization.flatten() {
+            Some(id) => Some(
+                crate::store::get::<Organization>(store, actor.workspace_id, id.0)
+                    .await?
+                    .ok_or_else(|| Invalid::new("organization", format!("no organization {id}")))?,
+            ),
+            None => None,
+        };
+        Ok((user, holders(store, actor, email.as_deref(), handle.as_deref()).await?, organization))
     }
 
     fn decide(
         &self,
         actor: &Actor,
-        (old, holders): Self::State,
+        (old, holders, organization): Self::State,
         env: &Env<'_>,
     ) -> Result<Decided<User>, DeskError> {
         let new_role = self.patch.role.unwrap_or(old.role);
@@ -175,6 +221,15 @@ impl Command for UpdateUser {
         check_unique(Some(old.id), &holders, &next.email, &next.handle)?;
         if let Some(active) = self.patch.active {
             next.active = active;
+        }
+        if let Some(wanted) = self.patch.organization {
+            next.organization = wanted.and(organization.map(|o| o.id));
+        }
+        if next.role.is_staff() {
+            if self.patch.organization.flatten().is_some() {
+                return Err(Invalid::new("organization", "only customers belong to organizations").into());
+            }
+            next.organization = None;
         }
         next.version = old.version + 1;
         let mut changes = env.changes(actor);

@@ -2,14 +2,14 @@
 
 use chrono::NaiveDateTime;
 
-use crate::access::{Action, Actor, Target, can};
+use crate::access::{Action, Actor, Target, can, item_scope};
 use crate::desk::{Desk, load};
 use crate::error::DeskError;
 use crate::hierarchy::Project;
 use crate::ids::ProjectId;
 use crate::item::{Item, ItemKind, ItemLink};
 use crate::schedule::{Calendars, Plan, Schedule, schedule};
-use crate::store::{self, ItemFilter, ItemQuery, ItemScope, RecordQuery};
+use crate::store::{self, ItemFilter, ItemQuery, RecordQuery};
 
 use super::{CalendarOwner, WorkCalendar, build_plan, calendars_from};
 
@@ -36,7 +36,8 @@ pub struct ProjectSchedule {
 impl Desk {
     /// Every task of a project (any depth of folders), oldest number first.
     async fn project_tasks(&self, actor: &Actor, project: ProjectId) -> Result<Vec<Item>, DeskError> {
-        let mut query = ItemQuery::new(ItemScope::All);
+        // The reader's scope: a collaborator plans only the projects they belong to.
+        let mut query = ItemQuery::new(item_scope(actor));
         query.filter =
             ItemFilter { project: Some(project), kind: Some(ItemKind::Task), ..Default::default() };
         query.limit = 500;
@@ -77,6 +78,7 @@ impl Desk {
         project: ProjectId,
         request: ScheduleRequest,
     ) -> Result<ProjectSchedule, DeskError> {
+        let actor = &self.resolve(actor).await?;
         staff_reading(actor)?;
         let ws = actor.workspace_id;
         let project = load::<Project>(self.store().as_ref(), ws, project).await?;

@@ -6,13 +6,13 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::access::{Action, Actor, Target, can};
+use crate::access::{Action, Actor, Target, can, item_scope};
 use crate::desk::{Desk, ItemRef, load};
 use crate::error::DeskError;
 use crate::hierarchy::{Portfolio, Project};
 use crate::ids::{ItemId, PortfolioId, ProjectId, TimeEntryId};
 use crate::item::Item;
-use crate::store::{self, ItemFilter, ItemQuery, ItemScope, RecordQuery, TimeEntryQuery};
+use crate::store::{self, ItemFilter, ItemQuery, RecordQuery, TimeEntryQuery};
 
 use super::{EntryStatus, TimeEntry};
 
@@ -108,7 +108,7 @@ impl Desk {
     }
 
     async fn items_where(&self, actor: &Actor, filter: ItemFilter) -> Result<Vec<Item>, DeskError> {
-        let mut query = ItemQuery::new(ItemScope::All);
+        let mut query = ItemQuery::new(item_scope(actor));
         query.filter = filter;
         query.limit = 500;
         let mut out = Vec::new();
@@ -129,6 +129,7 @@ impl Desk {
         actor: &Actor,
         item: ItemRef,
     ) -> Result<(Vec<TimeEntry>, TimeReport), DeskError> {
+        let actor = &self.resolve(actor).await?;
         self.check_time_reader(actor)?;
         let item = self.item(actor, item).await?;
         let now = self.now();
@@ -166,6 +167,7 @@ impl Desk {
 
     /// Tracked time on a project's items, by item.
     pub async fn project_time(&self, actor: &Actor, project: ProjectId) -> Result<TimeReport, DeskError> {
+        let actor = &self.resolve(actor).await?;
         self.check_time_reader(actor)?;
         can(actor, Action::ViewDirectory, Target::Workspace).into_result()?;
         let project = load::<Project>(self.store().as_ref(), actor.workspace_id, project).await?;
@@ -188,6 +190,7 @@ impl Desk {
         actor: &Actor,
         portfolio: PortfolioId,
     ) -> Result<TimeReport, DeskError> {
+        let actor = &self.resolve(actor).await?;
         self.check_time_reader(actor)?;
         can(actor, Action::ViewDirectory, Target::Workspace).into_result()?;
         let ws = actor.workspace_id;

@@ -2,6 +2,7 @@
 //! workspace segment. Handlers are thin: parse → command → `Desk::execute` (or a `Desk` query)
 //! → respond; access rules live in `Desk`, never here.
 
+mod access;
 mod conversation;
 mod items;
 mod mail;
@@ -126,6 +127,24 @@ pub fn router(state: AppState) -> Router {
         .route("/tokens/{id}", delete(people::revoke_token))
         .route("/teams", get(people::list_teams).post(people::create_team))
         .route("/teams/{id}", patch(people::update_team))
+        // Organizations, project members and grants, join requests, portal visibility
+        .route("/organizations", get(access::list_organizations).post(access::create_organization))
+        .route(
+            "/organizations/{id}",
+            get(access::get_organization)
+                .patch(access::update_organization)
+                .delete(access::delete_organization),
+        )
+        .route("/organizations/{id}/members", get(access::organization_members))
+        .route("/projects/{id}/members", get(access::project_members))
+        .route(
+            "/projects/{id}/members/{user}",
+            axum::routing::put(access::set_project_member).delete(access::remove_project_member),
+        )
+        .route("/projects/{id}/join-requests", get(access::list_join_requests).post(access::request_to_join))
+        .route("/join-requests/{id}/approve", post(access::approve_join_request))
+        .route("/join-requests/{id}/deny", post(access::deny_join_request))
+        .route("/portal", get(access::get_portal).patch(access::configure_portal))
         .route("/notifications", get(people::list_notifications))
         .route("/notifications/{id}/read", post(people::read_notification))
         // Items

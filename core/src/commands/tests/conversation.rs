@@ -89,12 +89,14 @@ fn post_message() {
                     )
                 }),
             ),
-            (Collaborator, post(&w.ticket_a, Internal, "Noted"), posted()),
+            // Collaborators work inside their projects only: ticket_a is filed in none.
+            (Collaborator, post(&w.ticket_a, Internal, "Noted"), not_found("item #1")),
             (
                 Collaborator,
-                post(&w.ticket_a, Public, "Hello"),
-                forbidden("collaborators write internal notes"),
+                post(&w.plan, Internal, "Noted"),
+                ok(&["+message:new1", "item:plan@2"], &["item.message_posted@plan"]),
             ),
+            (Collaborator, post(&w.plan, Public, "Hello"), forbidden("collaborators write internal notes")),
             // Customers write publicly, on their own items only.
             (CustomerA, post(&w.ticket_a, Public, "Still broken"), posted()),
             (CustomerA, post(&w.ticket_a, Internal, "Psst"), forbidden("customers cannot")),
@@ -386,7 +388,7 @@ fn add_attachment() {
             (Agent, attach(&w.ticket_a, file("full.bin", "", LIMIT)), added()),
             (Agent, attach(&w.ticket_a, file("over.bin", "", LIMIT + 1)), too_large(LIMIT + 1)),
             (Agent, attach(&w.ticket_a, file("...", "", 1)), invalid("filename", "must name a file")),
-            (Collaborator, attach(&w.ticket_a, file("notes.txt", "text/plain", 1)), added()),
+            (Collaborator, attach(&w.ticket_a, file("notes.txt", "text/plain", 1)), not_found("item #1")),
             (CustomerA, attach(&w.ticket_a, file("photo.jpg", "image/jpeg", 1)), added()),
             (CustomerB, attach(&w.ticket_a, file("photo.jpg", "image/jpeg", 1)), not_found("item #")),
             (AgentRead, attach(&w.ticket_a, file("a.txt", "text/plain", 1)), forbidden("scope")),

@@ -149,6 +149,7 @@ fn user(n: u128, name: &str, role: Role, email: Option<&str>, handle: Option<&st
         role,
         active: true,
         email_bounce: None,
+        organization: None,
         created_at: t0(),
         version: 1,
     }
@@ -478,7 +479,23 @@ impl World {
             Who::Admin => user(&self.admin, TokenScope::Admin),
             Who::Manager => user(&self.manager, TokenScope::Admin),
             Who::Agent => user(&self.agent, TokenScope::Admin),
-            Who::Collaborator => user(&self.collaborator, TokenScope::Admin),
+            // A member of `project` (as `Desk::resolve` would find in the store), nothing else.
+            Who::Collaborator => {
+                let member = crate::membership::ProjectMember {
+                    id: crate::membership::ProjectMember::id_for(self.project.id, self.collaborator.id),
+                    workspace_id: self.ws.id,
+                    project: self.project.id,
+                    user: self.collaborator.id,
+                    role: crate::membership::ProjectRole::Member,
+                    created_at: t0(),
+                    version: 1,
+                };
+                let portal = crate::membership::PortalSettings::empty(self.ws.id);
+                Actor {
+                    access: Some(crate::access::Access::of(&self.collaborator, &[member], &portal, &[])),
+                    ..user(&self.collaborator, TokenScope::Admin)
+                }
+            }
             Who::CustomerA => user(&self.customer_a, TokenScope::Admin),
             Who::CustomerB => user(&self.customer_b, TokenScope::Admin),
             Who::Disabled => user(&self.disabled, TokenScope::Admin),

@@ -4,6 +4,7 @@
 
 mod fixture;
 
+mod access;
 mod conversation;
 mod items;
 mod people;

@@ -27,7 +27,7 @@ fn create_user() {
     let created = || ok::<User>(&["+user:new1"], &["record.created"]);
     table(
         &w,
-        |w, c: &CreateUser| holders(w, c.email.as_deref(), c.handle.as_deref()),
+        |w, c: &CreateUser| (holders(w, c.email.as_deref(), c.handle.as_deref()), None),
         vec![
             (
                 Admin,
@@ -106,7 +106,7 @@ fn update_user() {
         |w, c: &UpdateUser| {
             let email = c.patch.email.clone().flatten();
             let handle = c.patch.handle.clone().flatten();
-            (w.get::<User>(c.id).unwrap(), holders(w, email.as_deref(), handle.as_deref()))
+            (w.get::<User>(c.id).unwrap(), holders(w, email.as_deref(), handle.as_deref()), None)
         },
         vec![
             (
