@@ -12,7 +12,7 @@ use crate::event::{EventData, NewEvent};
 use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
 use crate::ids::{ItemId, JobId, WorkspaceId};
 use crate::item::{ActorRef, Item, ItemLink, ItemType};
-use crate::mail::{InboundMail, MailSettings};
+use crate::mail::{InboundMail, MailSettings, OutboundMail};
 use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
 use crate::people::{ApiToken, Notification, Organization, Team, User};
 use crate::planning::WorkCalendar;
@@ -45,13 +45,14 @@ pub enum RecordKind {
     ProjectMember,
     JoinRequest,
     PortalSettings,
+    OutboundMail,
     Calendar,
     TimeEntry,
     View,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 24] = [
+    pub const ALL: [RecordKind; 25] = [
         RecordKind::Workspace,
         RecordKind::Portfolio,
         RecordKind::Project,
@@ -73,6 +74,7 @@ impl RecordKind {
         RecordKind::ProjectMember,
         RecordKind::JoinRequest,
         RecordKind::PortalSettings,
+        RecordKind::OutboundMail,
         RecordKind::Calendar,
         RecordKind::TimeEntry,
         RecordKind::View,
@@ -102,6 +104,7 @@ impl RecordKind {
             RecordKind::ProjectMember => "project_members",
             RecordKind::JoinRequest => "join_requests",
             RecordKind::PortalSettings => "portal_settings",
+            RecordKind::OutboundMail => "outbound_mails",
             RecordKind::Calendar => "work_calendars",
             RecordKind::TimeEntry => "time_entries",
             RecordKind::View => "saved_views",
@@ -131,6 +134,7 @@ impl RecordKind {
             RecordKind::ProjectMember => "project member",
             RecordKind::JoinRequest => "join request",
             RecordKind::PortalSettings => "portal settings",
+            RecordKind::OutboundMail => "outbound mail",
             RecordKind::Calendar => "calendar",
             RecordKind::TimeEntry => "time entry",
             RecordKind::View => "view",
@@ -164,6 +168,7 @@ pub enum Record {
     ProjectMember(ProjectMember),
     JoinRequest(JoinRequest),
     PortalSettings(PortalSettings),
+    OutboundMail(OutboundMail),
     Calendar(WorkCalendar),
     TimeEntry(TimeEntry),
     View(SavedView),
@@ -225,6 +230,7 @@ record_accessors!(
     ProjectMember,
     JoinRequest,
     PortalSettings,
+    OutboundMail,
     Calendar,
     TimeEntry,
     View
@@ -233,6 +239,8 @@ record_accessors!(
 impl Record {
     /// The record this one belongs to, indexed as `parent_id`: a portfolio's parent portfolio, a
     /// project's portfolio, a folder's project, an item's parent item, a message's/attachment's
+    /// item, a link's `from` item, a notification's or token's user, an inbound or outbound mail's
+    /// item, a project membership's user, a join request's project.
     /// item, a link's `from` item, a notification's or token's user, an inbound mail's item, a
     /// project membership's user, a join request's project, a personal calendar's user, a time
     /// entry's item, a saved view's owner.
@@ -260,6 +268,7 @@ impl Record {
             // Read on every request of a collaborator or customer: listed by user.
             Record::ProjectMember(m) => Some(m.user.as_uuid()),
             Record::JoinRequest(r) => Some(r.project.as_uuid()),
+            Record::OutboundMail(m) => m.item.map(|i| i.as_uuid()),
             Record::Calendar(c) => c.user().map(|u| u.as_uuid()),
             Record::TimeEntry(e) => Some(e.item.as_uuid()),
             Record::View(v) => v.owner.map(|u| u.as_uuid()),

@@ -9,9 +9,11 @@ use uuid::Uuid;
 
 use crate::change::RecordKind;
 use crate::conversation::Visibility;
-use crate::ids::{AttachmentId, InboundMailId, ItemId, ItemTypeId, LinkId, MessageId, UserId, WorkspaceId};
+use crate::ids::{
+    AttachmentId, InboundMailId, ItemId, ItemTypeId, LinkId, MessageId, OutboundMailId, UserId, WorkspaceId,
+};
 use crate::item::{ActorRef, Assignee, Channel, ItemKind, LinkKind};
-use crate::mail::{InboundStatus, MailClass};
+use crate::mail::{InboundStatus, MailClass, OutboundStatus};
 use crate::workflow::StatusCategory;
 
 /// One field's old and new value, as JSON.
@@ -104,6 +106,14 @@ pub enum EventData {
         status: InboundStatus,
         reason: Option<String>,
     },
+    /// Tandem mailed someone (or deliberately did not: withheld, failed), recorded as an
+    /// [`OutboundMail`](crate::mail::OutboundMail).
+    EmailSent {
+        mail: OutboundMailId,
+        template: String,
+        status: OutboundStatus,
+        reason: Option<String>,
+    },
 }
 
 impl EventData {
@@ -141,6 +151,7 @@ impl EventData {
             EventData::ItemLinked { .. } => "item.linked",
             EventData::ItemUnlinked { .. } => "item.unlinked",
             EventData::EmailReceived { .. } => "email.received",
+            EventData::EmailSent { .. } => "email.sent",
         }
     }
 }

@@ -83,6 +83,8 @@ ids! {
     JoinRequestId,
     /// A workspace's portal settings: always equal to the workspace's id (one per workspace).
     PortalSettingsId,
+    /// One mail sent (or withheld) to one recipient; derived from the `mail.send` job's key.
+    OutboundMailId,
     /// A working calendar: the workspace's id for the workspace calendar, a user's id for theirs.
     CalendarId,
     TimeEntryId,

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::commands::NewFile;
 use crate::conversation::{Body, EmailMeta};
 use crate::error::Invalid;
-use crate::ids::{InboundMailId, ItemId, ItemTypeId, MailSettingsId, MessageId, UserId, WorkspaceId};
+use crate::ids::{
+    InboundMailId, ItemId, ItemTypeId, MailSettingsId, MessageId, OutboundMailId, UserId, WorkspaceId,
+};
 use crate::item::Item;
 use crate::workflow::StatusCategory;
 
@@ -71,6 +73,46 @@ pub struct MailTemplate {
     pub subject: String,
     pub text: String,
     pub html: String,
+}
+
+/// The placeholders a template may use; mail renders each from the job's values (an absent one
+/// renders empty). `url` and `workspace` are filled in by the sender.
+pub const TEMPLATE_VARS: [&str; 12] = [
+    "title",
+    "number",
+    "author",
+    "body",
+    "url",
+    "status",
+    "assignee",
+    "filename",
+    "workspace",
+    "event",
+    "link",
+    "recipient",
+];
+
+/// Checks a template text's `{{placeholders}}`: each must be closed and one of [`TEMPLATE_VARS`].
+pub fn check_placeholders(text: &str) -> Result<(), String> {
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            return Err(format!(
+                "a placeholder is not closed: '{}'",
+                after.chars().take(30).collect::<String>()
+            ));
+        };
+        let name = after[..end].trim();
+        if !TEMPLATE_VARS.contains(&name) {
+            return Err(format!(
+                "unknown placeholder {{{{{name}}}}}; known ones are {}",
+                TEMPLATE_VARS.join(", ")
+            ));
+        }
+        rest = &after[end + 2..];
+    }
+    Ok(())
 }
 
 /// A workspace's mail configuration, one record per workspace (its id is the workspace's id):
@@ -300,6 +342,75 @@ pub struct InboundMail {
     pub item: Option<ItemId>,
     pub received_at: DateTime<Utc>,
     pub version: i64,
+}
+
+/// What became of one `mail.send` job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboundStatus {
+    /// The relay accepted it.
+    Sent,
+    /// Deliberately not sent (a rate limit, a bouncing address, an answer to automatic mail);
+    /// the reason says which.
+    Withheld,
+    /// The relay refused it for good (a 5xx) or it could not be built; the reason keeps the error.
+    Failed,
+}
+
+impl OutboundStatus {
+    pub const ALL: [OutboundStatus; 3] =
+        [OutboundStatus::Sent, OutboundStatus::Withheld, OutboundStatus::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboundStatus::Sent => "sent",
+            OutboundStatus::Withheld => "withheld",
+            OutboundStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// The record of one outbound mail: the audit of what Tandem mailed whom, and the history the
+/// rate limits count. Its id is derived from the job's idempotency key
+/// ([`OutboundMail::id_for`]), so a job that runs again finds what its earlier run did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboundMail {
+    pub id: OutboundMailId,
+    pub workspace_id: WorkspaceId,
+    /// The `mail.send` job's idempotency key.
+    pub key: String,
+    /// Lowercased.
+    pub recipient: String,
+    pub item: Option<ItemId>,
+    pub template: String,
+    /// Our Message-ID (without angle brackets), when a message was built.
+    pub message_id: Option<String>,
+    pub subject: String,
+    pub automatic: bool,
+    pub status: OutboundStatus,
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl OutboundMail {
+    /// The record's id for a job key: the same for every run of the job.
+    pub fn id_for(workspace: WorkspaceId, key: &str) -> OutboundMailId {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(workspace.0.as_bytes())
+            .chain_update(b"/outbound/")
+            .chain_update(key)
+            .finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        // A version-8 (custom) UUID, so it never collides with the time-ordered ids.
+        OutboundMailId(uuid::Builder::from_custom_bytes(bytes).into_uuid())
+    }
 }
 
 /// A name and address from a header.

@@ -56,6 +56,16 @@ impl Desk {
         Ok(store::list(self.store().as_ref(), actor.workspace_id, query).await?)
     }
 
+    /// The log of outbound mail (sent, withheld, failed), newest first.
+    pub async fn outbound_mails(
+        &self,
+        actor: &Actor,
+        query: &store::OutboundQuery,
+    ) -> Result<Vec<crate::mail::OutboundMail>, DeskError> {
+        can(actor, Action::ViewAudit, Target::Workspace).into_result()?;
+        Ok(self.store().outbound_mails(actor.workspace_id, query).await?)
+    }
+
     /// Structure and directory records (portfolios, projects, folders, item types, users, teams).
     /// Customers may read item types (to fill in forms), nothing else.
     pub async fn directory<T: TypedRecord>(

@@ -23,7 +23,7 @@ use crate::event::Event;
 use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
 use crate::ids::{FolderId, ItemId, ItemTypeId, JobId, OrganizationId, ProjectId, UserId, WorkspaceId};
 use crate::item::{Assignee, Item, ItemKind, ItemLink, ItemType, Priority};
-use crate::mail::{InboundMail, MailSettings};
+use crate::mail::{InboundMail, MailSettings, OutboundMail, OutboundStatus};
 use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
 use crate::people::{ApiToken, Notification, Organization, Team, User};
 use crate::planning::WorkCalendar;
@@ -183,6 +183,24 @@ impl RecordQuery {
 
     pub fn children_of(parent: Uuid) -> Self {
         Self { parent: Some(parent), after: None, limit: 10_000 }
+    }
+}
+
+/// A filter over the log of outbound mail; results are newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundQuery {
+    pub item: Option<ItemId>,
+    /// Lowercased address.
+    pub recipient: Option<String>,
+    pub status: Option<OutboundStatus>,
+    /// Only mail recorded at or after this instant (the rate limits' window).
+    pub since: Option<DateTime<Utc>>,
+    pub limit: usize,
+}
+
+impl OutboundQuery {
+    pub fn all(limit: usize) -> Self {
+        Self { item: None, recipient: None, status: None, since: None, limit }
     }
 }
 
@@ -422,6 +440,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         message_ids: &[String],
     ) -> Result<Vec<(String, ItemId)>, StoreError>;
 
+    /// The workspace's [`OutboundMail`] records matching every given filter, newest first (by
+    /// `at`, then id). An outbound mail that names an item and carries a Message-ID is also in the
+    /// index [`Store::items_by_message_ids`] reads, so replies that lost our reply token still
+    /// thread.
+    async fn outbound_mails(
+        &self,
+        ws: WorkspaceId,
+        query: &OutboundQuery,
+    ) -> Result<Vec<OutboundMail>, StoreError>;
+
     /// Time entries matching `query`, by start then id. A person has at most one entry whose
     /// timer is running: committing a second is `Duplicate`.
     async fn time_entries(
@@ -475,6 +503,7 @@ typed_records! {
     ProjectMember => ProjectMember,
     JoinRequest => JoinRequest,
     PortalSettings => PortalSettings,
+    OutboundMail => OutboundMail,
     WorkCalendar => Calendar,
     TimeEntry => TimeEntry,
     SavedView => View,

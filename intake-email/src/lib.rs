@@ -8,11 +8,13 @@
 //!   history and signatures, attachment limits. The decision what a message becomes is the core's
 //!   `ReceiveEmail` command.
 //! - [`outbound`]: building mail (our Message-IDs and References, tokenised reply-to,
-//!   `Auto-Submitted`, templates), and [`send`]ing it over SMTP with STARTTLS or TLS.
+//!   `Auto-Submitted`, templates), [`send`]ing it over SMTP with STARTTLS or TLS, and
+//!   [`deliver::MailDelivery`], the `mail.send` job handler that does both and records the outcome.
 //! - [`intake::Intake`]: the pipeline every transport feeds; [`smtp`] (SMTP and LMTP listener),
 //!   [`imap`] (poller with IDLE or an interval) and [`pipe`] (one message on stdin for an MTA).
 
 pub mod classify;
+pub mod deliver;
 pub mod imap;
 
 pub mod intake;
@@ -26,6 +28,7 @@ pub mod smtp;
 pub mod token;
 pub mod trim;
 
+pub use deliver::{DeliveryConfig, MailDelivery};
 pub use intake::{Delivery, Intake};
 pub use read::{Envelope, IntakeLimits, ReadContext, read_message};
 pub use token::ReplyKey;

@@ -214,9 +214,25 @@ pub fn builtin_template(name: &str) -> Option<MailTemplate> {
             "{{author}} attached {{filename}} to #{{number}}.\n\n-- \n{{url}}",
             "<p>{{author}} attached <b>{{filename}}</b> to #{{number}}.</p><p><a href=\"{{url}}\">{{url}}</a></p>",
         ),
+        "magic_link" => t(
+            "Your sign-in link for {{workspace}}",
+            "Open this link to sign in to {{workspace}}:\n\n{{link}}\n\nIt works once and expires soon. If you did not ask for it, ignore this mail.",
+            "<p>Open this link to sign in to {{workspace}}:</p><p><a href=\"{{link}}\">{{link}}</a></p><p style=\"color:#666\">It works once and expires soon. If you did not ask for it, ignore this mail.</p>",
+        ),
         _ => return None,
     })
 }
+
+/// The names of the built-in templates.
+pub const BUILTIN_TEMPLATES: [&str; 7] = [
+    "item_created",
+    "message_posted",
+    "internal_note",
+    "status_changed",
+    "assigned",
+    "attachment_added",
+    "magic_link",
+];
 
 fn escape_html(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -291,6 +307,18 @@ mod tests {
         let r = render(&custom, &vars);
         assert_eq!((r.subject.as_str(), r.text.as_str()), ("x{{", "Printer <b>jam</b>"));
         assert!(builtin_template("unknown").is_none());
+        // Every built-in template uses only placeholders workspace templates may use too.
+        for name in BUILTIN_TEMPLATES {
+            let t = builtin_template(name).unwrap();
+            for part in [&t.subject, &t.text, &t.html] {
+                tandem_core::mail::check_placeholders(part).unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+        }
+        let link: BTreeMap<&str, String> =
+            [("link", "https://desk.example/login/abc".to_string()), ("workspace", "Desk".to_string())]
+                .into();
+        let r = render(&builtin_template("magic_link").unwrap(), &link);
+        assert!(r.text.contains("https://desk.example/login/abc") && r.subject.contains("Desk"));
     }
 
     #[test]

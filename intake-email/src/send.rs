@@ -48,12 +48,35 @@ pub struct SendError {
     /// a bad address) will fail the same way.
     pub retryable: bool,
     pub message: String,
+    /// The relay's basic reply code (`550`), when it answered with one.
+    pub code: Option<u16>,
+    /// The enhanced status code in the relay's answer (`5.1.1`), when it gave one.
+    pub enhanced_status: Option<String>,
 }
 
 impl SendError {
     fn permanent(message: impl Into<String>) -> Self {
-        Self { retryable: false, message: message.into() }
+        Self { retryable: false, message: message.into(), code: None, enhanced_status: None }
     }
+
+    /// Whether the relay said the recipient's address does not exist or cannot take mail
+    /// (`5.1.x`): the address is then marked bouncing.
+    pub fn is_bad_mailbox(&self) -> bool {
+        !self.retryable && self.enhanced_status.as_deref().is_some_and(|s| s.starts_with("5.1."))
+    }
+}
+
+/// The first RFC 3463 enhanced status code (`5.1.1`) in a relay's answer.
+pub fn enhanced_status(text: &str) -> Option<String> {
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.')).find_map(|word| {
+        let parts: Vec<&str> = word.split('.').collect();
+        let ok = parts.len() == 3
+            && matches!(parts[0], "2" | "4" | "5")
+            && (1..=3).contains(&parts[1].len())
+            && (1..=3).contains(&parts[2].len())
+            && parts[1..].iter().all(|p| p.chars().all(|c| c.is_ascii_digit()));
+        ok.then(|| word.to_string())
+    })
 }
 
 /// A configured SMTP client.
@@ -108,8 +131,33 @@ impl Sender {
         match self.transport.send_raw(&envelope, raw).await {
             Ok(_) => Ok(()),
             Err(e) => {
-                Err(SendError { retryable: !e.is_permanent(), message: format!("sending failed: {e}") })
+                let message = format!("sending failed: {e}");
+                let code = e.status().and_then(|c| c.to_string().parse().ok());
+                Err(SendError {
+                    retryable: !e.is_permanent(),
+                    enhanced_status: enhanced_status(&message),
+                    code,
+                    message,
+                })
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::enhanced_status;
+
+    #[test]
+    fn enhanced_status_codes_are_found() {
+        for (text, expected) in [
+            ("permanent error (550): 5.1.1 <gone@club.example>: no such user", Some("5.1.1")),
+            ("transient error (451): 4.3.0 try again later", Some("4.3.0")),
+            ("permanent error (554): transaction failed", None),
+            ("version 1.2.3 of something", None),
+            ("5.7.26 unauthenticated", Some("5.7.26")),
+        ] {
+            assert_eq!(enhanced_status(text).as_deref(), expected, "{text}");
         }
     }
 }

@@ -546,11 +546,38 @@ pub async fn configuring_mail_is_checked(store: TestStore) {
     assert!(matches!(fx.desk.execute(&fx.admin, &cmd).await, Err(DeskError::Forbidden(_))));
 }
 
+/// New contacts join the organization owning their email's domain: the sender and the people
+/// they copied; addresses at other domains (or subdomains) join none.
+pub async fn new_contacts_join_their_organization(store: TestStore) {
+    let fx = setup(store).await;
+    let club = fx
+        .desk
+        .execute(
+            &fx.admin,
+            &CreateOrganization { name: "Club Lisbon".into(), domains: vec!["club-lisbon.example".into()] },
+        )
+        .await
+        .unwrap();
+    let raw = mail(
+        "Maria <maria@club-lisbon.example>",
+        "it@desk.example",
+        "org1@club-lisbon.example",
+        "Membership cards",
+        "Cc: Joao <joao@club-lisbon.example>, Lee <lee@youth.club-lisbon.example>\r\n",
+        "Our cards did not arrive.",
+    );
+    deliver(&fx, raw, &["it@desk.example"]).await;
+    assert_eq!(user(&fx, "maria@club-lisbon.example").await.organization, Some(club.id));
+    assert_eq!(user(&fx, "joao@club-lisbon.example").await.organization, Some(club.id));
+    assert_eq!(user(&fx, "lee@youth.club-lisbon.example").await.organization, None);
+}
+
 macro_rules! receive_suite {
     ($module:ident, $harness:path) => {
         mod $module {
             crate_cases!($harness;
                 new_mail_makes_an_item_once,
+                new_contacts_join_their_organization,
                 replies_thread_and_copied_people_follow,
                 replies_to_closed_items_follow_the_type_policy,
                 bounces_auto_replies_quarantine_and_rejection,

@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tandem_core::Limits;
-use tandem_intake_email::IntakeLimits;
 use tandem_intake_email::imap::{ImapConfig, Processed};
+use tandem_intake_email::send::Relay;
 use tandem_intake_email::smtp::Protocol;
+use tandem_intake_email::{DeliveryConfig, IntakeLimits};
+use tandem_server::mail::OutboundConfig;
 use tandem_server::serve::{
     JobsConfig, LogFormat, MailListen, ServeConfig, init_logging, mail_ingest, migrate, serve,
 };
@@ -84,6 +86,8 @@ enum Command {
         max_message_bytes: u64,
         #[command(flatten)]
         imap: ImapArgs,
+        #[command(flatten)]
+        outbound: OutboundArgs,
     },
     /// Receive one email message on stdin (for an MTA's pipe transport). Exits 0 when stored,
     /// 75 to make the MTA retry, 65/67/69 to refuse it (reason on stderr).
@@ -143,6 +147,81 @@ struct ImapArgs {
     imap_ca: Option<std::path::PathBuf>,
 }
 
+/// Sending mail through an SMTP relay (`--smtp-relay` turns it on): notifications to followers
+/// and every other `mail.send` job.
+#[derive(Debug, clap::Args)]
+struct OutboundArgs {
+    /// smtp://host[:port] (STARTTLS, required), smtps://host[:port] (TLS) or smtp+plain://host[:port].
+    #[arg(long, env = "TANDEM_SMTP_RELAY", requires = "mail_domain")]
+    smtp_relay: Option<String>,
+    /// The relay login; the password is read from TANDEM_SMTP_PASSWORD only.
+    #[arg(long, env = "TANDEM_SMTP_USER")]
+    smtp_user: Option<String>,
+    #[arg(skip = std::env::var("TANDEM_SMTP_PASSWORD").ok())]
+    smtp_password: Option<String>,
+    /// A PEM file with an extra root certificate to trust for the relay.
+    #[arg(long, env = "TANDEM_SMTP_CA")]
+    smtp_ca: Option<std::path::PathBuf>,
+    /// The domain of our Message-IDs (and of the sender of a workspace without an inbound address).
+    #[arg(long, env = "TANDEM_MAIL_DOMAIN")]
+    mail_domain: Option<String>,
+    /// The address people open Tandem at; mail links to items under it.
+    #[arg(long, env = "TANDEM_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Attempts each mail gets before it becomes a dead letter.
+    #[arg(long, env = "TANDEM_MAIL_ATTEMPTS", default_value_t = 8)]
+    mail_attempts: u32,
+}
+
+impl OutboundArgs {
+    fn config(self, job_timeout: Duration) -> anyhow::Result<Option<OutboundConfig>> {
+        let Some(relay) = self.smtp_relay else { return Ok(None) };
+        let (host, port, security) = tandem_server::mail::parse_relay(&relay)?;
+        let domain = self.mail_domain.unwrap_or_default().trim().trim_start_matches('@').to_lowercase();
+        if domain.is_empty() || domain.contains(['@', ' ', '<', '>']) {
+            anyhow::bail!("--mail-domain must be a domain name (desk.example)");
+        }
+        if self.mail_attempts == 0 {
+            anyhow::bail!("--mail-attempts must be at least 1");
+        }
+        let credentials = match (self.smtp_user, self.smtp_password) {
+            (Some(user), Some(password)) => Some((user, password)),
+            (Some(_), None) => anyhow::bail!("--smtp-user is set but TANDEM_SMTP_PASSWORD is not"),
+            (None, _) => None,
+        };
+        let root_certificate_pem = match &self.smtp_ca {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read --smtp-ca {}: {e}", path.display()))?,
+            ),
+            None => None,
+        };
+        if let Some(url) = &self.public_url {
+            let parsed = url::Url::parse(url).map_err(|e| anyhow::anyhow!("--public-url {url:?}: {e}"))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                anyhow::bail!("--public-url must be an http:// or https:// URL");
+            }
+        }
+        Ok(Some(OutboundConfig {
+            relay: Relay {
+                host,
+                port,
+                security,
+                credentials,
+                root_certificate_pem,
+                // The SMTP conversation ends before the job's timeout does.
+                timeout: job_timeout.mul_f64(0.75).min(Duration::from_secs(60)),
+            },
+            delivery: DeliveryConfig {
+                domain,
+                public_url: self.public_url,
+                limits: tandem_intake_email::outbound::RateLimits::default(),
+            },
+            attempts: self.mail_attempts,
+        }))
+    }
+}
+
 impl ImapArgs {
     fn config(self) -> anyhow::Result<Option<ImapConfig>> {
         let (Some(host), Some(user), Some(recipient)) = (self.imap_host, self.imap_user, self.imap_recipient)
@@ -193,6 +272,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             mail_hostname,
             max_message_bytes,
             imap,
+            outbound,
         } => {
             if job_poll_ms == 0 {
                 anyhow::bail!("--job-poll-ms must be at least 1");
@@ -216,8 +296,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 max_message_bytes,
             });
             let imap = imap.config()?;
+            let outbound = outbound.config(jobs.timeout)?;
             let (db, backend) = database.location()?;
-            serve(ServeConfig { db, listen, demo, admin_token, limits, backend, jobs, mail, imap }).await
+            serve(ServeConfig { db, listen, demo, admin_token, limits, backend, jobs, mail, imap, outbound })
+                .await
         }
         Command::MailIngest { .. } => {
             anyhow::bail!("mail-ingest runs before logging starts")

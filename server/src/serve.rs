@@ -61,6 +61,9 @@ pub struct ServeConfig {
     pub mail: Option<MailListen>,
     /// A mailbox to poll over IMAP, if any.
     pub imap: Option<tandem_intake_email::imap::ImapConfig>,
+    /// The SMTP relay outbound mail (notifications, sign-in links) goes through; without one no
+    /// mail is sent and followers are not notified.
+    pub outbound: Option<crate::mail::OutboundConfig>,
 }
 
 /// Background work: the job runner and the event relay.
@@ -197,7 +200,7 @@ async fn run(backend: &Backend, config: ServeConfig) -> anyhow::Result<()> {
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let background = start_background(&desk, &config, stopping.clone())?;
+    let background = start_background(&desk, &config, stopping.clone()).await?;
     let mail = match &config.mail {
         Some(m) => {
             let limits = tandem_intake_email::IntakeLimits {
@@ -261,9 +264,10 @@ async fn run(backend: &Backend, config: ServeConfig) -> anyhow::Result<()> {
     served.context("the HTTP server failed")
 }
 
-/// Starts the job runner (with the webhook delivery handler) and the event relay, unless
-/// `--workers 0` keeps this process to serving the API.
-fn start_background(
+/// Starts the job runner (with the webhook delivery handler, and the mail sender when an SMTP
+/// relay is configured) and the event relay, unless `--workers 0` keeps this process to serving
+/// the API.
+async fn start_background(
     desk: &Desk,
     config: &ServeConfig,
     stop: watch::Receiver<bool>,
@@ -287,6 +291,11 @@ fn start_background(
     .context("cannot set up webhook delivery")?;
     let mut registry = Registry::new();
     registry.register(Arc::new(delivery));
+    if let Some(outbound) = &config.outbound {
+        let mail = crate::mail::delivery(desk.clone(), outbound).await?;
+        registry.register(Arc::new(mail));
+        tracing::info!(relay = %outbound.relay.host, port = outbound.relay.port, "outbound mail goes through an SMTP relay");
+    }
     let runner = Runner::start(
         desk.store().clone(),
         Arc::new(SystemClock),
@@ -295,8 +304,12 @@ fn start_background(
         stop.clone(),
     )
     .context("the job runner's configuration is unusable")?;
-    let relay_config =
-        RelayConfig { interval: jobs.poll, max_attempts: jobs.webhook_attempts, ..RelayConfig::default() };
+    let relay_config = RelayConfig {
+        interval: jobs.poll,
+        max_attempts: jobs.webhook_attempts,
+        mail_attempts: config.outbound.as_ref().map(|o| o.attempts),
+        ..RelayConfig::default()
+    };
     let relay = relay::spawn(desk.clone(), relay_config, runner.waker(), stop);
     Ok(Some((runner, relay)))
 }

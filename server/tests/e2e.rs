@@ -319,6 +319,40 @@ async fn migrate_on_postgres_and_unreachable_databases() {
     assert!(stderr.contains(&format!("127.0.0.1:{port}")) && !stderr.contains("hunter2"), "{stderr}");
 }
 
+#[tokio::test]
+async fn a_bad_smtp_relay_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tandem.db");
+    for (args, says) in [
+        (vec!["--smtp-relay", "http://mail.example", "--mail-domain", "desk.example"], "unknown scheme"),
+        (vec!["--smtp-relay", "smtp://user:pw@mail.example", "--mail-domain", "desk.example"], "credentials"),
+        (vec!["--smtp-relay", "smtp://mail.example", "--mail-domain", "not a domain"], "--mail-domain"),
+        (vec!["--smtp-relay", "smtp://mail.example"], "--mail-domain"),
+        (
+            vec![
+                "--smtp-relay",
+                "smtp://mail.example",
+                "--mail-domain",
+                "desk.example",
+                "--smtp-ca",
+                "/nonexistent.pem",
+            ],
+            "--smtp-ca",
+        ),
+    ] {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+            .args(["serve", "--db", db.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .args(&args)
+            .env_remove("TANDEM_SMTP_PASSWORD")
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} started");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
+
 /// Runs `tandem mail-ingest` with `input` on stdin; returns the exit code and stderr.
 async fn mail_ingest(db: &Path, args: &[&str], input: &[u8]) -> (i32, String) {
     use tokio::io::AsyncWriteExt;
@@ -382,6 +416,18 @@ async fn mail_arrives_over_smtp_and_through_the_pipe() {
     assert_eq!(settings["addresses"][0]["address"], "it@desk.example");
     let bad = json!({"addresses": [{"address": "it+x@desk.example", "item_type": ticket}]});
     http.call(Method::PATCH, "/mail/settings", Some(bad), StatusCode::UNPROCESSABLE_ENTITY).await;
+    // Templates may use known placeholders only.
+    let typo = json!({"templates": {"message_posted": {"subject": "{{title}}", "text": "Hi {{titel}}", "html": ""}}});
+    let refused =
+        http.call(Method::PATCH, "/mail/settings", Some(typo), StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(refused.to_string().contains("templates.message_posted.text"), "{refused}");
+    assert!(refused.to_string().contains("titel"), "{refused}");
+    let open = json!({"templates": {"assigned": {"subject": "{{title", "text": "", "html": ""}}});
+    let refused =
+        http.call(Method::PATCH, "/mail/settings", Some(open), StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(refused.to_string().contains("templates.assigned.subject"), "{refused}");
+    let good = json!({"templates": {"assigned": {"subject": "{{ title }} → {{assignee}}", "text": "{{body}}", "html": "<p>{{body}}</p>"}}});
+    http.call(Method::PATCH, "/mail/settings", Some(good), StatusCode::OK).await;
 
     let reply = smtp_send(smtp_port, "it@desk.example", "From: Maria <maria@club.example>\r\nSubject: Printer jams\r\nMessage-ID: <e2e-1@club.example>\r\n\r\nThe printer jams.").await;
     assert!(reply.starts_with("250 "), "{reply}");

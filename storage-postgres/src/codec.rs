@@ -39,6 +39,7 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::ProjectMember => Record::ProjectMember(decode_as(kind, doc)?),
         RecordKind::JoinRequest => Record::JoinRequest(decode_as(kind, doc)?),
         RecordKind::PortalSettings => Record::PortalSettings(decode_as(kind, doc)?),
+        RecordKind::OutboundMail => Record::OutboundMail(decode_as(kind, doc)?),
         RecordKind::Calendar => Record::Calendar(decode_as(kind, doc)?),
         RecordKind::TimeEntry => Record::TimeEntry(decode_as(kind, doc)?),
         RecordKind::View => Record::View(decode_as(kind, doc)?),
@@ -68,6 +69,7 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::ProjectMember(r) => serde_json::to_string(r),
         Record::JoinRequest(r) => serde_json::to_string(r),
         Record::PortalSettings(r) => serde_json::to_string(r),
+        Record::OutboundMail(r) => serde_json::to_string(r),
         Record::Calendar(r) => serde_json::to_string(r),
         Record::TimeEntry(r) => serde_json::to_string(r),
         Record::View(r) => serde_json::to_string(r),
@@ -121,6 +123,11 @@ pub fn extra_columns(record: &Record) -> Vec<(&'static str, Column)> {
             ("dedupe_key", text(m.dedupe_key.clone())),
             ("status", text(m.status.as_str())),
             ("received_ms", Column::Int(m.received_at.timestamp_millis())),
+        ],
+        Record::OutboundMail(m) => vec![
+            ("recipient", text(m.recipient.clone())),
+            ("status", text(m.status.as_str())),
+            ("at_ms", Column::Int(m.at.timestamp_millis())),
         ],
         Record::TimeEntry(e) => vec![
             ("user_id", Column::Uuid(Some(e.user.0))),

@@ -206,6 +206,11 @@ async fn put(
                 index_message_id(conn, m.workspace_id, mid, item).await?;
             }
         }
+        Record::OutboundMail(m) => {
+            if let (Some(mid), Some(item)) = (&m.message_id, m.item) {
+                index_message_id(conn, m.workspace_id, mid, item).await?;
+            }
+        }
         Record::MailSettings(s) => index_addresses(conn, s).await?,
         Record::Organization(o) => index_domains(conn, o).await?,
         _ => {}

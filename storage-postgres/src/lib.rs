@@ -284,6 +284,14 @@ impl Store for PostgresStore {
         read::items_by_message_ids(&self.pool, ws, message_ids).await
     }
 
+    async fn outbound_mails(
+        &self,
+        ws: WorkspaceId,
+        query: &tandem_core::store::OutboundQuery,
+    ) -> Result<Vec<tandem_core::mail::OutboundMail>, StoreError> {
+        read::outbound_mails(&self.pool, ws, query).await
+    }
+
     async fn time_entries(
         &self,
         ws: WorkspaceId,

@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "webhooks", include_str!("../migrations/0002_webhooks.sql")),
     (4, "mail", include_str!("../migrations/0004_mail.sql")),
     (5, "access", include_str!("../migrations/0005_access.sql")),
+    (7, "outbound_mail", include_str!("../migrations/0007_outbound_mail.sql")),
     (10, "planning", include_str!("../migrations/0010_planning.sql")),
 ];
 

@@ -511,6 +511,29 @@ pub async fn items_by_message_ids(
     Ok(rows.into_iter().map(|(m, i)| (m, ItemId(i))).collect())
 }
 
+pub async fn outbound_mails(
+    pool: &PgPool,
+    ws: WorkspaceId,
+    q: &tandem_core::store::OutboundQuery,
+) -> Result<Vec<tandem_core::mail::OutboundMail>, StoreError> {
+    let mut b = QueryBuilder::new("SELECT doc::text FROM outbound_mails WHERE workspace_id = ");
+    b.push_bind(ws.0);
+    if let Some(item) = q.item {
+        b.push(" AND parent_id = ").push_bind(item.0);
+    }
+    if let Some(recipient) = &q.recipient {
+        b.push(" AND recipient = ").push_bind(recipient.to_lowercase());
+    }
+    if let Some(status) = q.status {
+        b.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some(since) = q.since {
+        b.push(" AND at_ms >= ").push_bind(since.timestamp_millis());
+    }
+    b.push(" ORDER BY at_ms DESC, id DESC LIMIT ").push_bind(limit(q.limit));
+    docs(pool, &mut b).await?.iter().map(|d| decode_as(RecordKind::OutboundMail, d)).collect()
+}
+
 pub async fn server_setting(pool: &PgPool, key: &str) -> Result<Option<String>, StoreError> {
     query_scalar("SELECT value FROM server_settings WHERE key = $1")
         .bind(key)

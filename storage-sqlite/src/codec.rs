@@ -36,6 +36,7 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::ProjectMember => Record::ProjectMember(from_doc(kind, doc)?),
         RecordKind::JoinRequest => Record::JoinRequest(from_doc(kind, doc)?),
         RecordKind::PortalSettings => Record::PortalSettings(from_doc(kind, doc)?),
+        RecordKind::OutboundMail => Record::OutboundMail(from_doc(kind, doc)?),
         RecordKind::Calendar => Record::Calendar(from_doc(kind, doc)?),
         RecordKind::TimeEntry => Record::TimeEntry(from_doc(kind, doc)?),
         RecordKind::View => Record::View(from_doc(kind, doc)?),
@@ -69,6 +70,7 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::ProjectMember(r) => serde_json::to_string(r),
         Record::JoinRequest(r) => serde_json::to_string(r),
         Record::PortalSettings(r) => serde_json::to_string(r),
+        Record::OutboundMail(r) => serde_json::to_string(r),
         Record::Calendar(r) => serde_json::to_string(r),
         Record::TimeEntry(r) => serde_json::to_string(r),
         Record::View(r) => serde_json::to_string(r),
@@ -125,6 +127,11 @@ pub fn extra_columns(record: &Record) -> Vec<(&'static str, Sql)> {
             ("dedupe_key", text(m.dedupe_key.clone())),
             ("status", text(m.status.as_str())),
             ("received_ms", Sql::Integer(m.received_at.timestamp_millis())),
+        ],
+        Record::OutboundMail(m) => vec![
+            ("recipient", text(m.recipient.clone())),
+            ("status", text(m.status.as_str())),
+            ("at_ms", Sql::Integer(m.at.timestamp_millis())),
         ],
         Record::TimeEntry(e) => vec![
             ("user_id", uuid(e.user.0)),

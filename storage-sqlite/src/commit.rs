@@ -284,6 +284,10 @@ fn put(conn: &Connection, record: &Record, expected_version: Option<i64>) -> Res
             (Some(mid), Some(item)) => index_message_id(conn, m.workspace_id, mid, item),
             _ => Ok(()),
         },
+        Record::OutboundMail(m) => match (&m.message_id, m.item) {
+            (Some(mid), Some(item)) => index_message_id(conn, m.workspace_id, mid, item),
+            _ => Ok(()),
+        },
         Record::MailSettings(s) => index_addresses(conn, s),
         Record::Organization(o) => index_domains(conn, o),
         _ => Ok(()),

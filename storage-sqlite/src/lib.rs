@@ -54,6 +54,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_webhooks.sql")),
     (4, include_str!("../migrations/0004_mail.sql")),
     (5, include_str!("../migrations/0005_access.sql")),
+    (7, include_str!("../migrations/0007_outbound_mail.sql")),
     (10, include_str!("../migrations/0010_planning.sql")),
 ];
 
@@ -440,6 +441,15 @@ impl Store for SqliteStore {
     ) -> Result<Vec<(String, ItemId)>, StoreError> {
         let ids = message_ids.to_vec();
         self.read(move |c| read::items_by_message_ids(c, ws, &ids)).await
+    }
+
+    async fn outbound_mails(
+        &self,
+        ws: WorkspaceId,
+        query: &tandem_core::store::OutboundQuery,
+    ) -> Result<Vec<tandem_core::mail::OutboundMail>, StoreError> {
+        let query = query.clone();
+        self.read(move |c| read::outbound_mails(c, ws, &query)).await
     }
 
     async fn time_entries(

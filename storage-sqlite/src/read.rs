@@ -494,6 +494,38 @@ pub fn items_by_message_ids(
     Ok(out)
 }
 
+pub fn outbound_mails(
+    conn: &Connection,
+    ws: WorkspaceId,
+    q: &tandem_core::store::OutboundQuery,
+) -> Result<Vec<tandem_core::mail::OutboundMail>, StoreError> {
+    let mut sql = String::from("SELECT doc FROM outbound_mails WHERE workspace_id = ?");
+    let mut values: Vec<Sql> = vec![ws_value(ws)];
+    if let Some(item) = q.item {
+        sql.push_str(" AND parent_id = ?");
+        values.push(uuid_value(item.0));
+    }
+    if let Some(recipient) = &q.recipient {
+        sql.push_str(" AND recipient = ?");
+        values.push(Sql::Text(recipient.to_lowercase()));
+    }
+    if let Some(status) = q.status {
+        sql.push_str(" AND status = ?");
+        values.push(Sql::Text(status.as_str().to_string()));
+    }
+    if let Some(since) = q.since {
+        sql.push_str(" AND at_ms >= ?");
+        values.push(Sql::Integer(since.timestamp_millis()));
+    }
+    sql.push_str(" ORDER BY at_ms DESC, id DESC LIMIT ?");
+    values.push(Sql::Integer(i64::try_from(q.limit).unwrap_or(i64::MAX)));
+    let docs: Vec<String> = conn
+        .prepare_cached(&sql)
+        .and_then(|mut s| s.query_map(params_from_iter(values.iter()), |r| r.get(0))?.collect())
+        .map_err(sql_error)?;
+    docs.iter().map(|d| decode_as(RecordKind::OutboundMail, d)).collect()
+}
+
 pub const JOB_COLUMNS: &str = "id, workspace_id, kind, payload, idempotency_key, state, attempts, max_attempts, run_at_ms, \
                                lease_until_ms, last_error, created_ms, updated_ms";
 

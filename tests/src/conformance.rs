@@ -1130,6 +1130,78 @@ pub async fn message_ids_thread_to_items(store: TestStore) {
     assert!(store.items_by_message_ids(ws.id, &[]).await.unwrap().is_empty());
 }
 
+/// The outbound mail log filters by item, recipient, status and time, newest first; a record is
+/// found by the id its job key gives, a second one for the same key is refused, and a sent
+/// mail's Message-ID threads to its item.
+pub async fn outbound_mail_log_filters_and_threads(store: TestStore) {
+    use tandem_core::mail::{OutboundMail, OutboundStatus};
+    use tandem_core::store::OutboundQuery;
+    let ws = workspace(store.as_ref(), "w").await;
+    let other = workspace(store.as_ref(), "other").await;
+    let printer = insert(store.as_ref(), &ws, ws.item("printer")).await;
+    let scanner = insert(store.as_ref(), &ws, ws.item("scanner")).await;
+    let rows = [
+        ("mail:1:maria", "maria@club.example", Some(printer.id), OutboundStatus::Sent, 0),
+        ("mail:2:maria", "maria@club.example", Some(scanner.id), OutboundStatus::Sent, 5),
+        ("mail:3:joao", "joao@club.example", Some(printer.id), OutboundStatus::Withheld, 10),
+        ("mail:4:maria", "maria@club.example", Some(printer.id), OutboundStatus::Failed, 15),
+        ("mail:5:ana", "ana@desk.example", None, OutboundStatus::Sent, 20),
+    ];
+    for (key, to, item, status, minutes) in rows {
+        insert(store.as_ref(), &ws, ws.outbound_mail(key, to, item, status, minutes)).await;
+    }
+    insert(
+        store.as_ref(),
+        &other,
+        other.outbound_mail("mail:1:maria", "maria@club.example", None, OutboundStatus::Sent, 0),
+    )
+    .await;
+    let keys = |found: Vec<OutboundMail>| found.into_iter().map(|m| m.key).collect::<Vec<_>>();
+    let q = OutboundQuery::all(100);
+    assert_eq!(
+        keys(store.outbound_mails(ws.id, &q).await.unwrap()),
+        ["mail:5:ana", "mail:4:maria", "mail:3:joao", "mail:2:maria", "mail:1:maria"]
+    );
+    let by_item = OutboundQuery { item: Some(printer.id), ..q.clone() };
+    assert_eq!(
+        keys(store.outbound_mails(ws.id, &by_item).await.unwrap()),
+        ["mail:4:maria", "mail:3:joao", "mail:1:maria"]
+    );
+    let recent_sent_to_maria = OutboundQuery {
+        recipient: Some("Maria@Club.example".into()),
+        status: Some(OutboundStatus::Sent),
+        since: Some(ws.at(5)),
+        ..q.clone()
+    };
+    assert_eq!(keys(store.outbound_mails(ws.id, &recent_sent_to_maria).await.unwrap()), ["mail:2:maria"]);
+    assert_eq!(
+        keys(store.outbound_mails(ws.id, &OutboundQuery::all(2)).await.unwrap()),
+        ["mail:5:ana", "mail:4:maria"]
+    );
+    assert_eq!(store.outbound_mails(other.id, &q).await.unwrap().len(), 1);
+
+    let id = OutboundMail::id_for(ws.id, "mail:3:joao");
+    let found = store::get::<OutboundMail>(store.as_ref(), ws.id, id.0).await.unwrap().unwrap();
+    assert_eq!(found.status, OutboundStatus::Withheld);
+    let mut again = ws.changes();
+    again.insert(Record::OutboundMail(ws.outbound_mail(
+        "mail:3:joao",
+        "joao@club.example",
+        None,
+        OutboundStatus::Sent,
+        30,
+    )));
+    assert!(matches!(store.commit(again).await, Err(StoreError::Conflict(_))));
+
+    let sent =
+        ws.outbound_mail("mail:1:maria", "maria@club.example", Some(printer.id), OutboundStatus::Sent, 0);
+    let mid = sent.message_id.clone().unwrap();
+    assert_eq!(
+        store.items_by_message_ids(ws.id, std::slice::from_ref(&mid)).await.unwrap(),
+        vec![(mid, printer.id)]
+    );
+}
+
 /// Stamps out every conformance case for one backend. `$harness` is an async fn returning
 /// `Option<Harness>`; `None` means the backend is unavailable here and the case is skipped (the
 /// harness prints why, and must fail instead under `CI=true`).
@@ -1161,6 +1233,7 @@ macro_rules! conformance_suite {
             mail_addresses_route_across_workspaces,
             inbound_mail_is_deduplicated,
             message_ids_thread_to_items,
+            outbound_mail_log_filters_and_threads,
             calendars_and_plans_are_stored,
             time_entries_filter_and_one_timer_runs,
         );

@@ -130,6 +130,33 @@ impl Ws {
         }
     }
 
+    /// An outbound mail to `recipient` about `item`, recorded `minutes` after `now`.
+    pub fn outbound_mail(
+        &self,
+        key: &str,
+        recipient: &str,
+        item: Option<ItemId>,
+        status: tandem_core::mail::OutboundStatus,
+        minutes: i64,
+    ) -> tandem_core::mail::OutboundMail {
+        tandem_core::mail::OutboundMail {
+            id: tandem_core::mail::OutboundMail::id_for(self.id, key),
+            workspace_id: self.id,
+            key: key.to_string(),
+            recipient: recipient.to_string(),
+            item,
+            template: "message_posted".into(),
+            message_id: (status == tandem_core::mail::OutboundStatus::Sent)
+                .then(|| format!("tandem.{}@desk.example", key.replace(':', "."))),
+            subject: "[#1] Printer".into(),
+            automatic: true,
+            status,
+            reason: None,
+            at: self.at(minutes),
+            version: 1,
+        }
+    }
+
     /// Mail settings routing `addresses` to the ticket type.
     pub fn mail_settings(&self, addresses: &[&str]) -> MailSettings {
         let mut s = MailSettings::empty(self.id);

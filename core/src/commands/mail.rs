@@ -91,6 +91,10 @@ fn clean_templates(templates: &BTreeMap<String, MailTemplate>) -> Result<(), Inv
                 MAX_TEMPLATE_CHARS,
             )?;
         }
+        for (part, text) in [("subject", &t.subject), ("text", &t.text), ("html", &t.html)] {
+            crate::mail::check_placeholders(text)
+                .map_err(|r| Invalid::new(format!("templates.{name}.{part}"), r))?;
+        }
     }
     Ok(())
 }

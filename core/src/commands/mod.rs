@@ -4,6 +4,7 @@ mod access;
 mod conversation;
 mod items;
 mod mail;
+mod notify;
 mod people;
 mod planning;
 mod structure;
@@ -23,6 +24,10 @@ pub use items::{
     TransitionTo, UnlinkItems, UpdateItem,
 };
 pub use mail::{ConfigureMail, MailState, ReceiveEmail, Received};
+pub use notify::{
+    FIRST_RUN_HORIZON_MINUTES, MAIL_NOTIFICATIONS, Notice, Notified, NotifyFollowers, NotifyState,
+    RecordOutboundMail, RecordedMail, notice, notification_key, recipients,
+};
 pub use people::{
     CreateTeam, CreateUser, IssueToken, RevokeToken, TeamPatch, UpdateTeam, UpdateUser, UserPatch,
 };

@@ -182,6 +182,7 @@ pub fn router(state: AppState) -> Router {
         .route("/portfolios/{id}/time", get(time::portfolio_time))
         .route("/mail/settings", get(mail::get_settings).patch(mail::configure))
         .route("/mail/inbound", get(mail::inbound))
+        .route("/mail/outbound", get(mail::outbound))
         // Conversation, files, history
         .route("/items/{item}/messages", get(conversation::list_messages).post(conversation::post_message))
         .route(

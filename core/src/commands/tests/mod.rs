@@ -7,6 +7,7 @@ mod fixture;
 mod access;
 mod conversation;
 mod items;
+mod notify;
 mod people;
 mod planning;
 mod structure;
