@@ -421,6 +421,7 @@ mod tests {
             created_at: t,
             updated_at: t,
             done_at: None,
+            plan: Default::default(),
             version: 1,
         }
     }

@@ -17,6 +17,9 @@ use crate::item::{ActorRef, Item, ItemLink, ItemType};
 use crate::mail::{InboundMail, MailSettings, OutboundMail};
 use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
 use crate::people::{ApiToken, Notification, Organization, Team, User};
+use crate::planning::WorkCalendar;
+use crate::timesheet::TimeEntry;
+use crate::views::SavedView;
 use crate::webhook::{EventCursor, Webhook};
 
 /// Every kind of stored record. Each has a table of its own in every backend.
@@ -51,10 +54,13 @@ pub enum RecordKind {
     Credential,
     Session,
     SignInLink,
+    Calendar,
+    TimeEntry,
+    View,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 28] = [
+    pub const ALL: [RecordKind; 31] = [
         RecordKind::Workspace,
         RecordKind::Portfolio,
         RecordKind::Project,
@@ -83,6 +89,9 @@ impl RecordKind {
         RecordKind::Credential,
         RecordKind::Session,
         RecordKind::SignInLink,
+        RecordKind::Calendar,
+        RecordKind::TimeEntry,
+        RecordKind::View,
     ];
 
     /// The table holding this kind in both backends.
@@ -116,6 +125,9 @@ impl RecordKind {
             RecordKind::Credential => "credentials",
             RecordKind::Session => "sessions",
             RecordKind::SignInLink => "sign_in_links",
+            RecordKind::Calendar => "work_calendars",
+            RecordKind::TimeEntry => "time_entries",
+            RecordKind::View => "saved_views",
         }
     }
 
@@ -149,6 +161,9 @@ impl RecordKind {
             RecordKind::Credential => "credential",
             RecordKind::Session => "session",
             RecordKind::SignInLink => "sign-in link",
+            RecordKind::Calendar => "calendar",
+            RecordKind::TimeEntry => "time entry",
+            RecordKind::View => "view",
         }
     }
 }
@@ -186,6 +201,9 @@ pub enum Record {
     Credential(Credential),
     Session(Session),
     SignInLink(SignInLink),
+    Calendar(WorkCalendar),
+    TimeEntry(TimeEntry),
+    View(SavedView),
 }
 
 macro_rules! record_accessors {
@@ -250,7 +268,10 @@ record_accessors!(
     OutboundMail,
     Credential,
     Session,
-    SignInLink
+    SignInLink,
+    Calendar,
+    TimeEntry,
+    View
 );
 
 impl Record {
@@ -259,6 +280,11 @@ impl Record {
     /// item, a link's `from` item, a notification's, token's, credential's, session's or sign-in
     /// link's user, an inbound or outbound mail's item, a project membership's user, a join
     /// request's project, an automation run's item.
+    /// item, a link's `from` item, a notification's or token's user, an inbound or outbound mail's
+    /// item, a project membership's user, a join request's project.
+    /// item, a link's `from` item, a notification's or token's user, an inbound mail's item, a
+    /// project membership's user, a join request's project, a personal calendar's user, a time
+    /// entry's item, a saved view's owner.
     pub fn parent(&self) -> Option<Uuid> {
         match self {
             Record::Workspace(_)
@@ -290,6 +316,9 @@ impl Record {
             Record::Credential(c) => Some(c.user.as_uuid()),
             Record::Session(s) => Some(s.user.as_uuid()),
             Record::SignInLink(l) => Some(l.user.as_uuid()),
+            Record::Calendar(c) => c.user().map(|u| u.as_uuid()),
+            Record::TimeEntry(e) => Some(e.item.as_uuid()),
+            Record::View(v) => v.owner.map(|u| u.as_uuid()),
         }
     }
 }

@@ -95,6 +95,11 @@ ids! {
     CredentialId,
     SessionId,
     SignInLinkId,
+    /// A working calendar: the workspace's id for the workspace calendar, a user's id for theirs.
+    CalendarId,
+    TimeEntryId,
+    /// A saved view.
+    ViewId,
 }
 
 /// Where new ids come from. The server uses time-ordered UUIDv7; tests use a counter so that

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::fields::FieldDef;
 use crate::ids::{FolderId, ItemId, ItemTypeId, LinkId, ProjectId, TeamId, UserId, WorkspaceId};
+use crate::planning::{DependencyTiming, TaskPlan};
 use crate::workflow::{StatusCategory, Workflow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -135,6 +136,9 @@ pub struct Item {
     pub updated_at: DateTime<Utc>,
     /// When the item last entered a resolved or closed status; `None` while it is open.
     pub done_at: Option<DateTime<Utc>>,
+    /// Planning fields (tasks; kept through conversions but only scheduled while a task).
+    #[serde(default)]
+    pub plan: TaskPlan,
     pub version: i64,
 }
 
@@ -156,6 +160,7 @@ pub enum LinkKind {
 }
 
 /// A typed link between two items of one workspace (`from` blocks `to`, `from` duplicates `to`).
+/// A `blocks` link is also a scheduling dependency: `from` is the predecessor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ItemLink {
     pub id: LinkId,
@@ -163,6 +168,10 @@ pub struct ItemLink {
     pub from: ItemId,
     pub to: ItemId,
     pub kind: LinkKind,
+    /// For `blocks` links: how `from` (the predecessor) schedules `to`; finish-to-start without
+    /// lag when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dependency: Option<DependencyTiming>,
     pub created_at: DateTime<Utc>,
     pub version: i64,
 }

@@ -31,6 +31,9 @@ use crate::item::{Assignee, Item, ItemKind, ItemLink, ItemType, Priority};
 use crate::mail::{InboundMail, MailSettings, OutboundMail, OutboundStatus};
 use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
 use crate::people::{ApiToken, Notification, Organization, Team, User};
+use crate::planning::WorkCalendar;
+use crate::timesheet::{EntryStatus, TimeEntry};
+use crate::views::SavedView;
 use crate::webhook::{EventCursor, Webhook};
 use crate::workflow::StatusCategory;
 
@@ -203,6 +206,37 @@ pub struct OutboundQuery {
 impl OutboundQuery {
     pub fn all(limit: usize) -> Self {
         Self { item: None, recipient: None, status: None, since: None, limit }
+    }
+}
+
+/// Which time entries to read ([`Store::time_entries`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeEntryQuery {
+    pub user: Option<UserId>,
+    /// Entries on these items only; `None`: on any item.
+    pub items: Option<Vec<ItemId>>,
+    /// Any status when empty.
+    pub statuses: Vec<EntryStatus>,
+    /// Only entries whose timer is running (`Some(true)`) or not (`Some(false)`).
+    pub running: Option<bool>,
+    /// Entries that started at or after this instant.
+    pub started_from: Option<DateTime<Utc>>,
+    /// Entries that started before this instant.
+    pub started_before: Option<DateTime<Utc>>,
+    pub limit: usize,
+}
+
+impl TimeEntryQuery {
+    pub fn all() -> Self {
+        Self {
+            user: None,
+            items: None,
+            statuses: Vec::new(),
+            running: None,
+            started_from: None,
+            started_before: None,
+            limit: 10_000,
+        }
     }
 }
 
@@ -457,6 +491,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         ws: WorkspaceId,
         query: &OutboundQuery,
     ) -> Result<Vec<OutboundMail>, StoreError>;
+
+    /// Time entries matching `query`, by start then id. A person has at most one entry whose
+    /// timer is running: committing a second is `Duplicate`.
+    async fn time_entries(
+        &self,
+        ws: WorkspaceId,
+        query: &TimeEntryQuery,
+    ) -> Result<Vec<TimeEntry>, StoreError>;
 }
 
 /// Conversion between [`Record`] and the concrete record types, so callers can write
@@ -510,6 +552,9 @@ typed_records! {
     Credential => Credential,
     Session => Session,
     SignInLink => SignInLink,
+    WorkCalendar => Calendar,
+    TimeEntry => TimeEntry,
+    SavedView => View,
 }
 
 fn wrong_kind(kind: RecordKind) -> StoreError {

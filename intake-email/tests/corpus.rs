@@ -92,6 +92,7 @@ fn world() -> World {
                 created_at: t,
                 updated_at: t,
                 done_at: None,
+                plan: Default::default(),
                 version: 1,
             },
         )

@@ -570,7 +570,12 @@ pub async fn seed(desk: &Desk) -> anyhow::Result<Option<Seeded>> {
     .await?;
     desk.execute(
         &morgan,
-        &LinkItems { from: ItemRef::Id(switch.id), to: ItemRef::Id(rollout.id), kind: LinkKind::Blocks },
+        &LinkItems {
+            from: ItemRef::Id(switch.id),
+            to: ItemRef::Id(rollout.id),
+            kind: LinkKind::Blocks,
+            dependency: None,
+        },
     )
     .await?;
 

@@ -46,6 +46,10 @@ enum Expect {
     Status(StatusCode),
     /// Whatever an anonymous caller gets: the route does not look at who calls.
     AsAnonymous,
+    /// Past authentication; whether this caller may act on the record is the command's rule.
+    Authenticated,
+    /// Refused: 403, or 404 for a record the caller may not know of.
+    Refused,
 }
 
 /// The policy, written out role by role (independently of `access::can`). The matrix's items are
@@ -88,6 +92,8 @@ fn expected(route: &Route, who: Who) -> Expect {
                 forbidden
             }
         }
+        Rule::Staff if who == Who::Customer => Refused,
+        Rule::Staff => Authenticated,
         // An item a customer or collaborator cannot see does not exist, as far as they can tell.
         Rule::Item(_) if matches!(who, Who::Customer | Who::Collaborator) => Status(StatusCode::NOT_FOUND),
         Rule::Item(action) => {
@@ -238,6 +244,15 @@ impl World {
             call(&w.app, Method::POST, &path, Some(&cleo), Payload::Json(json!({"note": "let me in"}))).await;
         assert_eq!(status, StatusCode::CREATED, "{request}");
         w.ids.push(("join_request", request["id"].as_str().unwrap().to_string()));
+        let rule = w
+            .admin(
+                Method::POST,
+                "/automations",
+                json!({"name": "Triage", "trigger": {"type": "item_created"},
+                    "actions": [{"type": "set_priority", "priority": "high"}]}),
+            )
+            .await;
+        w.ids.push(("automation", rule["id"].as_str().unwrap().to_string()));
         let hook = w.admin(Method::POST, "/webhooks", json!({"url": "https://hooks.example/tandem"})).await;
         w.ids.push(("webhook", hook["id"].as_str().unwrap().to_string()));
         let (status, file) =
@@ -266,7 +281,14 @@ impl World {
             p if p.starts_with("/organizations/") => self.id("organization"),
             p if p.starts_with("/join-requests/") => self.id("join_request"),
             p if p.starts_with("/auth/magic/") => "tdm_not_a_link",
-            p if p.starts_with("/notifications/") || p.starts_with("/jobs/") => nothing,
+            p if p.starts_with("/automations/") => self.id("automation"),
+            p if p.starts_with("/notifications/")
+                || p.starts_with("/jobs/")
+                || p.starts_with("/views/")
+                || p.starts_with("/time-entries/") =>
+            {
+                nothing
+            }
             p => panic!("{} {p}: the matrix does not know what to put in this route's path", route.method),
         };
         let mut path = route.path.to_string();
@@ -345,6 +367,27 @@ impl World {
             ("PATCH", "/portal") => json(json!({})),
             ("POST", "/webhooks") => json(json!({"url": "https://hooks.example/tandem", "events": []})),
             ("PATCH", "/webhooks/{id}") => json(json!({"active": false})),
+            ("POST", "/automations") => json(json!({"name": format!("Rule {unique}"),
+                "trigger": {"type": "item_created"},
+                "actions": [{"type": "set_priority", "priority": "high"}]})),
+            ("POST", "/automations/reorder") => json(json!({"order": [self.id("automation")]})),
+            ("POST", "/automations/dry-run") => json(json!({"item": 1})),
+            ("PATCH", "/automations/{id}") => json(json!({"name": "Renamed"})),
+            ("POST", "/automations/{id}/enable" | "/automations/{id}/disable") => Payload::None,
+            ("PUT", "/calendars/workspace" | "/users/{id}/calendar") => json(json!({"exceptions": []})),
+            ("POST", "/views") => json(json!({"name": format!("View {unique}")})),
+            ("PATCH", "/views/{id}") => json(json!({"name": "Renamed"})),
+            ("POST", "/views/{id}/board/move") => json(json!({"item": 1, "status": "waiting"})),
+            ("POST", "/items/{item}/time") => {
+                json(json!({"started_at": "2026-01-05T09:00:00Z", "minutes": 30}))
+            }
+            ("POST", "/items/{item}/timer" | "/timer/pause" | "/timer/resume" | "/timer/stop") => {
+                json(json!({}))
+            }
+            ("POST", "/time-entries/submit") => json(json!({"entries": []})),
+            ("PATCH", "/time-entries/{id}") => json(json!({"minutes": 20})),
+            ("POST", "/time-entries/{id}/approve") => Payload::None,
+            ("POST", "/time-entries/{id}/reject") => json(json!({"reason": "Wrong item"})),
             (method, path) => {
                 panic!("{method} {path}: the matrix has no request body for this route; add one")
             }
@@ -378,6 +421,8 @@ async fn every_route_answers_every_caller_as_its_rule_says() {
                     Expect::Allowed => status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
                     Expect::Status(s) => status == s,
                     Expect::AsAnonymous => status == anonymous,
+                    Expect::Authenticated => status != StatusCode::UNAUTHORIZED,
+                    Expect::Refused => status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
                 };
             checked += 1;
             if !ok {

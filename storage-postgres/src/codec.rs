@@ -46,6 +46,9 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::Credential => Record::Credential(decode_as(kind, doc)?),
         RecordKind::Session => Record::Session(decode_as(kind, doc)?),
         RecordKind::SignInLink => Record::SignInLink(decode_as(kind, doc)?),
+        RecordKind::Calendar => Record::Calendar(decode_as(kind, doc)?),
+        RecordKind::TimeEntry => Record::TimeEntry(decode_as(kind, doc)?),
+        RecordKind::View => Record::View(decode_as(kind, doc)?),
     })
 }
 
@@ -79,6 +82,9 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::Credential(r) => serde_json::to_string(r),
         Record::Session(r) => serde_json::to_string(r),
         Record::SignInLink(r) => serde_json::to_string(r),
+        Record::Calendar(r) => serde_json::to_string(r),
+        Record::TimeEntry(r) => serde_json::to_string(r),
+        Record::View(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }
@@ -142,6 +148,12 @@ pub fn extra_columns(record: &Record) -> Vec<(&'static str, Column)> {
             ("status", text(m.status.as_str())),
             ("at_ms", Column::Int(m.at.timestamp_millis())),
         ],
+        Record::TimeEntry(e) => vec![
+            ("user_id", Column::Uuid(Some(e.user.0))),
+            ("status", text(e.status.as_str())),
+            ("started_ms", Column::Int(e.started_at.timestamp_millis())),
+            ("running", Column::Bool(e.running())),
+        ],
         _ => Vec::new(),
     }
 }
@@ -193,6 +205,7 @@ pub fn write_error(e: SqlError, kind: RecordKind) -> StoreError {
             "mail_addresses_pkey" => "an inbound address another workspace uses".to_string(),
             "organization_domains_pkey" => "an organization with one of these domains".to_string(),
             "inbound_mails_dedupe" => "an inbound mail with this Message-ID or content".to_string(),
+            "time_entries_one_running" => "a running timer of this person".to_string(),
             other => format!("a {} with the same key ({other})", kind.label()),
         };
         return StoreError::Duplicate(what);

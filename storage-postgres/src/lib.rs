@@ -332,4 +332,12 @@ impl Store for PostgresStore {
     ) -> Result<Vec<tandem_core::mail::OutboundMail>, StoreError> {
         read::outbound_mails(&self.pool, ws, query).await
     }
+
+    async fn time_entries(
+        &self,
+        ws: WorkspaceId,
+        query: &tandem_core::store::TimeEntryQuery,
+    ) -> Result<Vec<tandem_core::TimeEntry>, StoreError> {
+        read::time_entries(&self.pool, ws, query).await
+    }
 }

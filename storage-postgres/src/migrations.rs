@@ -24,10 +24,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "automations", include_str!("../migrations/0006_automations.sql")),
     (7, "outbound_mail", include_str!("../migrations/0007_outbound_mail.sql")),
     (9, "sign_in", include_str!("../migrations/0009_sign_in.sql")),
+    (10, "planning", include_str!("../migrations/0010_planning.sql")),
 ];
 
 /// The latest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 #[derive(Debug)]
 struct Embedded;

@@ -542,6 +542,40 @@ pub async fn server_setting(pool: &PgPool, key: &str) -> Result<Option<String>, 
         .map_err(db_error)
 }
 
+pub async fn time_entries(
+    pool: &PgPool,
+    ws: WorkspaceId,
+    q: &tandem_core::store::TimeEntryQuery,
+) -> Result<Vec<tandem_core::TimeEntry>, StoreError> {
+    let mut b = QueryBuilder::new("SELECT doc::text FROM time_entries WHERE workspace_id = ");
+    b.push_bind(ws.0);
+    if let Some(user) = q.user {
+        b.push(" AND user_id = ").push_bind(user.0);
+    }
+    if let Some(items) = &q.items {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = items.iter().map(|i| i.0).collect();
+        b.push(" AND parent_id = ANY(").push_bind(ids).push(")");
+    }
+    if !q.statuses.is_empty() {
+        let statuses: Vec<&'static str> = q.statuses.iter().map(|s| s.as_str()).collect();
+        b.push(" AND status = ANY(").push_bind(statuses).push(")");
+    }
+    if let Some(running) = q.running {
+        b.push(" AND running = ").push_bind(running);
+    }
+    if let Some(from) = q.started_from {
+        b.push(" AND started_ms >= ").push_bind(from.timestamp_millis());
+    }
+    if let Some(before) = q.started_before {
+        b.push(" AND started_ms < ").push_bind(before.timestamp_millis());
+    }
+    b.push(" ORDER BY started_ms, id LIMIT ").push_bind(limit(q.limit));
+    docs(pool, &mut b).await?.iter().map(|d| decode_as(RecordKind::TimeEntry, d)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::tsquery;

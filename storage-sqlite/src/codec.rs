@@ -43,6 +43,9 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::Credential => Record::Credential(from_doc(kind, doc)?),
         RecordKind::Session => Record::Session(from_doc(kind, doc)?),
         RecordKind::SignInLink => Record::SignInLink(from_doc(kind, doc)?),
+        RecordKind::Calendar => Record::Calendar(from_doc(kind, doc)?),
+        RecordKind::TimeEntry => Record::TimeEntry(from_doc(kind, doc)?),
+        RecordKind::View => Record::View(from_doc(kind, doc)?),
     })
 }
 
@@ -80,6 +83,9 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::Credential(r) => serde_json::to_string(r),
         Record::Session(r) => serde_json::to_string(r),
         Record::SignInLink(r) => serde_json::to_string(r),
+        Record::Calendar(r) => serde_json::to_string(r),
+        Record::TimeEntry(r) => serde_json::to_string(r),
+        Record::View(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }
@@ -143,6 +149,12 @@ pub fn extra_columns(record: &Record) -> Vec<(&'static str, Sql)> {
             ("recipient", text(m.recipient.clone())),
             ("status", text(m.status.as_str())),
             ("at_ms", Sql::Integer(m.at.timestamp_millis())),
+        ],
+        Record::TimeEntry(e) => vec![
+            ("user_id", uuid(e.user.0)),
+            ("status", text(e.status.as_str())),
+            ("started_ms", Sql::Integer(e.started_at.timestamp_millis())),
+            ("running", Sql::Integer(i64::from(e.running()))),
         ],
         _ => Vec::new(),
     }

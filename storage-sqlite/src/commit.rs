@@ -22,6 +22,8 @@ fn constraint(e: rusqlite::Error, kind: RecordKind) -> StoreError {
             "an organization with one of these domains".to_string()
         } else if msg.contains("mail_addresses") {
             "an inbound address another workspace uses".to_string()
+        } else if msg.contains("time_entries") {
+            "a running timer of this person".to_string()
         } else if msg.contains("inbound_mails") {
             "an inbound mail with this Message-ID or content".to_string()
         } else {

@@ -58,10 +58,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/0006_automations.sql")),
     (7, include_str!("../migrations/0007_outbound_mail.sql")),
     (9, include_str!("../migrations/0009_sign_in.sql")),
+    (10, include_str!("../migrations/0010_planning.sql")),
 ];
 
 /// The latest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -496,5 +497,14 @@ impl Store for SqliteStore {
     ) -> Result<Vec<tandem_core::mail::OutboundMail>, StoreError> {
         let query = query.clone();
         self.read(move |c| read::outbound_mails(c, ws, &query)).await
+    }
+
+    async fn time_entries(
+        &self,
+        ws: WorkspaceId,
+        query: &tandem_core::store::TimeEntryQuery,
+    ) -> Result<Vec<tandem_core::TimeEntry>, StoreError> {
+        let query = query.clone();
+        self.read(move |c| read::time_entries(c, ws, &query)).await
     }
 }

@@ -589,3 +589,54 @@ pub fn job(conn: &Connection, id: tandem_core::JobId) -> Result<Option<Job>, Sto
         conn.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1")).map_err(sql_error)?;
     Ok(collect_jobs(&mut stmt, &[uuid_value(id.0)])?.pop())
 }
+
+pub fn time_entries(
+    conn: &Connection,
+    ws: WorkspaceId,
+    q: &tandem_core::store::TimeEntryQuery,
+) -> Result<Vec<tandem_core::TimeEntry>, StoreError> {
+    let mut sql = "SELECT doc FROM time_entries WHERE workspace_id = ?1".to_string();
+    let mut values = vec![ws_value(ws)];
+    if let Some(user) = q.user {
+        values.push(uuid_value(user.0));
+        sql.push_str(&format!(" AND user_id = ?{}", values.len()));
+    }
+    if let Some(items) = &q.items {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut marks = Vec::with_capacity(items.len());
+        for item in items {
+            values.push(uuid_value(item.0));
+            marks.push(format!("?{}", values.len()));
+        }
+        sql.push_str(&format!(" AND parent_id IN ({})", marks.join(", ")));
+    }
+    if !q.statuses.is_empty() {
+        let mut marks = Vec::with_capacity(q.statuses.len());
+        for status in &q.statuses {
+            values.push(Sql::Text(status.as_str().into()));
+            marks.push(format!("?{}", values.len()));
+        }
+        sql.push_str(&format!(" AND status IN ({})", marks.join(", ")));
+    }
+    if let Some(running) = q.running {
+        values.push(Sql::Integer(i64::from(running)));
+        sql.push_str(&format!(" AND running = ?{}", values.len()));
+    }
+    if let Some(from) = q.started_from {
+        values.push(Sql::Integer(from.timestamp_millis()));
+        sql.push_str(&format!(" AND started_ms >= ?{}", values.len()));
+    }
+    if let Some(before) = q.started_before {
+        values.push(Sql::Integer(before.timestamp_millis()));
+        sql.push_str(&format!(" AND started_ms < ?{}", values.len()));
+    }
+    values.push(Sql::Integer(q.limit as i64));
+    sql.push_str(&format!(" ORDER BY started_ms, id LIMIT ?{}", values.len()));
+    // Long item lists make one-off statements: do not fill the statement cache with them.
+    let mut stmt = conn.prepare(&sql).map_err(sql_error)?;
+    let rows =
+        stmt.query_map(params_from_iter(values.iter()), |r| r.get::<_, String>(0)).map_err(sql_error)?;
+    rows.map(|r| r.map_err(sql_error).and_then(|d| decode_as(RecordKind::TimeEntry, &d))).collect()
+}

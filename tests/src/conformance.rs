@@ -121,6 +121,7 @@ pub async fn stale_version_conflicts_and_writes_nothing(store: TestStore) {
             from: item.id,
             to: next.id,
             kind: LinkKind::Relates,
+            dependency: None,
             created_at: ws.now,
             version: 1,
         },
@@ -563,6 +564,7 @@ pub async fn links_are_found_from_both_ends(store: TestStore) {
             from: a.id,
             to: b.id,
             kind: LinkKind::Blocks,
+            dependency: None,
             created_at: ws.now,
             version: 1,
         },
@@ -577,6 +579,7 @@ pub async fn links_are_found_from_both_ends(store: TestStore) {
             from: c.id,
             to: a.id,
             kind: LinkKind::Relates,
+            dependency: None,
             created_at: ws.now,
             version: 1,
         },
@@ -645,6 +648,7 @@ pub async fn tenancy_is_total(store: TestStore) {
             from: item.id,
             to: other.id,
             kind: LinkKind::Relates,
+            dependency: None,
             created_at: a.now,
             version: 1,
         },
@@ -1383,6 +1387,8 @@ macro_rules! conformance_suite {
             sign_in_records_are_found_by_secret,
             token_use_is_recorded_once_per_interval,
             login_failures_count_lock_and_clear,
+            calendars_and_plans_are_stored,
+            time_entries_filter_and_one_timer_runs,
         );
         $crate::stamp!($harness; conformance_access;
             organizations_own_their_domains,
@@ -1464,4 +1470,184 @@ macro_rules! stamp {
             $crate::$module::$case(harness.store.clone()).await;
         }
     )*};
+}
+
+/// Working calendars are records (one per owner: the id is the workspace's or the user's, so a
+/// second one conflicts); personal ones list under their user. Planning fields of an item and the
+/// timing of a dependency survive the round trip.
+pub async fn calendars_and_plans_are_stored(store: TestStore) {
+    use tandem_core::schedule::{Baseline, Constraint, DependencyKind, Exception, Lag, Mode, WeekPattern};
+    let ws = workspace(store.as_ref(), "w").await;
+    let other = workspace(store.as_ref(), "other").await;
+    let ann = insert(store.as_ref(), &ws, ws.user("ann", Role::Agent)).await;
+    let day = |d| chrono::NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+    let calendar = |owner| WorkCalendar {
+        id: WorkCalendar::id_for(ws.id, owner),
+        workspace_id: ws.id,
+        owner,
+        week: Some(WeekPattern::standard()),
+        exceptions: vec![Exception::holiday("Christmas", day(25))],
+        updated_at: ws.now,
+        version: 1,
+    };
+    let workspace_calendar = insert(store.as_ref(), &ws, calendar(CalendarOwner::Workspace)).await;
+    let personal = WorkCalendar {
+        week: None,
+        exceptions: vec![Exception::days_off("Holiday", day(28), day(31))],
+        ..calendar(CalendarOwner::User(ann.id))
+    };
+    let personal = insert(store.as_ref(), &ws, personal).await;
+    let mut again = ws.changes();
+    again.insert(Record::Calendar(calendar(CalendarOwner::Workspace)));
+    assert!(matches!(store.commit(again).await, Err(StoreError::Conflict(_) | StoreError::Duplicate(_))));
+    let all: Vec<WorkCalendar> = store::list(store.as_ref(), ws.id, &RecordQuery::all()).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all.contains(&workspace_calendar) && all.contains(&personal));
+    let mine: Vec<WorkCalendar> =
+        store::list(store.as_ref(), ws.id, &RecordQuery::children_of(ann.id.0)).await.unwrap();
+    assert_eq!(mine, std::slice::from_ref(&personal));
+    assert!(
+        store::list::<WorkCalendar>(store.as_ref(), other.id, &RecordQuery::all()).await.unwrap().is_empty()
+    );
+    let shorter = WorkCalendar { exceptions: vec![], version: 2, ..personal.clone() };
+    update(store.as_ref(), &ws, shorter.clone()).await.unwrap();
+    assert_eq!(
+        store::get::<WorkCalendar>(store.as_ref(), ws.id, personal.id.0).await.unwrap(),
+        Some(shorter)
+    );
+
+    let at = |d, h| day(d).and_hms_opt(h, 0, 0).unwrap();
+    let planned = Item {
+        kind: ItemKind::Task,
+        item_type: ws.task_type,
+        plan: TaskPlan {
+            duration: Some(960),
+            work: Some(1200),
+            constraint: Constraint::StartNoEarlierThan(at(1, 8)),
+            mode: Mode::Automatic,
+            percent_complete: 40,
+            points: Some(3.5),
+            baseline: Some(Baseline { start: at(1, 8), finish: at(2, 17) }),
+            actual_start: Some(at(1, 9)),
+            resource: Some(ann.id),
+            ..Default::default()
+        },
+        ..ws.item("planned")
+    };
+    let planned = insert(store.as_ref(), &ws, planned).await;
+    let next = insert(store.as_ref(), &ws, Item { kind: ItemKind::Task, ..ws.item("next") }).await;
+    let link = insert(
+        store.as_ref(),
+        &ws,
+        ItemLink {
+            id: id(),
+            workspace_id: ws.id,
+            from: planned.id,
+            to: next.id,
+            kind: LinkKind::Blocks,
+            dependency: Some(DependencyTiming { kind: DependencyKind::StartToStart, lag: Lag::Percent(50) }),
+            created_at: ws.now,
+            version: 1,
+        },
+    )
+    .await;
+    let stored = store::get::<Item>(store.as_ref(), ws.id, planned.id.0).await.unwrap().unwrap();
+    assert_eq!(stored.plan, planned.plan);
+    assert_eq!(store.links(ws.id, next.id).await.unwrap(), [link]);
+}
+
+/// Time entries filter by person, items, status, running and start; a person has one running
+/// timer at most (a second is `Duplicate`, even from a racing commit), and stopping it frees the
+/// slot.
+pub async fn time_entries_filter_and_one_timer_runs(store: TestStore) {
+    use tandem_core::store::TimeEntryQuery;
+    use tandem_core::timesheet::Timer;
+    let ws = workspace(store.as_ref(), "w").await;
+    let other = workspace(store.as_ref(), "other").await;
+    let ann = insert(store.as_ref(), &ws, ws.user("ann", Role::Agent)).await;
+    let bob = insert(store.as_ref(), &ws, ws.user("bob", Role::Agent)).await;
+    let a = insert(store.as_ref(), &ws, ws.item("a")).await;
+    let b = insert(store.as_ref(), &ws, ws.item("b")).await;
+    let entry = |user: &User, item: &Item, start: i64, status: EntryStatus, timer: Option<Timer>| TimeEntry {
+        id: id(),
+        workspace_id: ws.id,
+        item: item.id,
+        user: user.id,
+        started_at: ws.at(start),
+        minutes: 30,
+        note: String::new(),
+        timer,
+        status,
+        submitted_at: None,
+        reviewed_by: None,
+        reviewed_at: None,
+        rejection_reason: None,
+        created_at: ws.now,
+        updated_at: ws.now,
+        version: 1,
+    };
+    let running = || Some(Timer::Running { since: ws.now });
+    let e1 = insert(store.as_ref(), &ws, entry(&ann, &a, 60, EntryStatus::Approved, None)).await;
+    let e2 = insert(store.as_ref(), &ws, entry(&ann, &b, 0, EntryStatus::Draft, None)).await;
+    let e3 = insert(store.as_ref(), &ws, entry(&bob, &a, 30, EntryStatus::Submitted, None)).await;
+    let timer = insert(store.as_ref(), &ws, entry(&ann, &a, 120, EntryStatus::Draft, running())).await;
+    insert(store.as_ref(), &ws, entry(&bob, &b, 120, EntryStatus::Draft, running())).await;
+
+    let ws_id = ws.id;
+    let ids = |q: TimeEntryQuery| {
+        let store = store.clone();
+        async move {
+            store
+                .time_entries(ws_id, &q)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.id)
+                .collect::<Vec<TimeEntryId>>()
+        }
+    };
+    let all = TimeEntryQuery::all;
+    assert_eq!(ids(TimeEntryQuery { user: Some(ann.id), ..all() }).await, [e2.id, e1.id, timer.id]);
+    assert_eq!(ids(TimeEntryQuery { items: Some(vec![a.id]), ..all() }).await.len(), 3);
+    assert_eq!(ids(TimeEntryQuery { items: Some(vec![]), ..all() }).await, []);
+    assert_eq!(
+        ids(TimeEntryQuery { statuses: vec![EntryStatus::Approved, EntryStatus::Submitted], ..all() }).await,
+        [e3.id, e1.id]
+    );
+    assert_eq!(ids(TimeEntryQuery { user: Some(ann.id), running: Some(true), ..all() }).await, [timer.id]);
+    assert_eq!(
+        ids(TimeEntryQuery { started_from: Some(ws.at(30)), started_before: Some(ws.at(120)), ..all() })
+            .await,
+        [e3.id, e1.id]
+    );
+    assert_eq!(ids(TimeEntryQuery { limit: 2, ..all() }).await.len(), 2);
+    assert!(store.time_entries(other.id, &all()).await.unwrap().is_empty());
+
+    // A second running timer for ann is refused, also when two race.
+    let mut second = ws.changes();
+    second.insert(Record::TimeEntry(entry(&ann, &b, 200, EntryStatus::Draft, running())));
+    assert!(matches!(store.commit(second).await, Err(StoreError::Duplicate(_))));
+    // Four commits racing to start carl's first timer: exactly one wins.
+    let carl = insert(store.as_ref(), &ws, ws.user("carl", Role::Agent)).await;
+    let mut racers = Vec::new();
+    for i in 0..4 {
+        let store = store.clone();
+        let mut c = ws.changes();
+        c.insert(Record::TimeEntry(entry(&carl, &a, 300 + i, EntryStatus::Draft, running())));
+        racers.push(tokio::spawn(async move { store.commit(c).await }));
+    }
+    let mut won = 0;
+    for r in racers {
+        match r.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(StoreError::Duplicate(_)) => {}
+            Err(e) => panic!("a racing timer failed with {e:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+    // Pausing ann's timer frees the slot.
+    let paused = TimeEntry { timer: Some(Timer::Paused), version: 2, ..timer.clone() };
+    update(store.as_ref(), &ws, paused).await.unwrap();
+    insert(store.as_ref(), &ws, entry(&ann, &b, 400, EntryStatus::Draft, running())).await;
+    assert_eq!(ids(TimeEntryQuery { running: Some(true), ..all() }).await.len(), 3);
 }

@@ -81,6 +81,7 @@ impl Ws {
             created_at: self.now,
             updated_at: self.now,
             done_at: None,
+            plan: Default::default(),
             version: 1,
         }
     }

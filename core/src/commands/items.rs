@@ -14,8 +14,9 @@ use crate::event::EventData;
 use crate::fields::{FieldDef, check_required, validate_value, validate_values};
 use crate::hierarchy::{Folder, Project, validate_title};
 use crate::ids::{FolderId, ItemId, ItemTypeId, LinkId, ProjectId, UserId};
-use crate::item::{Assignee, Channel, Item, ItemLink, ItemType, LinkKind, Priority};
+use crate::item::{Assignee, Channel, Item, ItemKind, ItemLink, ItemType, LinkKind, Priority};
 use crate::people::{Team, TokenScope, User};
+use crate::planning::{DependencyTiming, PlanPatch};
 use crate::store::Store;
 use crate::workflow::Workflow;
 
@@ -363,6 +364,7 @@ impl Command for CreateItem {
             created_at: env.now,
             updated_at: env.now,
             done_at: category.is_done().then_some(env.now),
+            plan: Default::default(),
             version: 1,
         };
         // Collaborators file items only into projects they work on.
@@ -447,6 +449,9 @@ pub struct ItemPatch {
     /// Values to set; `null` clears one.
     #[serde(default)]
     pub custom: BTreeMap<String, Value>,
+    /// Planning fields to change (tasks only).
+    #[serde(default)]
+    pub plan: Option<PlanPatch>,
     /// The version the client last read; a stale one is refused with 409.
     #[serde(default)]
     pub version: Option<i64>,
@@ -498,7 +503,8 @@ impl Command for UpdateItem {
             refs.project =
                 load_opt::<Project>(store, ws, project).await.map_err(|_| missing("project", project))?;
         }
-        load_users(store, actor, p.requester.flatten(), &mut refs).await?;
+        let resource = p.plan.as_ref().and_then(|plan| plan.resource.flatten());
+        load_users(store, actor, p.requester.flatten().into_iter().chain(resource), &mut refs).await?;
         Ok((item, t, refs))
     }
 
@@ -542,6 +548,19 @@ impl Command for UpdateItem {
         }
         if !p.custom.is_empty() {
             next.custom = validate_values(&fields_for(actor, &t), &old.custom, &p.custom)?;
+        }
+        if let Some(plan) = &p.plan {
+            if old.kind != ItemKind::Task {
+                return Err(Invalid::new(
+                    "plan",
+                    "only tasks are planned; convert the ticket to a task first",
+                )
+                .into());
+            }
+            if let Some(Some(r)) = plan.resource {
+                check_user(&refs, r, "plan.resource")?;
+            }
+            next.plan = plan.apply(&old.plan)?;
         }
         let mut changes = env.changes(actor);
         if next.followers != old.followers {
@@ -821,6 +840,9 @@ pub struct LinkItems {
     pub from: ItemRef,
     pub to: ItemRef,
     pub kind: LinkKind,
+    /// For `blocks` links: the scheduling dependency's type and lag (finish-to-start, no lag when
+    /// absent). Linking an existing pair again with other timing changes the timing.
+    pub dependency: Option<DependencyTiming>,
 }
 
 impl Command for LinkItems {
@@ -852,8 +874,29 @@ impl Command for LinkItems {
                 && ((l.from == from.id && l.to == to.id)
                     || (self.kind == LinkKind::Relates && l.from == to.id && l.to == from.id))
         };
+        if let Some(timing) = self.dependency {
+            if self.kind != LinkKind::Blocks {
+                return Err(Invalid::new("dependency", "only blocks links schedule their items").into());
+            }
+            timing.validate()?;
+        }
         if let Some(existing) = links.iter().find(|l| same(l)) {
-            return Ok(Decided { changes: env.changes(actor), output: existing.clone() });
+            let mut changes = env.changes(actor);
+            if self.dependency.is_none() || existing.dependency == self.dependency {
+                return Ok(Decided { changes, output: existing.clone() });
+            }
+            let next =
+                ItemLink { dependency: self.dependency, version: existing.version + 1, ..existing.clone() };
+            changes.event(
+                Some(from.id),
+                EventData::RecordUpdated {
+                    record: RecordKind::Link,
+                    id: existing.id.0,
+                    changes: diff(existing, &next),
+                },
+            );
+            changes.update(Record::Link(next.clone()), existing.version);
+            return Ok(Decided { changes, output: next });
         }
         let link = ItemLink {
             id: env.new_id(),
@@ -861,6 +904,7 @@ impl Command for LinkItems {
             from: from.id,
             to: to.id,
             kind: self.kind,
+            dependency: self.dependency,
             created_at: env.now,
             version: 1,
         };

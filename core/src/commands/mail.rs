@@ -659,6 +659,7 @@ fn process(
                         from: item.id,
                         to: old.id,
                         kind: LinkKind::Relates,
+                        dependency: None,
                         created_at: env.now,
                         version: 1,
                     };
@@ -722,6 +723,7 @@ fn new_item(
         created_at: env.now,
         updated_at: env.now,
         done_at: category.is_done().then_some(env.now),
+        plan: Default::default(),
         version: 1,
     };
     changes.insert(Record::Item(item.clone()));

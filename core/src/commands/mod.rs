@@ -7,9 +7,12 @@ mod items;
 mod mail;
 mod notify;
 mod people;
+mod planning;
 mod sign_in;
 mod structure;
+mod timesheet;
 mod types;
+mod views;
 mod webhooks;
 
 pub use access::{
@@ -35,14 +38,21 @@ pub use notify::{
 pub use people::{
     CreateTeam, CreateUser, IssueToken, RevokeToken, TeamPatch, UpdateTeam, UpdateUser, UserPatch,
 };
+pub use planning::{CalendarBody, SetCalendar};
 pub use sign_in::{EndSession, RequestSignInLink, SetPassword, StartSession, UseSignInLink};
 pub use structure::{
     CreateFolder, CreatePortfolio, CreateProject, CreateWorkspace, DeleteFolder, DeletePortfolio,
     FolderPatch, PortfolioPatch, ProjectPatch, RenameWorkspace, UpdateFolder, UpdatePortfolio, UpdateProject,
 };
+pub use timesheet::{
+    ControlTimer, DeleteTimeEntry, EditTimeEntry, LogTime, Review, ReviewTime, StartTimer, SubmitTime,
+    TimeEntryPatch, TimerAction,
+};
 pub use types::{
     CreateItemType, EditFields, EditWorkflow, FieldEdit, ItemTypePatch, UpdateItemType, WorkflowEdit,
 };
+pub(crate) use views::views_admin;
+pub use views::{CreateView, DeleteView, UpdateView, ViewPatch};
 pub use webhooks::{
     CreateWebhook, DeleteWebhook, RelayEvents, RelayState, Relayed, UpdateWebhook, WebhookPatch, delivery_key,
 };

@@ -19,11 +19,12 @@ use crate::conversation::{Attachment, Message, Visibility};
 use crate::desk::{Command, Decided, Env};
 use crate::error::DeskError;
 use crate::event::{Event, EventData};
-use crate::ids::{ItemId, UserId, WorkspaceId};
+use crate::ids::{ItemId, ProjectId, UserId, WorkspaceId};
 use crate::item::{ActorRef, Assignee, Item, ItemType};
 use crate::mail::{MAIL_SEND_JOB, MailClass, MailJob, MailSettings, OutboundMail};
-use crate::people::{EmailBounce, Team, User};
-use crate::store::{EventQuery, Store, get};
+use crate::membership::ProjectMember;
+use crate::people::{EmailBounce, Role, Team, User};
+use crate::store::{EventQuery, ItemScope, RecordQuery, Store, get, list};
 use crate::webhook::EventCursor;
 
 /// The event-log consumer that mails followers.
@@ -66,6 +67,9 @@ pub struct NotifyState {
     pub attachments: Vec<Attachment>,
     /// The class of the inbound mail each email message came from, by its Message-ID.
     pub mail_classes: BTreeMap<String, MailClass>,
+    /// The projects each collaborator among the recipients belongs to: a collaborator is mailed
+    /// only about items they may see (items of those projects).
+    pub collaborator_projects: BTreeMap<UserId, Vec<ProjectId>>,
 }
 
 /// What a notification run did.
@@ -195,6 +199,13 @@ pub fn recipients<'a>(
         .filter_map(|id| state.users.get(&id))
         .filter(|u| u.active && u.email.is_some() && u.email_bounce.is_none())
         .filter(|u| u.role.is_staff() || (public && !automatic_origin))
+        .filter(|u| {
+            u.role != Role::Collaborator
+                || state
+                    .collaborator_projects
+                    .get(&u.id)
+                    .is_some_and(|projects| ItemScope::Projects(projects.clone()).admits(item, None))
+        })
         .collect()
 }
 
@@ -289,6 +300,11 @@ impl Command for NotifyFollowers {
         }
         for u in users {
             if let Some(user) = get::<User>(store, ws, u.0).await? {
+                if user.role == Role::Collaborator {
+                    let memberships: Vec<ProjectMember> =
+                        list(store, ws, &RecordQuery::children_of(user.id.0)).await?;
+                    state.collaborator_projects.insert(u, memberships.iter().map(|m| m.project).collect());
+                }
                 state.users.insert(u, user);
             }
         }

@@ -14,12 +14,16 @@ use crate::ids::{ItemId, UserId};
 #[serde(rename_all = "snake_case")]
 pub enum DependencyKind {
     /// The successor starts no earlier than the predecessor finishes.
+    #[serde(alias = "FS")]
     FinishToStart,
     /// The successor starts no earlier than the predecessor starts.
+    #[serde(alias = "SS")]
     StartToStart,
     /// The successor finishes no earlier than the predecessor finishes.
+    #[serde(alias = "FF")]
     FinishToFinish,
     /// The successor finishes no earlier than the predecessor starts.
+    #[serde(alias = "SF")]
     StartToFinish,
 }
 

@@ -268,7 +268,7 @@ pub async fn convert_item(
 
 /// An item named in a body: its number (`1042`, `"#1042"`) or its id.
 #[derive(Debug, Clone, Copy)]
-pub struct RefInput(ItemRef);
+pub struct RefInput(pub(crate) ItemRef);
 
 impl<'de> Deserialize<'de> for RefInput {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -312,6 +312,9 @@ pub struct LinkBody {
     to: RefInput,
     #[serde(default = "relates")]
     kind: LinkKind,
+    /// For `blocks` links: `{"type": "finish_to_start", "lag": {"unit": "working", "value": 60}}`.
+    #[serde(default)]
+    dependency: Option<tandem_core::DependencyTiming>,
 }
 
 pub async fn list_links(
@@ -329,7 +332,7 @@ pub async fn link_items(
     JsonBody(body): JsonBody<LinkBody>,
 ) -> ApiResult<(StatusCode, Json<ItemLink>)> {
     let item = item.item()?;
-    let cmd = LinkItems { from: item, to: body.to.0, kind: body.kind };
+    let cmd = LinkItems { from: item, to: body.to.0, kind: body.kind, dependency: body.dependency };
     Ok(created(s.desk().execute(&actor, &cmd).await?))
 }
 

@@ -9,8 +9,11 @@ mod items;
 mod mail;
 mod ops;
 mod people;
+mod planning;
 mod sign_in;
 mod structure;
+mod time;
+mod views;
 mod webhooks;
 
 pub use people::new_secret;
@@ -102,6 +105,9 @@ pub enum Rule {
     Workspace(Action),
     /// `access::can(actor, action, Item)` on an item the caller may or may not be involved in.
     Item(Action),
+    /// Staff only: customers are refused. Which staff member may act on the record (its owner, a
+    /// manager approving someone else's time) is the command's rule, tested with the command.
+    Staff,
 }
 
 /// One route of the API: method, path (under `/api/v1`) and who may call it.
@@ -126,7 +132,7 @@ where
 fn table() -> Vec<(Route, MethodRouter<AppState>)> {
     use Action::*;
     use Method as M;
-    use Rule::{Item as OnItem, Public, ServerAdmin, SignedIn, Workspace as Ws};
+    use Rule::{Item as OnItem, Public, ServerAdmin, SignedIn, Staff, Workspace as Ws};
     vec![
         route(M::GET, "/health", Public, ops::health),
         // Signing in
@@ -151,6 +157,14 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
         route(M::GET, "/projects/{id}", Ws(ViewDirectory), structure::get_project),
         route(M::PATCH, "/projects/{id}", Ws(ManageStructure), structure::update_project),
         route(M::GET, "/projects/{id}/folders", Ws(ViewDirectory), structure::list_folders),
+        // Planning: schedules, Gantt charts, working calendars
+        route(M::GET, "/projects/{id}/schedule", Ws(ViewDirectory), planning::project_schedule),
+        route(M::GET, "/projects/{id}/gantt.svg", Ws(ViewDirectory), planning::project_gantt),
+        route(M::GET, "/calendars", Ws(ViewDirectory), planning::list_calendars),
+        route(M::GET, "/calendars/workspace", Ws(ViewDirectory), planning::get_workspace_calendar),
+        route(M::PUT, "/calendars/workspace", Ws(ManageStructure), planning::put_workspace_calendar),
+        route(M::GET, "/users/{id}/calendar", Ws(ViewDirectory), planning::get_user_calendar),
+        route(M::PUT, "/users/{id}/calendar", Staff, planning::put_user_calendar),
         route(M::POST, "/folders", Ws(ManageStructure), structure::create_folder),
         route(M::PATCH, "/folders/{id}", Ws(ManageStructure), structure::update_folder),
         route(M::DELETE, "/folders/{id}", Ws(ManageStructure), structure::delete_folder),
@@ -221,6 +235,32 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
         route(M::GET, "/events", Ws(ViewAudit), ops::events),
         route(M::GET, "/jobs", Ws(ViewAudit), ops::jobs),
         route(M::POST, "/jobs/{id}/retry", Ws(AdministerWorkspace), ops::retry_job),
+        // Saved views and their layouts
+        route(M::GET, "/views", Staff, views::list_views),
+        route(M::POST, "/views", Staff, views::create_view),
+        route(M::GET, "/views/{id}", Staff, views::get_view),
+        route(M::PATCH, "/views/{id}", Staff, views::update_view),
+        route(M::DELETE, "/views/{id}", Staff, views::delete_view),
+        route(M::GET, "/views/{id}/run", Staff, views::run_view),
+        route(M::GET, "/views/{id}/gantt.svg", Staff, views::view_gantt),
+        route(M::POST, "/views/{id}/board/move", Staff, views::move_card),
+        // Time tracking
+        route(M::GET, "/items/{item}/time", Staff, time::item_time),
+        route(M::POST, "/items/{item}/time", Staff, time::log_time),
+        route(M::POST, "/items/{item}/timer", Staff, time::start_timer),
+        route(M::GET, "/timer", Staff, time::current_timer),
+        route(M::POST, "/timer/pause", Staff, time::pause_timer),
+        route(M::POST, "/timer/resume", Staff, time::resume_timer),
+        route(M::POST, "/timer/stop", Staff, time::stop_timer),
+        route(M::GET, "/time-entries", Staff, time::list_entries),
+        route(M::POST, "/time-entries/submit", Staff, time::submit),
+        route(M::GET, "/time-entries/{id}", Staff, time::get_entry),
+        route(M::PATCH, "/time-entries/{id}", Staff, time::edit_entry),
+        route(M::DELETE, "/time-entries/{id}", Staff, time::delete_entry),
+        route(M::POST, "/time-entries/{id}/approve", Staff, time::approve),
+        route(M::POST, "/time-entries/{id}/reject", Staff, time::reject),
+        route(M::GET, "/projects/{id}/time", Ws(ViewDirectory), time::project_time),
+        route(M::GET, "/portfolios/{id}/time", Ws(ViewDirectory), time::portfolio_time),
         // Automations
         route(M::GET, "/automations", Ws(ViewAudit), automations::list_rules),
         route(M::POST, "/automations", Ws(ManageStructure), automations::create_rule),

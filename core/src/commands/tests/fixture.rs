@@ -237,6 +237,7 @@ fn item(n: u128, number: i64, t: &ItemType, title: &str) -> Item {
         created_at: t0(),
         updated_at: t0(),
         done_at: None,
+        plan: Default::default(),
         version: 1,
     }
 }
@@ -417,6 +418,7 @@ impl World {
             from: ticket_a.id,
             to: ticket_b.id,
             kind: LinkKind::Relates,
+            dependency: None,
             created_at: t0(),
             version: 1,
         };

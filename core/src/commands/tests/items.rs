@@ -1036,7 +1036,8 @@ fn link_state(w: &World, c: &LinkItems) -> (Item, Item, Vec<ItemLink>) {
 #[test]
 fn link_items() {
     let w = World::new();
-    let link = |from: &Item, to: &Item, kind| LinkItems { from: id(from), to: id(to), kind };
+    let link =
+        |from: &Item, to: &Item, kind| LinkItems { from: id(from), to: id(to), kind, dependency: None };
     let existing = || unchanged::<ItemLink>().then(|w, l| assert_eq!(l, &w.link));
     table(
         &w,

@@ -10,6 +10,7 @@ mod conversation;
 mod items;
 mod notify;
 mod people;
+mod planning;
 mod sign_in;
 mod structure;
 mod types;

@@ -98,6 +98,7 @@ fn state(w: &World, item: &Item, events: Vec<Event>, messages: Vec<Message>) -> 
         messages,
         attachments: vec![],
         mail_classes: BTreeMap::new(),
+        collaborator_projects: BTreeMap::new(),
     }
 }
 
@@ -391,4 +392,24 @@ fn recording_mail_is_idempotent_and_marks_bounces() {
     assert_eq!(expected, Some(w.customer_a.version));
     assert_eq!(user.email_bounce.unwrap().status.as_deref(), Some("5.1.1"));
     assert_eq!(decided.changes.events.len(), 2);
+}
+
+#[test]
+fn collaborators_hear_only_of_items_in_their_projects() {
+    let w = World::new();
+    let agent = ActorRef::User(w.agent.id);
+    let run_for = |item: &Item, projects: Vec<crate::ids::ProjectId>| {
+        let reply = message(&w, 1, item, agent, Visibility::Public, "Done.");
+        let events = vec![event(&w, 1, agent, item, posted(&reply))];
+        let mut s = state(&w, item, events, vec![reply]);
+        s.collaborator_projects.insert(w.collaborator.id, projects);
+        mails(&run(&notify(), &w.actor(System), s).unwrap())
+    };
+    let unfiled = Item { followers: vec![w.collaborator.id], ..w.ticket_a.clone() };
+    let filed = Item { project: Some(w.project.id), ..unfiled.clone() };
+    let cole = to(1, "cole@fed.example", "message_posted");
+    // A collaborator follows an item they cannot see (unfiled, or in a project they left): no mail.
+    assert!(!run_for(&unfiled, vec![w.project.id]).contains(&cole));
+    assert!(!run_for(&filed, vec![w.other_project.id]).contains(&cole));
+    assert!(run_for(&filed, vec![w.project.id]).contains(&cole));
 }
