@@ -384,7 +384,9 @@ impl World {
             ("POST", "/items/{item}/timer" | "/timer/pause" | "/timer/resume" | "/timer/stop") => {
                 json(json!({}))
             }
-            ("POST", "/time-entries/submit") => json(json!({"entries": []})),
+            ("POST", "/time-entries/submit") => {
+                json(json!({"entries": ["0190f0f0-0000-7000-8000-000000000000"]}))
+            }
             ("PATCH", "/time-entries/{id}") => json(json!({"minutes": 20})),
             ("POST", "/time-entries/{id}/approve") => Payload::None,
             ("POST", "/time-entries/{id}/reject") => json(json!({"reason": "Wrong item"})),

@@ -549,6 +549,9 @@ impl Command for SubmitTime {
         env: &Env<'_>,
     ) -> Result<Decided<Vec<TimeEntry>>, DeskError> {
         let user = me(actor)?;
+        if !actor.is_staff() {
+            return Err(DeskError::Forbidden("customers do not record time".into()));
+        }
         if self.entries.is_empty() {
             return Err(Invalid::new("entries", "name at least one entry").into());
         }

@@ -47,6 +47,7 @@ impl Desk {
     /// The saved views the reader may see: their own, shared with everyone or with a team of
     /// theirs. Administrators see every view.
     pub async fn views(&self, actor: &Actor) -> Result<Vec<SavedView>, DeskError> {
+        staff_only(actor)?;
         let teams = self.teams(actor).await?;
         let all: Vec<SavedView> =
             store::list(self.store().as_ref(), actor.workspace_id, &RecordQuery::all()).await?;
@@ -55,6 +56,7 @@ impl Desk {
     }
 
     pub async fn view(&self, actor: &Actor, id: ViewId) -> Result<SavedView, DeskError> {
+        staff_only(actor)?;
         let view = load::<SavedView>(self.store().as_ref(), actor.workspace_id, id).await?;
         let teams = self.teams(actor).await?;
         if !super::super::commands::views_admin(actor) && !view.visible_to(actor.user_id(), &teams) {
@@ -180,5 +182,14 @@ impl Desk {
             }
         }
         Ok(out)
+    }
+}
+
+/// Saved views are a staff tool: a customer neither keeps nor reads them, not even shared ones.
+fn staff_only(actor: &Actor) -> Result<(), DeskError> {
+    if actor.is_staff() {
+        Ok(())
+    } else {
+        Err(DeskError::Forbidden("customers do not use saved views".into()))
     }
 }

@@ -269,9 +269,9 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
         route(M::GET, "/automations/runs", Ws(ViewAudit), automations::runs),
         route(M::GET, "/automations/{id}", Ws(ViewAudit), automations::get_rule),
         route(M::PATCH, "/automations/{id}", Ws(ManageStructure), automations::update_rule),
-        route(M::DELETE, "/automations/{id}", Ws(ManageStructure), automations::delete_rule),
         route(M::POST, "/automations/{id}/enable", Ws(ManageStructure), automations::enable_rule),
         route(M::POST, "/automations/{id}/disable", Ws(ManageStructure), automations::disable_rule),
+        route(M::DELETE, "/automations/{id}", Ws(ManageStructure), automations::delete_rule),
         // Outgoing webhooks
         route(M::GET, "/webhooks", Ws(ManageStructure), webhooks::list_webhooks),
         route(M::POST, "/webhooks", Ws(ManageStructure), webhooks::create_webhook),
