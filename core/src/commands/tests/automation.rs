@@ -390,7 +390,8 @@ fn an_agent_attaching_a_file_notifies_the_requester() {
     assert_eq!(mail.to, "carla@clinic.example");
     assert!(mail.automatic);
     assert_eq!(mail.item, Some(w.ticket_a.id));
-    assert_eq!(mail.vars["text"], "A file was added to #1 Printer down");
+    assert_eq!(mail.vars["body"], "A file was added to #1 Printer down");
+    assert_eq!(mail.template, "automation_notify");
 
     // The requester's own upload notifies nobody.
     let (changes, runs) = run_with(&aw, &cmd, &w.actor(CustomerA), w.ticket_a.clone());
