@@ -1,17 +1,22 @@
-//! `tandem user …` and `tandem token …`: administering people and API tokens from the command
-//! line, on the `--db` store, through the same `Desk` commands as the API (acting as the server
+//! `tandem user|token|org|team|member|join-request …`: administering people, API tokens,
+//! organizations, teams, project memberships and join requests from the command line, on the `--db` store, through the same `Desk` commands as the API (acting as the server
 //! administrator). The binary prints [`Done::output`] on stdout, or the error on stderr and exits
 //! with [`Failed::code`].
 
 use std::sync::Arc;
 
-use tandem_core::commands::{CreateUser, IssueToken, RevokeToken, SetPassword, UpdateUser, UserPatch};
+use tandem_core::commands::{
+    CreateOrganization, CreateTeam, CreateUser, DecideJoinRequest, IssueToken, OrganizationPatch,
+    RemoveProjectMember, RevokeToken, SetPassword, SetProjectMember, UpdateOrganization, UpdateUser,
+    UserPatch,
+};
 use tandem_core::conversation::sha256_hex;
 use tandem_core::credentials::check_password;
 use tandem_core::people::normalise_email;
 use tandem_core::store::{self, RecordQuery};
 use tandem_core::{
-    Actor, Desk, DeskError, Limits, Role, TokenId, TokenScope, User, UserId, Workspace, WorkspaceId,
+    Actor, Desk, DeskError, JoinRequest, JoinRequestId, Limits, Organization, ProjectId, ProjectRole, Role,
+    Team, TokenId, TokenScope, User, UserId, Workspace, WorkspaceId,
 };
 
 use crate::backend::{Backend, BackendOptions, DbLocation};
@@ -45,6 +50,41 @@ pub enum AdminCommand {
     },
     TokenRevoke {
         id: String,
+    },
+    OrgAdd {
+        name: String,
+        domains: Vec<String>,
+    },
+    OrgList,
+    /// Replaces the domains of an organization named by id or name.
+    OrgDomains {
+        organization: String,
+        domains: Vec<String>,
+    },
+    TeamAdd {
+        name: String,
+        members: Vec<String>,
+    },
+    TeamList,
+    MemberSet {
+        project: ProjectId,
+        user: String,
+        role: ProjectRole,
+    },
+    MemberRemove {
+        project: ProjectId,
+        user: String,
+    },
+    MemberList {
+        project: ProjectId,
+    },
+    JoinList {
+        project: ProjectId,
+    },
+    JoinDecide {
+        id: JoinRequestId,
+        approve: bool,
+        role: Option<ProjectRole>,
     },
 }
 
@@ -135,6 +175,37 @@ fn describe(u: &User) -> String {
     format!("{}\t{role}\t{state}\t{}\t{}", u.id, u.email.as_deref().unwrap_or("-"), u.name)
 }
 
+fn lowercase<T: std::fmt::Debug>(value: T) -> String {
+    format!("{value:?}").to_lowercase()
+}
+
+fn describe_org(o: &Organization) -> String {
+    format!("{}\t{}\t{}", o.id, o.name, if o.domains.is_empty() { "-".into() } else { o.domains.join(",") })
+}
+
+fn describe_team(t: &Team) -> String {
+    let members: Vec<String> = t.members.iter().map(ToString::to_string).collect();
+    format!("{}\t{}\t{}", t.id, t.name, if members.is_empty() { "-".into() } else { members.join(",") })
+}
+
+fn describe_request(r: &JoinRequest) -> String {
+    format!("{}\t{}\t{}\t{}", r.id, lowercase(r.state), r.user, lowercase(r.role))
+}
+
+fn lines<T>(items: &[T], describe: impl Fn(&T) -> String) -> Done {
+    Done { output: items.iter().map(describe).collect::<Vec<_>>().join("\n") }
+}
+
+/// An organization by id or (case-insensitive) name.
+async fn find_org(desk: &Desk, actor: &Actor, which: &str) -> Result<Organization, Failed> {
+    let all: Vec<Organization> = desk.directory(actor, &RecordQuery::all()).await?;
+    let which = which.trim();
+    let by_id = which.parse::<tandem_core::OrganizationId>().ok();
+    all.into_iter()
+        .find(|o| Some(o.id) == by_id || o.name.eq_ignore_ascii_case(which))
+        .ok_or_else(|| Failed::new(EXIT_NOT_FOUND, format!("no organization '{which}'")))
+}
+
 async fn execute(desk: &Desk, actor: &Actor, command: AdminCommand) -> Result<Done, Failed> {
     match command {
         AdminCommand::UserAdd { name, email, handle, role, password } => {
@@ -176,6 +247,54 @@ async fn execute(desk: &Desk, actor: &Actor, command: AdminCommand) -> Result<Do
                 .map_err(|_| Failed::new(EXIT_INVALID, format!("'{}' is not a token id", id.trim())))?;
             let token = desk.execute(actor, &RevokeToken { id }).await?;
             Ok(Done { output: format!("{}\trevoked", token.id) })
+        }
+        AdminCommand::OrgAdd { name, domains } => {
+            let org = desk.execute(actor, &CreateOrganization { name, domains }).await?;
+            Ok(Done { output: describe_org(&org) })
+        }
+        AdminCommand::OrgList => {
+            let all: Vec<Organization> = desk.directory(actor, &RecordQuery::all()).await?;
+            Ok(lines(&all, describe_org))
+        }
+        AdminCommand::OrgDomains { organization, domains } => {
+            let org = find_org(desk, actor, &organization).await?;
+            let patch = OrganizationPatch { name: None, domains: Some(domains) };
+            let org = desk.execute(actor, &UpdateOrganization { id: org.id, patch }).await?;
+            Ok(Done { output: describe_org(&org) })
+        }
+        AdminCommand::TeamAdd { name, members } => {
+            let mut ids = Vec::with_capacity(members.len());
+            for m in &members {
+                ids.push(find_user(desk, actor, m).await?.id);
+            }
+            let team = desk.execute(actor, &CreateTeam { name, members: ids }).await?;
+            Ok(Done { output: describe_team(&team) })
+        }
+        AdminCommand::TeamList => {
+            let all: Vec<Team> = desk.directory(actor, &RecordQuery::all()).await?;
+            Ok(lines(&all, describe_team))
+        }
+        AdminCommand::MemberSet { project, user, role } => {
+            let user = find_user(desk, actor, &user).await?;
+            let m = desk.execute(actor, &SetProjectMember { project, user: user.id, role }).await?;
+            Ok(Done { output: format!("{}\t{}\t{}", m.project, m.user, lowercase(m.role)) })
+        }
+        AdminCommand::MemberRemove { project, user } => {
+            let user = find_user(desk, actor, &user).await?;
+            desk.execute(actor, &RemoveProjectMember { project, user: user.id }).await?;
+            Ok(Done { output: format!("{project}\t{}\tremoved", user.id) })
+        }
+        AdminCommand::MemberList { project } => {
+            let members = desk.project_members(actor, project).await?;
+            Ok(lines(&members, |m| format!("{}\t{}", m.user, lowercase(m.role))))
+        }
+        AdminCommand::JoinList { project } => {
+            let requests: Vec<JoinRequest> = desk.join_requests(actor, project).await?;
+            Ok(lines(&requests, describe_request))
+        }
+        AdminCommand::JoinDecide { id, approve, role } => {
+            let r = desk.execute(actor, &DecideJoinRequest { id, approve, role }).await?;
+            Ok(Done { output: describe_request(&r) })
         }
     }
 }

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tandem_core::Limits;
-use tandem_core::{Role, TokenScope, WorkspaceId};
+use tandem_core::membership::ProjectRole;
+use tandem_core::{JoinRequestId, ProjectId, Role, TokenScope, WorkspaceId};
 use tandem_intake_email::imap::{ImapConfig, Processed};
 use tandem_intake_email::send::Relay;
 use tandem_intake_email::smtp::Protocol;
@@ -127,6 +128,135 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Organizations and the email domains their customers join by (exit codes as for `user`).
+    Org {
+        #[command(subcommand)]
+        action: OrgAction,
+    },
+    /// Teams of staff (exit codes as for `user`).
+    Team {
+        #[command(subcommand)]
+        action: TeamAction,
+    },
+    /// Project memberships and grants (exit codes as for `user`).
+    Member {
+        #[command(subcommand)]
+        action: MemberAction,
+    },
+    /// Requests to join a project: list, approve, deny (exit codes as for `user`).
+    JoinRequest {
+        #[command(subcommand)]
+        action: JoinAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OrgAction {
+    /// Add an organization; customers at its domains join it. Prints `id name domains`.
+    Add {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        name: String,
+        /// An email domain it owns (repeatable).
+        #[arg(long = "domain")]
+        domains: Vec<String>,
+    },
+    /// List organizations: one `id name domains` line each.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Replace an organization's domains (by id or name); contacts at added domains join.
+    Domains {
+        #[command(flatten)]
+        target: Target,
+        organization: String,
+        #[arg(long = "domain")]
+        domains: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TeamAction {
+    /// Add a team; prints `id name members`.
+    Add {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        name: String,
+        /// A member by id or email address (repeatable).
+        #[arg(long = "member")]
+        members: Vec<String>,
+    },
+    /// List teams: one `id name members` line each.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MemberAction {
+    /// Give a person a role on a project (a membership, or a grant for a customer).
+    Set {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        project: ProjectId,
+        /// By id or email address.
+        #[arg(long)]
+        user: String,
+        /// manager, member, commenter or viewer.
+        #[arg(long, value_parser = parse_project_role)]
+        role: ProjectRole,
+    },
+    /// Take a person's role on a project away.
+    Remove {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        project: ProjectId,
+        #[arg(long)]
+        user: String,
+    },
+    /// List a project's members: one `user role` line each.
+    List {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        project: ProjectId,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum JoinAction {
+    /// List a project's join requests: one `id state user role` line each.
+    List {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        project: ProjectId,
+    },
+    /// Approve a request; `--role` overrides the role asked for.
+    Approve {
+        #[command(flatten)]
+        target: Target,
+        id: JoinRequestId,
+        #[arg(long, value_parser = parse_project_role)]
+        role: Option<ProjectRole>,
+    },
+    /// Deny a request.
+    Deny {
+        #[command(flatten)]
+        target: Target,
+        id: JoinRequestId,
+    },
+}
+
+fn parse_project_role(s: &str) -> Result<ProjectRole, String> {
+    serde_json::from_value(serde_json::Value::String(s.trim().to_lowercase()))
+        .map_err(|_| format!("'{s}' is not a project role; expected manager, member, commenter or viewer"))
 }
 
 /// Which database and workspace an administrative command works on.
@@ -267,6 +397,35 @@ fn admin_command(command: Command) -> Result<(Target, AdminCommand), Box<Command
         Command::Token { action: TokenAction::Revoke { target, id } } => {
             (target, AdminCommand::TokenRevoke { id })
         }
+        Command::Org { action: OrgAction::Add { target, name, domains } } => {
+            (target, AdminCommand::OrgAdd { name, domains })
+        }
+        Command::Org { action: OrgAction::List { target } } => (target, AdminCommand::OrgList),
+        Command::Org { action: OrgAction::Domains { target, organization, domains } } => {
+            (target, AdminCommand::OrgDomains { organization, domains })
+        }
+        Command::Team { action: TeamAction::Add { target, name, members } } => {
+            (target, AdminCommand::TeamAdd { name, members })
+        }
+        Command::Team { action: TeamAction::List { target } } => (target, AdminCommand::TeamList),
+        Command::Member { action: MemberAction::Set { target, project, user, role } } => {
+            (target, AdminCommand::MemberSet { project, user, role })
+        }
+        Command::Member { action: MemberAction::Remove { target, project, user } } => {
+            (target, AdminCommand::MemberRemove { project, user })
+        }
+        Command::Member { action: MemberAction::List { target, project } } => {
+            (target, AdminCommand::MemberList { project })
+        }
+        Command::JoinRequest { action: JoinAction::List { target, project } } => {
+            (target, AdminCommand::JoinList { project })
+        }
+        Command::JoinRequest { action: JoinAction::Approve { target, id, role } } => {
+            (target, AdminCommand::JoinDecide { id, approve: true, role })
+        }
+        Command::JoinRequest { action: JoinAction::Deny { target, id } } => {
+            (target, AdminCommand::JoinDecide { id, approve: false, role: None })
+        }
         other => return Err(Box::new(other)),
     })
 }
@@ -324,16 +483,18 @@ struct OutboundArgs {
     /// The domain of our Message-IDs (and of the sender of a workspace without an inbound address).
     #[arg(long, env = "TANDEM_MAIL_DOMAIN")]
     mail_domain: Option<String>,
-    /// The address people open Tandem at; mail links to items under it.
-    #[arg(long, env = "TANDEM_PUBLIC_URL")]
-    public_url: Option<String>,
     /// Attempts each mail gets before it becomes a dead letter.
     #[arg(long, env = "TANDEM_MAIL_ATTEMPTS", default_value_t = 8)]
     mail_attempts: u32,
 }
 
 impl OutboundArgs {
-    fn config(self, job_timeout: Duration) -> anyhow::Result<Option<OutboundConfig>> {
+    /// `public_url` is `serve --public-url`: mail links to items under it.
+    fn config(
+        self,
+        job_timeout: Duration,
+        public_url: Option<&url::Url>,
+    ) -> anyhow::Result<Option<OutboundConfig>> {
         let Some(relay) = self.smtp_relay else { return Ok(None) };
         let (host, port, security) = tandem_server::mail::parse_relay(&relay)?;
         let domain = self.mail_domain.unwrap_or_default().trim().trim_start_matches('@').to_lowercase();
@@ -355,12 +516,6 @@ impl OutboundArgs {
             ),
             None => None,
         };
-        if let Some(url) = &self.public_url {
-            let parsed = url::Url::parse(url).map_err(|e| anyhow::anyhow!("--public-url {url:?}: {e}"))?;
-            if !matches!(parsed.scheme(), "http" | "https") {
-                anyhow::bail!("--public-url must be an http:// or https:// URL");
-            }
-        }
         Ok(Some(OutboundConfig {
             relay: Relay {
                 host,
@@ -373,7 +528,7 @@ impl OutboundArgs {
             },
             delivery: DeliveryConfig {
                 domain,
-                public_url: self.public_url,
+                public_url: public_url.map(|u| u.as_str().trim_end_matches('/').to_string()),
                 limits: tandem_intake_email::outbound::RateLimits::default(),
             },
             attempts: self.mail_attempts,
@@ -457,13 +612,13 @@ async fn run(log_format: LogFormat, command: Command) -> anyhow::Result<()> {
                 max_message_bytes,
             });
             let imap = imap.config()?;
-            let outbound = outbound.config(jobs.timeout)?;
-            let (db, backend) = database.location()?;
             if let Some(url) = &public_url
                 && !matches!(url.scheme(), "http" | "https")
             {
                 anyhow::bail!("--public-url must be an http:// or https:// URL, not {}://", url.scheme());
             }
+            let outbound = outbound.config(jobs.timeout, public_url.as_ref())?;
+            let (db, backend) = database.location()?;
             let sign_in = SignInConfig { public_url, ..SignInConfig::default() };
             serve(ServeConfig {
                 db,
@@ -480,7 +635,13 @@ async fn run(log_format: LogFormat, command: Command) -> anyhow::Result<()> {
             })
             .await
         }
-        Command::MailIngest { .. } | Command::User { .. } | Command::Token { .. } => {
+        Command::MailIngest { .. }
+        | Command::User { .. }
+        | Command::Token { .. }
+        | Command::Org { .. }
+        | Command::Team { .. }
+        | Command::Member { .. }
+        | Command::JoinRequest { .. } => {
             anyhow::bail!("this command runs before logging starts")
         }
         Command::Migrate { database } => {

@@ -216,3 +216,134 @@ async fn users_and_tokens_from_the_command_line() {
     assert_eq!(api(&db, Method::GET, "/items", &other, None).await, StatusCode::UNAUTHORIZED);
     fails(&tandem(&db, &["user", "disable", "nobody@desk.example"], None), 4, "no user");
 }
+
+/// Runs a command on the database as a stored user (a collaborator asking to join, say), or as
+/// the server administrator.
+async fn as_user<C: tandem_core::Command>(
+    db: &Path,
+    ws: WorkspaceId,
+    email: Option<&str>,
+    cmd: &C,
+) -> C::Output {
+    let store = SqliteStore::open(db, SqliteOptions::default()).unwrap();
+    let actor = match email {
+        Some(email) => {
+            let user = tandem_core::Store::user_by_email(&store, ws, email).await.unwrap().unwrap();
+            Actor::user(user, tandem_core::TokenScope::Write)
+        }
+        None => Actor::server_admin(ws),
+    };
+    let desk = Desk::new(Arc::new(store), Arc::new(SystemClock), Arc::new(UuidV7Ids), Limits::default());
+    desk.execute(&actor, cmd).await.unwrap()
+}
+
+#[tokio::test]
+async fn organizations_teams_memberships_and_join_requests_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    let ws = workspace(&db).await;
+    let ok = |run: Run| {
+        assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+        run.stdout
+    };
+
+    // An organization owns a domain; a customer at it joins when added; a second owner is refused.
+    let org = ok(tandem(&db, &["org", "add", "--name", "Clinic group", "--domain", "Clinic.example"], None));
+    assert!(org.ends_with("\tClinic group\tclinic.example\n"), "{org}");
+    let carla = ok(tandem(
+        &db,
+        &["user", "add", "--name", "Carla", "--email", "carla@clinic.example", "--role", "customer"],
+        None,
+    ));
+    fails(&tandem(&db, &["org", "add", "--name", "Other", "--domain", "clinic.example"], None), 3, "domains");
+    let listed = ok(tandem(&db, &["org", "list"], None));
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    let org_id: tandem_core::OrganizationId = org.split('\t').next().unwrap().parse().unwrap();
+    let store = SqliteStore::open(&db, SqliteOptions::default()).unwrap();
+    let desk = Desk::new(Arc::new(store), Arc::new(SystemClock), Arc::new(UuidV7Ids), Limits::default());
+    let members = desk.organization_members(&Actor::server_admin(ws), org_id, 10).await.unwrap();
+    assert_eq!(
+        members.iter().map(|u| u.id.to_string()).collect::<Vec<_>>(),
+        [carla.split('\t').next().unwrap()]
+    );
+    drop(desk);
+    // Replacing the domains by name.
+    let moved = ok(tandem(&db, &["org", "domains", "clinic GROUP", "--domain", "clinics.example"], None));
+    assert!(moved.ends_with("\tClinic group\tclinics.example\n"), "{moved}");
+    fails(&tandem(&db, &["org", "domains", "Nobody", "--domain", "x.example"], None), 4, "no organization");
+
+    // Teams by member address.
+    ok(tandem(&db, &["user", "add", "--name", "Ana", "--email", "ana@fed.example", "--role", "agent"], None));
+    let team = ok(tandem(&db, &["team", "add", "--name", "Front desk", "--member", "ana@fed.example"], None));
+    assert!(team.contains("\tFront desk\t"), "{team}");
+    assert_eq!(ok(tandem(&db, &["team", "list"], None)).lines().count(), 1);
+    fails(
+        &tandem(&db, &["team", "add", "--name", "Ghosts", "--member", "nobody@fed.example"], None),
+        4,
+        "nobody",
+    );
+
+    // Memberships and a join request, approved from the command line.
+    let project = as_user(
+        &db,
+        ws,
+        None,
+        &tandem_core::commands::CreateProject {
+            name: "Rollout".into(),
+            description: String::new(),
+            portfolio: None,
+        },
+    )
+    .await;
+    let p = project.id.to_string();
+    let set = ok(tandem(
+        &db,
+        &["member", "set", "--project", &p, "--user", "ana@fed.example", "--role", "manager"],
+        None,
+    ));
+    assert!(set.ends_with("\tmanager\n"), "{set}");
+    fails(
+        &tandem(
+            &db,
+            &["member", "set", "--project", &p, "--user", "ana@fed.example", "--role", "boss"],
+            None,
+        ),
+        2,
+        "boss",
+    );
+    assert!(ok(tandem(&db, &["member", "list", "--project", &p], None)).ends_with("\tmanager\n"));
+    assert!(
+        ok(tandem(&db, &["member", "remove", "--project", &p, "--user", "ana@fed.example"], None))
+            .ends_with("removed\n")
+    );
+    assert_eq!(ok(tandem(&db, &["member", "list", "--project", &p], None)), "");
+
+    ok(tandem(
+        &db,
+        &["user", "add", "--name", "Cole", "--email", "cole@fed.example", "--role", "collaborator"],
+        None,
+    ));
+    let request = as_user(
+        &db,
+        ws,
+        Some("cole@fed.example"),
+        &tandem_core::commands::RequestToJoin {
+            project: project.id,
+            note: "I run phase 2".into(),
+            role: None,
+        },
+    )
+    .await;
+    let pending = ok(tandem(&db, &["join-request", "list", "--project", &p], None));
+    assert!(pending.starts_with(&format!("{}\tpending\t", request.id)), "{pending}");
+    let approved =
+        ok(tandem(&db, &["join-request", "approve", &request.id.to_string(), "--role", "commenter"], None));
+    assert!(approved.contains("\tapproved\t") && approved.ends_with("\tcommenter\n"), "{approved}");
+    fails(&tandem(&db, &["join-request", "deny", &request.id.to_string()], None), 5, "approved");
+    assert!(ok(tandem(&db, &["member", "list", "--project", &p], None)).ends_with("\tcommenter\n"));
+    fails(
+        &tandem(&db, &["join-request", "deny", "0190f0f0-0000-7000-8000-000000000000"], None),
+        4,
+        "not found",
+    );
+}
