@@ -179,13 +179,17 @@ impl Command for UpdateUser {
         let user = load::<User>(store, actor.workspace_id, self.id).await?;
         let email = self.patch.email.clone().flatten();
         let handle = self.patch.handle.clone().flatten();
-        let organization = match self.patch.organization.flatten() {
-            Some(id) => Some(
+        let organization = match self.patch.organization {
+            Some(Some(id)) => Some(
                 crate::store::get::<Organization>(store, actor.workspace_id, id.0)
                     .await?
                     .ok_or_else(|| Invalid::new("organization", format!("no organization {id}")))?,
             ),
-            None => None,
+            // A new address: the organization owning its domain, which a customer without one joins.
+            None if email.is_some() => {
+                organization_of(store, actor, self.patch.role.unwrap_or(user.role), email.as_deref()).await?
+            }
+            _ => None,
         };
         Ok((user, holders(store, actor, email.as_deref(), handle.as_deref()).await?, organization))
     }
@@ -222,8 +226,21 @@ impl Command for UpdateUser {
         if let Some(active) = self.patch.active {
             next.active = active;
         }
-        if let Some(wanted) = self.patch.organization {
-            next.organization = wanted.and(organization.map(|o| o.id));
+        match self.patch.organization {
+            Some(wanted) => next.organization = wanted.and(organization.map(|o| o.id)),
+            // Like a new contact, a customer whose new address is at an organization's domain
+            // joins it, unless they already belong to one.
+            None if next.email != old.email && next.organization.is_none() && next.role == Role::Customer => {
+                next.organization = organization
+                    .filter(|o| {
+                        next.email
+                            .as_deref()
+                            .and_then(email_domain)
+                            .is_some_and(|d| o.domains.iter().any(|x| x == d))
+                    })
+                    .map(|o| o.id);
+            }
+            None => {}
         }
         if next.role.is_staff() {
             if self.patch.organization.flatten().is_some() {

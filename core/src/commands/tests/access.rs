@@ -208,3 +208,24 @@ fn portal_settings() {
         ],
     );
 }
+
+#[test]
+fn a_customer_moving_to_an_organizations_domain_joins_it() {
+    let w = World::new();
+    let org = clinic_org(&w);
+    let bert = User { organization: None, email: Some("bert@other.example".into()), ..w.customer_b.clone() };
+    let moving_to = |email: &str| UpdateUser {
+        id: bert.id,
+        patch: UserPatch { email: Some(Some(email.into())), ..Default::default() },
+    };
+    let state = |who: &User| (who.clone(), Vec::new(), Some(org.clone()));
+    let moved = run(&moving_to("bert@clinic.example"), &w.actor(Manager), state(&bert)).unwrap();
+    assert_eq!(moved.output.organization, Some(org.id));
+    // An address at a domain the organization does not own changes nothing.
+    let elsewhere = run(&moving_to("bert@elsewhere.example"), &w.actor(Manager), state(&bert)).unwrap();
+    assert_eq!(elsewhere.output.organization, None);
+    // Someone already in an organization stays where they are.
+    let placed = User { organization: Some(uuid::Uuid::from_u128(0xF000_0200).into()), ..bert.clone() };
+    let kept = run(&moving_to("bert@clinic.example"), &w.actor(Manager), state(&placed)).unwrap();
+    assert_eq!(kept.output.organization, placed.organization);
+}
