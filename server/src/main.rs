@@ -167,12 +167,13 @@ enum OrgAction {
         #[command(flatten)]
         target: Target,
     },
-    /// Replace an organization's domains (by id or name); contacts at added domains join.
+    /// Replace an organization's domains (by id or name); contacts at added domains join. At
+    /// least one `--domain`: a forgotten flag must not silently clear them all.
     Domains {
         #[command(flatten)]
         target: Target,
         organization: String,
-        #[arg(long = "domain")]
+        #[arg(long = "domain", required = true)]
         domains: Vec<String>,
     },
 }

@@ -271,6 +271,7 @@ async fn organizations_teams_memberships_and_join_requests_from_the_command_line
     let moved = ok(tandem(&db, &["org", "domains", "clinic GROUP", "--domain", "clinics.example"], None));
     assert!(moved.ends_with("\tClinic group\tclinics.example\n"), "{moved}");
     fails(&tandem(&db, &["org", "domains", "Nobody", "--domain", "x.example"], None), 4, "no organization");
+    fails(&tandem(&db, &["org", "domains", "Clinic group"], None), 2, "--domain");
 
     // Teams by member address.
     ok(tandem(&db, &["user", "add", "--name", "Ana", "--email", "ana@fed.example", "--role", "agent"], None));
