@@ -9,7 +9,11 @@
 //! runs the handlers and records what happened. Nothing here writes storage.
 
 pub mod egress;
+pub mod plugin_runtime;
 pub mod webhooks;
 
 pub use egress::Egress;
+pub use plugin_runtime::{
+    IncomingRequest, PluginCall, PluginFailure, PluginOutcome, PluginRuntime, PollResult, TriggerItem,
+};
 pub use webhooks::{DeliveryOptions, WebhookDelivery};
