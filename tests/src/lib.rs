@@ -4,12 +4,14 @@
 //!   backend by [`conformance_suite!`] so both backends run every case.
 //! - [`fixture`]: records and change sets for storage-level tests.
 //! - [`backends`]: how each backend's test store is made (and when it may be skipped).
+//! - [`browser`]: a real headless Chromium over WebDriver for page tests, and screenshots as artefacts.
 //! - [`scenarios`]: end-to-end flows through `Desk`, run on every backend.
 
 // Test support code: a failed unwrap is a failed test, which is the point.
 #![allow(clippy::unwrap_used)]
 
 pub mod backends;
+pub mod browser;
 pub mod conformance;
 pub mod conformance_access;
 pub mod fixture;

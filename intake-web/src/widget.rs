@@ -1,0 +1,7 @@
+use axum::Router;
+
+use crate::WebState;
+
+pub(crate) fn routes() -> Router<WebState> {
+    Router::new()
+}
