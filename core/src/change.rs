@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::automation::{AutomationRun, AutomationState, Rule};
 use crate::conversation::{Attachment, Message};
+use crate::flows::{Flow, FlowPollState, FlowRun, HookEndpoint};
 use crate::credentials::{Credential, Session, SignInLink};
 use crate::event::{EventData, NewEvent};
 use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
@@ -57,10 +58,14 @@ pub enum RecordKind {
     Calendar,
     TimeEntry,
     View,
+    Flow,
+    FlowRun,
+    FlowPollState,
+    HookEndpoint,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 31] = [
+    pub const ALL: [RecordKind; 35] = [
         RecordKind::Workspace,
         RecordKind::Portfolio,
         RecordKind::Project,
@@ -92,6 +97,10 @@ impl RecordKind {
         RecordKind::Calendar,
         RecordKind::TimeEntry,
         RecordKind::View,
+        RecordKind::Flow,
+        RecordKind::FlowRun,
+        RecordKind::FlowPollState,
+        RecordKind::HookEndpoint,
     ];
 
     /// The table holding this kind in both backends.
@@ -128,6 +137,10 @@ impl RecordKind {
             RecordKind::Calendar => "work_calendars",
             RecordKind::TimeEntry => "time_entries",
             RecordKind::View => "saved_views",
+            RecordKind::Flow => "flows",
+            RecordKind::FlowRun => "flow_runs",
+            RecordKind::FlowPollState => "flow_poll_states",
+            RecordKind::HookEndpoint => "hook_endpoints",
         }
     }
 
@@ -164,6 +177,10 @@ impl RecordKind {
             RecordKind::Calendar => "calendar",
             RecordKind::TimeEntry => "time entry",
             RecordKind::View => "view",
+            RecordKind::Flow => "flow",
+            RecordKind::FlowRun => "flow run",
+            RecordKind::FlowPollState => "flow poll state",
+            RecordKind::HookEndpoint => "incoming webhook",
         }
     }
 }
@@ -204,6 +221,10 @@ pub enum Record {
     Calendar(WorkCalendar),
     TimeEntry(TimeEntry),
     View(SavedView),
+    Flow(Flow),
+    FlowRun(FlowRun),
+    FlowPollState(FlowPollState),
+    HookEndpoint(HookEndpoint),
 }
 
 macro_rules! record_accessors {
@@ -271,7 +292,11 @@ record_accessors!(
     SignInLink,
     Calendar,
     TimeEntry,
-    View
+    View,
+    Flow,
+    FlowRun,
+    FlowPollState,
+    HookEndpoint
 );
 
 impl Record {
@@ -297,7 +322,12 @@ impl Record {
             | Record::AutomationRule(_)
             | Record::AutomationState(_)
             | Record::Organization(_)
-            | Record::PortalSettings(_) => None,
+            | Record::PortalSettings(_)
+            | Record::Flow(_)
+            | Record::HookEndpoint(_) => None,
+            // A flow's runs and poll state are listed by flow.
+            Record::FlowRun(r) => Some(r.flow.as_uuid()),
+            Record::FlowPollState(s) => Some(s.flow.as_uuid()),
             Record::Portfolio(p) => p.parent.map(|p| p.as_uuid()),
             Record::Project(p) => p.portfolio.map(|p| p.as_uuid()),
             Record::Folder(f) => Some(f.project.as_uuid()),

@@ -100,6 +100,14 @@ ids! {
     TimeEntryId,
     /// A saved view.
     ViewId,
+    /// A flow: trigger → filters → steps.
+    FlowId,
+    /// One run of a flow.
+    FlowRunId,
+    /// A poll-triggered flow's cursor and recently seen ids: always equal to the flow's id.
+    FlowPollStateId,
+    /// An incoming webhook endpoint.
+    HookEndpointId,
 }
 
 /// Where new ids come from. The server uses time-ordered UUIDv7; tests use a counter so that

@@ -15,6 +15,7 @@ pub mod diff;
 pub mod error;
 pub mod event;
 pub mod fields;
+pub mod flows;
 pub mod hierarchy;
 pub mod ids;
 pub mod item;

@@ -34,6 +34,7 @@ use crate::people::{ApiToken, Notification, Organization, Team, User};
 use crate::planning::WorkCalendar;
 use crate::timesheet::{EntryStatus, TimeEntry};
 use crate::views::SavedView;
+use crate::flows::{Flow, FlowPollState, FlowRun, HookEndpoint};
 use crate::webhook::{EventCursor, Webhook};
 use crate::workflow::StatusCategory;
 
@@ -555,6 +556,10 @@ typed_records! {
     WorkCalendar => Calendar,
     TimeEntry => TimeEntry,
     SavedView => View,
+    Flow => Flow,
+    FlowRun => FlowRun,
+    FlowPollState => FlowPollState,
+    HookEndpoint => HookEndpoint,
 }
 
 fn wrong_kind(kind: RecordKind) -> StoreError {

@@ -41,6 +41,10 @@ pub struct Webhook {
     /// Event names (`item.created`) or namespaces (`item.*`); empty means every event.
     pub events: Vec<String>,
     pub active: bool,
+    /// A REST-hook subscription made by an external automation platform
+    /// (`POST /api/v1/hooks/subscriptions`): a 410 Gone from its target unsubscribes it.
+    #[serde(default)]
+    pub rest_hook: bool,
     pub created_at: DateTime<Utc>,
     pub version: i64,
 }
@@ -266,6 +270,7 @@ mod tests {
             secret: "s".repeat(32),
             events: events.iter().map(|s| s.to_string()).collect(),
             active: true,
+            rest_hook: false,
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             version: 1,
         }

@@ -79,6 +79,13 @@ pub struct IncomingRequest {
     pub body: Vec<u8>,
 }
 
+/// Which part of a plugin a flow names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginPart {
+    Trigger,
+    Action,
+}
+
 /// Runs installed plugins. Every method runs one call in a fresh sandbox; a failure is the
 /// call's own and is returned, never panicked.
 #[async_trait]
@@ -95,4 +102,10 @@ pub trait PluginRuntime: Send + Sync + std::fmt::Debug {
         trigger: &str,
         request: IncomingRequest,
     ) -> PluginOutcome<Vec<TriggerItem>>;
+
+    /// Whether `plugin` is installed and enabled in the workspace and has this trigger or
+    /// action: flows are checked when they are saved, so a misspelt name is refused then (with
+    /// `Unavailable` saying what is missing) instead of failing every run.
+    async fn check(&self, workspace: WorkspaceId, plugin: &str, part: PluginPart, name: &str)
+    -> Result<(), PluginFailure>;
 }

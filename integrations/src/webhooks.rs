@@ -70,6 +70,8 @@ pub struct WebhookDelivery {
     client: reqwest::Client,
     egress: Egress,
     timeout: Duration,
+    /// Runs `DeleteWebhook` when a REST-hook subscription's target answers 410 Gone.
+    desk: Option<tandem_core::Desk>,
 }
 
 /// What the relay put in a delivery job.
@@ -89,7 +91,14 @@ impl WebhookDelivery {
             .user_agent(concat!("Tandem-Webhooks/", env!("CARGO_PKG_VERSION")))
             .dns_resolver(options.egress.resolver())
             .build()?;
-        Ok(Self { store, client, egress: options.egress, timeout: options.timeout })
+        Ok(Self { store, client, egress: options.egress, timeout: options.timeout, desk: None })
+    }
+
+    /// Lets a 410 Gone from a REST-hook subscription's target unsubscribe it (through `desk`,
+    /// as Tandem itself).
+    pub fn unsubscribing_gone(mut self, desk: tandem_core::Desk) -> Self {
+        self.desk = Some(desk);
+        self
     }
 }
 
@@ -282,6 +291,20 @@ impl JobHandler for WebhookDelivery {
             .map(str::to_string);
         if (200..300).contains(&status) {
             return Ok(());
+        }
+        if status == 410
+            && hook.rest_hook
+            && let Some(desk) = &self.desk
+        {
+            let system = tandem_core::Actor::system(job.workspace_id);
+            let gone = tandem_core::commands::DeleteWebhook { id: hook.id };
+            return match desk.execute(&system, &gone).await {
+                Ok(()) | Err(tandem_core::DeskError::NotFound(_)) => {
+                    tracing::info!(webhook = %hook.id, "the subscriber answered 410 Gone; unsubscribed");
+                    Ok(())
+                }
+                Err(e) => Err(JobFailure::Retry(format!("{to} answered 410 Gone; unsubscribing failed: {e}"))),
+            };
         }
         let excerpt = body_excerpt(response).await;
         let what = if excerpt.is_empty() {

@@ -101,6 +101,7 @@ impl Setup {
             secret: SECRET.into(),
             events: vec![],
             active,
+            rest_hook: false,
             created_at: Utc::now(),
             version: 1,
         };

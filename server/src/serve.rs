@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tandem_core::{Desk, Limits};
-use tandem_integrations::{DeliveryOptions, Egress, WebhookDelivery};
+use tandem_integrations::{DeliveryOptions, Egress, FlowEngine, WebhookDelivery};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
@@ -298,8 +298,16 @@ async fn start_background(
         },
     )
     .context("cannot set up webhook delivery")?;
+    let delivery = delivery.unsubscribing_gone(desk.clone());
+    let egress = Egress { allow_private: config.limits.allow_private_webhooks };
+    // No plugin host is linked into this build yet: plugin steps and triggers fail as
+    // unavailable, and flows naming plugins are refused when saved.
+    let engine = Arc::new(FlowEngine::new(desk.clone(), None, egress, request).context("cannot set up flows")?);
     let mut registry = Registry::new();
     registry.register(Arc::new(delivery));
+    for handler in engine.handlers() {
+        registry.register(handler);
+    }
     registry.register(Arc::new(AutomationDelivery::new(desk.clone())));
     if let Some(outbound) = &config.outbound {
         let mail = crate::mail::delivery(desk.clone(), outbound).await?;
@@ -321,9 +329,13 @@ async fn start_background(
         ..RelayConfig::default()
     };
     let relay = relay::spawn(desk.clone(), relay_config, runner.waker(), stop.clone());
+    let flows = crate::jobs::flows::spawn(desk.clone(), jobs.poll, runner.waker(), stop.clone());
     let timed = automations::spawn(desk.clone(), jobs.automation_interval, stop);
-    // One handle for both loops: the caller waits for them together on shutdown.
+    // One handle for the loops: the caller waits for them together on shutdown.
     let background = tokio::spawn(async move {
+        if let Err(e) = flows.await {
+            tracing::error!(error = %e, "the flow scheduler failed");
+        }
         if let Err(e) = timed.await {
             tracing::error!(error = %e, "the automation scheduler failed");
         }

@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use sha2::{Digest, Sha256};
 use tandem_core::{Desk, WorkspaceId};
+use tandem_integrations::{Egress, FlowEngine, PluginRuntime};
 
 use crate::error::ApiError;
 use crate::sign_in::SignInConfig;
@@ -60,6 +61,10 @@ pub struct AppState {
 
 struct Inner {
     desk: Desk,
+    /// Runs installed plugins, when this server has a plugin host.
+    plugins: Option<Arc<dyn PluginRuntime>>,
+    /// The flow engine incoming webhooks use (made on first use).
+    flows: OnceLock<Arc<FlowEngine>>,
     admin: AdminToken,
     sign_in: SignInConfig,
     /// The oldest workspace, where the server administrator acts without a `Tandem-Workspace`
@@ -79,7 +84,49 @@ impl AppState {
     }
 
     pub fn with_sign_in(desk: Desk, admin: AdminToken, sign_in: SignInConfig) -> Self {
-        Self { inner: Arc::new(Inner { desk, admin, sign_in, default_workspace: OnceLock::new() }) }
+        Self {
+            inner: Arc::new(Inner {
+                desk,
+                plugins: None,
+                flows: OnceLock::new(),
+                admin,
+                sign_in,
+                default_workspace: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Gives the API a plugin runtime (flows naming plugins are checked against it, plugin
+    /// webhook triggers are handed to it). Call before the state is shared.
+    pub fn with_plugins(mut self, plugins: Arc<dyn PluginRuntime>) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.plugins = Some(plugins),
+            None => tracing::error!("the plugin runtime was given after the API state was shared; ignored"),
+        }
+        self
+    }
+
+    pub fn plugins(&self) -> Option<&Arc<dyn PluginRuntime>> {
+        self.inner.plugins.as_ref()
+    }
+
+    /// The flow engine incoming webhooks run through.
+    pub fn flows(&self) -> Result<&Arc<FlowEngine>, ApiError> {
+        if let Some(engine) = self.inner.flows.get() {
+            return Ok(engine);
+        }
+        let egress = Egress { allow_private: self.inner.desk.limits().allow_private_webhooks };
+        let engine = FlowEngine::new(
+            self.inner.desk.clone(),
+            self.inner.plugins.clone(),
+            egress,
+            std::time::Duration::from_secs(15),
+        )
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot set up the flow engine");
+            ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable", "flows are unavailable")
+        })?;
+        Ok(self.inner.flows.get_or_init(|| Arc::new(engine)))
     }
 
     pub fn sign_in(&self) -> &SignInConfig {

@@ -255,11 +255,34 @@ impl World {
         w.ids.push(("automation", rule["id"].as_str().unwrap().to_string()));
         let hook = w.admin(Method::POST, "/webhooks", json!({"url": "https://hooks.example/tandem"})).await;
         w.ids.push(("webhook", hook["id"].as_str().unwrap().to_string()));
+        let flow = w.admin(Method::POST, "/flows", w.flow_body("Matrix flow")).await;
+        w.ids.push(("flow", flow["id"].as_str().unwrap().to_string()));
+        let endpoint = w
+            .admin(
+                Method::POST,
+                "/hook-endpoints",
+                json!({"name": "Matrix hook", "target": {"type": "flow", "flow": flow["id"]}}),
+            )
+            .await;
+        w.ids.push(("hook_endpoint", endpoint["id"].as_str().unwrap().to_string()));
+        let sub = w
+            .admin(
+                Method::POST,
+                "/hooks/subscriptions",
+                json!({"event": "item.created", "target_url": "https://hooks.example/sub"}),
+            )
+            .await;
+        w.ids.push(("subscription", sub["id"].as_str().unwrap().to_string()));
         let (status, file) =
             call(&w.app, Method::POST, "/items/1/attachments", Some(ADMIN), Payload::File).await;
         assert_eq!(status, StatusCode::CREATED, "{file}");
         w.ids.push(("attachment", file["id"].as_str().unwrap().to_string()));
         w
+    }
+
+    fn flow_body(&self, name: &str) -> Value {
+        json!({"name": name, "trigger": {"type": "incoming_webhook"},
+            "steps": [{"type": "add_message", "item": "{{trigger.n}}", "body": "hi"}]})
     }
 
     /// The route's path with its parameters filled in with records of the world.
@@ -282,6 +305,11 @@ impl World {
             p if p.starts_with("/join-requests/") => self.id("join_request"),
             p if p.starts_with("/auth/magic/") => "tdm_not_a_link",
             p if p.starts_with("/automations/") => self.id("automation"),
+            p if p.starts_with("/flows/") => self.id("flow"),
+            p if p.starts_with("/hook-endpoints/") => self.id("hook_endpoint"),
+            p if p.starts_with("/hooks/subscriptions/") => self.id("subscription"),
+            p if p.starts_with("/hooks/in/") => "hk_not_a_token",
+            p if p.starts_with("/flow-runs/") => nothing,
             p if p.starts_with("/notifications/")
                 || p.starts_with("/jobs/")
                 || p.starts_with("/views/")
@@ -375,6 +403,14 @@ impl World {
             ("PATCH", "/automations/{id}") => json(json!({"name": "Renamed"})),
             ("POST", "/automations/{id}/enable" | "/automations/{id}/disable") => Payload::None,
             ("PUT", "/calendars/workspace" | "/users/{id}/calendar") => json(json!({"exceptions": []})),
+            ("POST", "/flows") | ("PUT", "/flows/{id}") => json(self.flow_body(&format!("Flow {unique}"))),
+            ("POST", "/flows/{id}/enable" | "/flows/{id}/disable" | "/flow-runs/{id}/replay") => Payload::None,
+            ("POST", "/hook-endpoints") => json(json!({"name": format!("Hook {unique}"),
+                "target": {"type": "create_item", "item_type": self.id("ticket_type"), "title": "{{trigger.t}}"}})),
+            ("POST", "/hooks/in/{token}") => json(json!({"t": "x"})),
+            ("POST", "/hooks/subscriptions") => {
+                json(json!({"event": "item.created", "target_url": "https://hooks.example/sub"}))
+            }
             ("POST", "/views") => json(json!({"name": format!("View {unique}")})),
             ("PATCH", "/views/{id}") => json(json!({"name": "Renamed"})),
             ("POST", "/views/{id}/board/move") => json(json!({"item": 1, "status": "waiting"})),

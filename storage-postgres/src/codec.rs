@@ -49,6 +49,10 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::Calendar => Record::Calendar(decode_as(kind, doc)?),
         RecordKind::TimeEntry => Record::TimeEntry(decode_as(kind, doc)?),
         RecordKind::View => Record::View(decode_as(kind, doc)?),
+        RecordKind::Flow => Record::Flow(decode_as(kind, doc)?),
+        RecordKind::FlowRun => Record::FlowRun(decode_as(kind, doc)?),
+        RecordKind::FlowPollState => Record::FlowPollState(decode_as(kind, doc)?),
+        RecordKind::HookEndpoint => Record::HookEndpoint(decode_as(kind, doc)?),
     })
 }
 
@@ -85,6 +89,10 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::Calendar(r) => serde_json::to_string(r),
         Record::TimeEntry(r) => serde_json::to_string(r),
         Record::View(r) => serde_json::to_string(r),
+        Record::Flow(r) => serde_json::to_string(r),
+        Record::FlowRun(r) => serde_json::to_string(r),
+        Record::FlowPollState(r) => serde_json::to_string(r),
+        Record::HookEndpoint(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }

@@ -46,6 +46,10 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::Calendar => Record::Calendar(from_doc(kind, doc)?),
         RecordKind::TimeEntry => Record::TimeEntry(from_doc(kind, doc)?),
         RecordKind::View => Record::View(from_doc(kind, doc)?),
+        RecordKind::Flow => Record::Flow(from_doc(kind, doc)?),
+        RecordKind::FlowRun => Record::FlowRun(from_doc(kind, doc)?),
+        RecordKind::FlowPollState => Record::FlowPollState(from_doc(kind, doc)?),
+        RecordKind::HookEndpoint => Record::HookEndpoint(from_doc(kind, doc)?),
     })
 }
 
@@ -86,6 +90,10 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::Calendar(r) => serde_json::to_string(r),
         Record::TimeEntry(r) => serde_json::to_string(r),
         Record::View(r) => serde_json::to_string(r),
+        Record::Flow(r) => serde_json::to_string(r),
+        Record::FlowRun(r) => serde_json::to_string(r),
+        Record::FlowPollState(r) => serde_json::to_string(r),
+        Record::HookEndpoint(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }

@@ -851,6 +851,7 @@ fn webhook(ws: &Ws, url: &str) -> Webhook {
         secret: "whsec_conformance_secret".into(),
         events: vec!["item.*".into()],
         active: true,
+        rest_hook: false,
         created_at: ws.now,
         version: 1,
     }
@@ -898,6 +899,120 @@ pub async fn webhooks_and_cursors_are_records(store: TestStore) {
     insert(store.as_ref(), &other, relay_cursor(&other, 9, 1)).await;
     let stored = store::get::<EventCursor>(store.as_ref(), ws.id, cursor.id.0).await.unwrap();
     assert_eq!(stored, Some(cursor));
+}
+
+/// Flows, their runs (listed by flow), poll states and incoming webhook endpoints are stored,
+/// versioned and deleted like every record; a poll's state and its new runs commit together or
+/// not at all.
+pub async fn flow_records_round_trip(store: TestStore) {
+    use serde_json::json;
+    use tandem_core::flows::*;
+    let ws = workspace(store.as_ref(), "w").await;
+    let other = workspace(store.as_ref(), "other").await;
+    let spec = FlowSpec::from_json(&json!({
+        "name": "New issues to chat",
+        "trigger": {"type": "plugin_poll", "plugin": "issues", "trigger": "new_issue", "interval_secs": 60},
+        "filters": {"field": "trigger.state", "op": "eq", "value": "open"},
+        "steps": [{"type": "plugin_action", "plugin": "chat", "action": "post", "input": {"text": "{{trigger.title}}"}}]
+    }))
+    .unwrap();
+    let flow = Flow {
+        id: id(),
+        workspace_id: ws.id,
+        name: spec.name.clone(),
+        enabled: true,
+        paused_reason: None,
+        trigger: spec.trigger.clone(),
+        filters: spec.filters.clone(),
+        steps: spec.steps.clone(),
+        consecutive_failures: 0,
+        pause_after: 3,
+        created_at: ws.now,
+        updated_at: ws.now,
+        version: 1,
+    };
+    let flow = insert(store.as_ref(), &ws, flow).await;
+    assert_eq!(store::get::<Flow>(store.as_ref(), ws.id, flow.id.0).await.unwrap(), Some(flow.clone()));
+    assert!(store::get::<Flow>(store.as_ref(), other.id, flow.id.0).await.unwrap().is_none());
+    let state = FlowPollState {
+        id: FlowPollStateId(flow.id.0),
+        workspace_id: ws.id,
+        flow: flow.id,
+        cursor: Some("page-2".into()),
+        seeded: true,
+        seen: vec!["1".into(), "2".into()],
+        next_poll_at: ws.now,
+        last_polled_at: None,
+        last_error: None,
+        version: 1,
+    };
+    let state = insert(store.as_ref(), &ws, state).await;
+    let run = |n: u128| FlowRun {
+        id: id(),
+        workspace_id: ws.id,
+        flow: flow.id,
+        flow_name: flow.name.clone(),
+        trigger: json!({"id": n.to_string(), "title": "Export fails"}),
+        trigger_id: Some(n.to_string()),
+        status: RunStatus::Running,
+        steps: vec![StepRecord {
+            index: 0,
+            kind: "plugin_action".into(),
+            input: json!({"text": "Export fails"}),
+            output: None,
+            error: Some(StepError { class: ErrorClass::RateLimited, message: "slow down".into() }),
+            attempts: 1,
+            log: vec!["asked".into()],
+            at: ws.now,
+        }],
+        attempt: 1,
+        started_at: ws.now,
+        finished_at: None,
+        error: None,
+        version: 1,
+    };
+    // A poll: the moved cursor, the seen ids and two runs in one commit.
+    let (r1, r2) = (run(3), run(4));
+    let mut poll = ws.changes();
+    let moved = FlowPollState { cursor: Some("page-3".into()), seen: vec!["1".into(), "2".into(), "3".into(), "4".into()], version: 2, ..state.clone() };
+    poll.update(Record::FlowPollState(moved.clone()), 1);
+    poll.insert(Record::FlowRun(r1.clone()));
+    poll.insert(Record::FlowRun(r2.clone()));
+    store.commit(poll).await.unwrap();
+    let runs: Vec<FlowRun> = store::list(store.as_ref(), ws.id, &RecordQuery::children_of(flow.id.0)).await.unwrap();
+    assert_eq!(runs, [r1.clone(), r2.clone()]);
+    // The same poll again (a stale state) writes neither the state nor its runs.
+    let mut stale = ws.changes();
+    stale.update(Record::FlowPollState(FlowPollState { cursor: Some("page-9".into()), ..moved.clone() }), 1);
+    stale.insert(Record::FlowRun(run(5)));
+    assert!(matches!(store.commit(stale).await, Err(StoreError::Conflict(_))));
+    let runs: Vec<FlowRun> = store::list(store.as_ref(), ws.id, &RecordQuery::children_of(flow.id.0)).await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(store::get::<FlowPollState>(store.as_ref(), ws.id, flow.id.0).await.unwrap(), Some(moved));
+
+    let hook = HookEndpoint {
+        id: id(),
+        workspace_id: ws.id,
+        name: "Location form".into(),
+        token_sha256: token_digest("s".repeat(40).as_str()),
+        signing_secret: Some("incoming-signing-secret".into()),
+        target: HookTarget::CreateItem {
+            item_type: ws.ticket_type,
+            title: "{{trigger.subject}}".into(),
+            description: String::new(),
+            custom: Default::default(),
+        },
+        created_at: ws.now,
+        version: 1,
+    };
+    let hook = insert(store.as_ref(), &ws, hook).await;
+    assert_eq!(store::get::<HookEndpoint>(store.as_ref(), ws.id, hook.id.0).await.unwrap(), Some(hook.clone()));
+    let mut delete = ws.changes();
+    delete.delete(RecordKind::Flow, flow.id.0, 1);
+    delete.delete(RecordKind::HookEndpoint, hook.id.0, 1);
+    store.commit(delete).await.unwrap();
+    assert!(store::get::<Flow>(store.as_ref(), ws.id, flow.id.0).await.unwrap().is_none());
+    assert!(store::get::<HookEndpoint>(store.as_ref(), ws.id, hook.id.0).await.unwrap().is_none());
 }
 
 /// Relays racing to advance one cursor: exactly one commit wins, and the losers' delivery jobs
@@ -1389,6 +1504,7 @@ macro_rules! conformance_suite {
             login_failures_count_lock_and_clear,
             calendars_and_plans_are_stored,
             time_entries_filter_and_one_timer_runs,
+            flow_records_round_trip,
         );
         $crate::stamp!($harness; conformance_access;
             organizations_own_their_domains,

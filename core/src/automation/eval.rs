@@ -36,6 +36,8 @@ pub enum FieldRef {
     /// The text of the message that set the rule off (empty for other triggers).
     MessageText,
     Custom(String),
+    /// A path into a flow's data (`trigger.item.title`, `steps.0.output.id`): flow filters only.
+    Path(String),
 }
 
 impl FieldRef {
@@ -80,6 +82,9 @@ impl FieldRef {
             "assignees" => FieldRef::Assignees,
             "followers" => FieldRef::Followers,
             "message.text" => FieldRef::MessageText,
+            path if path.starts_with("trigger.") || path.starts_with("steps.") => {
+                FieldRef::Path(path.to_string())
+            }
             _ => {
                 let key = s.strip_prefix("custom.")?;
                 if key.is_empty() {
@@ -93,6 +98,7 @@ impl FieldRef {
     pub fn name(&self) -> String {
         match self {
             FieldRef::Custom(k) => format!("custom.{k}"),
+            FieldRef::Path(p) => p.clone(),
             other => {
                 let i = [
                     FieldRef::Title,
@@ -230,6 +236,8 @@ pub fn field_value(field: &FieldRef, f: &Facts<'_>) -> Value {
         FieldRef::Followers => Value::Array(item.followers.iter().map(id_value).collect()),
         FieldRef::MessageText => f.message.map_or(Value::Null, |m| Value::String(m.text.clone())),
         FieldRef::Custom(key) => item.custom.get(key).cloned().unwrap_or(Value::Null),
+        // Rules have no flow data; validation refuses paths in rules.
+        FieldRef::Path(_) => Value::Null,
     }
 }
 
@@ -355,12 +363,22 @@ pub fn within_business_hours(b: &BusinessHours, now: DateTime<Utc>) -> bool {
 }
 
 pub fn holds(c: &Condition, f: &Facts<'_>, regexes: &Regexes) -> bool {
+    holds_with(c, &|field| field_value(field, f), f.now, regexes)
+}
+
+/// The condition tree over any source of field values (rules read an item, flows their data).
+pub fn holds_with(
+    c: &Condition,
+    value_of: &dyn Fn(&FieldRef) -> Value,
+    now: DateTime<Utc>,
+    regexes: &Regexes,
+) -> bool {
     match c {
-        Condition::All(cs) => cs.iter().all(|c| holds(c, f, regexes)),
-        Condition::Any(cs) => cs.iter().any(|c| holds(c, f, regexes)),
-        Condition::Not(c) => !holds(c, f, regexes),
-        Condition::Field { field, op, value } => compare(&field_value(field, f), *op, value, regexes),
-        Condition::BusinessHours(b) => within_business_hours(b, f.now),
+        Condition::All(cs) => cs.iter().all(|c| holds_with(c, value_of, now, regexes)),
+        Condition::Any(cs) => cs.iter().any(|c| holds_with(c, value_of, now, regexes)),
+        Condition::Not(c) => !holds_with(c, value_of, now, regexes),
+        Condition::Field { field, op, value } => compare(&value_of(field), *op, value, regexes),
+        Condition::BusinessHours(b) => within_business_hours(b, now),
     }
 }
 

@@ -40,7 +40,7 @@ use crate::workflow::StatusCategory;
 pub use engine::{Engine, Firing, World, dry_run};
 pub use eval::{FieldRef, Op};
 pub use load::load_world;
-pub use validate::{RuleRefs, validate_rule};
+pub use validate::{RuleRefs, validate_condition_with, validate_rule};
 
 /// The job kind that posts a deferred reply or notification of a firing (see the module docs).
 pub const AUTOMATION_DELIVER_JOB: &str = "automation.deliver";

@@ -134,6 +134,25 @@ fn validate_condition(
     rule: &Rule,
     refs: &RuleRefs,
 ) -> Result<(), Invalid> {
+    let field_ok = |field: &FieldRef, fpath: &str| match field {
+        FieldRef::Custom(key) if !refs.types(rule).any(|t| t.field(key).is_some()) => {
+            Err(err(fpath, format!("no item type of this rule has a custom field '{key}'")))
+        }
+        FieldRef::Path(p) => Err(err(fpath, format!("'{p}' is flow data; rules read item fields"))),
+        _ => Ok(()),
+    };
+    validate_condition_with(c, path, depth, count, &field_ok)
+}
+
+/// Checks a condition tree's shape, operators and values; `field_ok` says whether a field may be
+/// read where the tree is used (rules: item fields; flows: their data paths).
+pub fn validate_condition_with(
+    c: &Condition,
+    path: &str,
+    depth: usize,
+    count: &mut usize,
+    field_ok: &dyn Fn(&FieldRef, &str) -> Result<(), Invalid>,
+) -> Result<(), Invalid> {
     *count += 1;
     if *count > MAX_CONDITIONS {
         return Err(err(path, format!("a rule has at most {MAX_CONDITIONS} conditions")));
@@ -145,10 +164,10 @@ fn validate_condition(
         Condition::All(cs) | Condition::Any(cs) => {
             let key = if matches!(c, Condition::All(_)) { "all" } else { "any" };
             for (i, c) in cs.iter().enumerate() {
-                validate_condition(c, &format!("{path}.{key}[{i}]"), depth + 1, count, rule, refs)?;
+                validate_condition_with(c, &format!("{path}.{key}[{i}]"), depth + 1, count, field_ok)?;
             }
         }
-        Condition::Not(c) => validate_condition(c, &format!("{path}.not"), depth + 1, count, rule, refs)?,
+        Condition::Not(c) => validate_condition_with(c, &format!("{path}.not"), depth + 1, count, field_ok)?,
         Condition::BusinessHours(b) => {
             let p = format!("{path}.business_hours");
             if b.days.is_empty() {
@@ -169,14 +188,7 @@ fn validate_condition(
             }
         }
         Condition::Field { field, op, value } => {
-            if let FieldRef::Custom(key) = field
-                && !refs.types(rule).any(|t| t.field(key).is_some())
-            {
-                return Err(err(
-                    format!("{path}.field"),
-                    format!("no item type of this rule has a custom field '{key}'"),
-                ));
-            }
+            field_ok(field, &format!("{path}.field"))?;
             let vpath = format!("{path}.value");
             match op {
                 Op::IsSet | Op::IsEmpty => {

@@ -3,6 +3,7 @@
 mod access;
 mod automation;
 mod conversation;
+mod flows;
 mod items;
 mod mail;
 mod notify;
@@ -26,6 +27,11 @@ pub use automation::{
 };
 pub use conversation::{AddAttachment, MarkNotificationRead, NewFile, PostMessage, Posted};
 pub(crate) use items::move_to_status;
+pub use flows::{
+    CreateFlow, CreateHookEndpoint, DeleteFlow, DeleteHookEndpoint, FlowsRelayed, Polled, RecordFlowStep, RecordPoll,
+    RelayFlowEvents, ReplayFlowRun, StepState, ScheduleFlowPolls, SeenItem, SetFlowEnabled, TriggerFlow, UpdateFlow,
+    event_payload, run_job, starts_flows, token_matches as hook_token_matches,
+};
 pub use items::{
     ChangeFollowers, ConvertItem, CreateItem, ItemPatch, LinkItems, SetAssignees, TransitionItem,
     TransitionTo, UnlinkItems, UpdateItem,

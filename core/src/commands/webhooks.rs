@@ -26,6 +26,8 @@ pub struct CreateWebhook {
     /// Event names or namespaces; empty means every event.
     pub events: Vec<String>,
     pub active: bool,
+    /// A REST-hook subscription (see [`Webhook::rest_hook`]).
+    pub rest_hook: bool,
 }
 
 impl Command for CreateWebhook {
@@ -45,6 +47,7 @@ impl Command for CreateWebhook {
             secret: validate_secret("secret", &self.secret)?,
             events: validate_events("events", &self.events)?,
             active: self.active,
+            rest_hook: self.rest_hook,
             created_at: env.now,
             version: 1,
         };

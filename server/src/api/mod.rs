@@ -5,6 +5,7 @@
 mod access;
 mod automations;
 mod conversation;
+mod flows;
 mod items;
 mod mail;
 mod ops;
@@ -278,6 +279,23 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
         route(M::GET, "/webhooks/{id}", Ws(ManageStructure), webhooks::get_webhook),
         route(M::PATCH, "/webhooks/{id}", Ws(ManageStructure), webhooks::update_webhook),
         route(M::DELETE, "/webhooks/{id}", Ws(ManageStructure), webhooks::delete_webhook),
+        // Flows, incoming webhooks, REST hooks
+        route(M::GET, "/flows", Ws(ManageStructure), flows::list_flows),
+        route(M::POST, "/flows", Ws(ManageStructure), flows::create_flow),
+        route(M::GET, "/flows/{id}", Ws(ManageStructure), flows::get_flow),
+        route(M::PUT, "/flows/{id}", Ws(ManageStructure), flows::update_flow),
+        route(M::POST, "/flows/{id}/enable", Ws(ManageStructure), flows::enable_flow),
+        route(M::POST, "/flows/{id}/disable", Ws(ManageStructure), flows::disable_flow),
+        route(M::GET, "/flows/{id}/runs", Ws(ManageStructure), flows::list_runs),
+        route(M::GET, "/flow-runs/{id}", Ws(ManageStructure), flows::get_run),
+        route(M::POST, "/flow-runs/{id}/replay", Ws(ManageStructure), flows::replay_run),
+        route(M::DELETE, "/flows/{id}", Ws(ManageStructure), flows::delete_flow),
+        route(M::GET, "/hook-endpoints", Ws(ManageStructure), flows::list_endpoints),
+        route(M::POST, "/hook-endpoints", Ws(ManageStructure), flows::create_endpoint),
+        route(M::DELETE, "/hook-endpoints/{id}", Ws(ManageStructure), flows::delete_endpoint),
+        route(M::POST, "/hooks/in/{token}", Public, flows::receive),
+        route(M::POST, "/hooks/subscriptions", Ws(ManageStructure), flows::subscribe),
+        route(M::DELETE, "/hooks/subscriptions/{id}", Ws(ManageStructure), flows::unsubscribe),
     ]
 }
 

@@ -67,9 +67,14 @@ pub struct CreatedWebhook {
 
 /// A signing secret: `whsec_` and 32 random bytes, base64url.
 fn new_signing_secret() -> Result<String, ApiError> {
+    Ok(format!("whsec_{}", random_secret(32)?))
+}
+
+/// `n` random bytes from the operating system, base64url without padding.
+pub(crate) fn random_secret(n: usize) -> Result<String, ApiError> {
     use base64::Engine;
     use rand::TryRngCore;
-    let mut bytes = [0u8; 32];
+    let mut bytes = vec![0u8; n];
     rand::rngs::OsRng.try_fill_bytes(&mut bytes).map_err(|e| {
         tracing::error!(error = %e, "the operating system's random source failed");
         ApiError::new(
@@ -78,7 +83,7 @@ fn new_signing_secret() -> Result<String, ApiError> {
             "cannot make a secret right now; try again",
         )
     })?;
-    Ok(format!("whsec_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)))
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 pub async fn list_webhooks(
@@ -97,7 +102,8 @@ pub async fn create_webhook(
         Some(secret) => secret,
         None => new_signing_secret()?,
     };
-    let cmd = CreateWebhook { url: body.url, secret, events: body.events, active: body.active };
+    let cmd =
+        CreateWebhook { url: body.url, secret, events: body.events, active: body.active, rest_hook: false };
     let hook = s.desk().execute(&actor, &cmd).await?;
     let secret = hook.secret.clone();
     Ok(created(CreatedWebhook { webhook: hook.into(), secret }))

@@ -16,6 +16,7 @@
 
 pub mod automations;
 pub mod backoff;
+pub mod flows;
 pub mod relay;
 
 use std::collections::BTreeMap;

@@ -23,6 +23,7 @@ fn hook(w: &World, n: u128, events: &[&str], active: bool) -> Webhook {
         secret: SECRET.into(),
         events: events.iter().map(|e| e.to_string()).collect(),
         active,
+        rest_hook: false,
         created_at: t0(),
         version: 1,
     }
@@ -39,6 +40,7 @@ fn create(url: &str, events: &[&str]) -> CreateWebhook {
         secret: SECRET.into(),
         events: events.iter().map(|e| e.to_string()).collect(),
         active: true,
+        rest_hook: false,
     }
 }
 
