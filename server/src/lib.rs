@@ -13,12 +13,14 @@ pub mod error;
 pub mod extract;
 pub mod jobs;
 pub mod mail;
+pub mod portal;
 pub mod runtime;
 pub mod serve;
 pub mod sign_in;
 pub mod state;
 
 pub use api::router;
+pub use portal::app;
 pub use backend::{Backend, BackendOptions, DbLocation};
 pub use error::ApiError;
 pub use runtime::{SystemClock, UuidV7Ids};
