@@ -64,6 +64,18 @@ pub(crate) fn check_upload(filename: &str, content_type: &str) -> Result<(), Str
     Ok(())
 }
 
+/// A byte count for people: `2000 bytes`, `1.5 MB`.
+pub(crate) fn human_size(bytes: u64) -> String {
+    const MB: u64 = 1024 * 1024;
+    if bytes < 1024 {
+        format!("{bytes} bytes")
+    } else if bytes < MB {
+        format!("{:.0} KB", bytes as f64 / 1024.0)
+    } else {
+        format!("{:.1} MB", bytes as f64 / MB as f64)
+    }
+}
+
 /// What a submitted form said, kept to render it again.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Submitted {
@@ -107,7 +119,7 @@ pub(crate) async fn read_form(
                 continue; // an empty file input
             }
             if bytes.len() as u64 > max_bytes {
-                errors.insert("files".into(), format!("'{filename}' is larger than {} MB", max_bytes / (1024 * 1024)));
+                errors.insert("files".into(), format!("'{filename}' is larger than {}", human_size(max_bytes)));
                 continue;
             }
             if let Err(reason) = check_upload(&filename, &content_type) {
