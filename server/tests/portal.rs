@@ -335,3 +335,83 @@ async fn the_portal_escapes_what_people_wrote_and_shows_nobody_else_s_requests()
     let messages = portal.http.get(&format!("/items/{number}/messages")).await;
     assert!(messages.as_array().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_sign_in_link_from_the_portal_signs_the_customer_in_once() {
+    let portal = setup(&["--public-url", "https://desk.example", "--workers", "0"], false).await;
+    let mut tom = Visitor::new();
+    let csrf = tom.get(&portal.portal_url("/sign-in")).await.csrf();
+    let asked =
+        tom.post_form(&portal.portal_url("/magic-link"), &[("csrf", &csrf), ("email", "tom@pondsupply.example")]).await;
+    assert_eq!(asked.status, StatusCode::SEE_OTHER);
+    assert!(asked.location.unwrap().ends_with("/sign-in?sent=1"));
+    // An unknown address gets the same answer.
+    let unknown = tom.post_form(&portal.portal_url("/magic-link"), &[("csrf", &csrf), ("email", "who@nowhere.example")]).await;
+    assert_eq!(unknown.status, StatusCode::SEE_OTHER);
+
+    // The link is in the queued mail; the API hides it, so it is read from the database.
+    let store = tandem_storage_sqlite::SqliteStore::open(
+        portal._db.path().join("tandem.db"),
+        tandem_storage_sqlite::SqliteOptions::default(),
+    )
+    .unwrap();
+    let filter = tandem_core::store::JobFilter { kind: Some("mail.send".into()), limit: 10, ..Default::default() };
+    let jobs = tandem_core::Store::jobs(&store, &filter).await.unwrap();
+    assert_eq!(jobs.len(), 1, "one mail, for the known customer");
+    let link = jobs[0].payload["vars"]["link"].as_str().unwrap().to_string();
+    let prefix = format!("https://desk.example/portal/{}/magic/", portal.ws);
+    let secret = link.strip_prefix(&prefix).unwrap_or_else(|| panic!("{link} points at the portal"));
+
+    let mut browser = Visitor::new();
+    let used = browser.get(&portal.portal_url(&format!("/magic/{secret}"))).await;
+    assert_eq!(used.status, StatusCode::SEE_OTHER, "{}", used.text);
+    assert!(browser.cookies.contains_key("tandem_session"));
+    let list = browser.get(&portal.portal_url("/requests")).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.text.contains("My requests"));
+    let again = Visitor::new().get(&portal.portal_url(&format!("/magic/{secret}"))).await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED, "single use");
+}
+
+#[tokio::test]
+async fn portal_settings_refuse_unsafe_branding_and_unknown_types() {
+    let portal = setup(&[], false).await;
+    for (body, field) in [
+        (json!({"branding": {"primary_color": "red;}</style><script>"}}), "branding.primary_color"),
+        (json!({"branding": {"logo_url": "javascript:alert(1)"}}), "branding.logo_url"),
+        (json!({"forms": {"00000000-0000-0000-0000-000000000000": {"survey": true}}}), "forms.00000000-0000-0000-0000-000000000000"),
+        (json!({"forms": {portal.form_type.clone(): {"title": ""}}}), "title"),
+    ] {
+        let answer = portal.http.call(reqwest::Method::PATCH, "/portal", Some(body), StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert!(answer["error"]["field"].as_str().unwrap().contains(field), "{answer}");
+    }
+    // A type without a form has no form page.
+    let page = Visitor::new().get(&format!("{}/forms/{}/{}", portal.origin, portal.ws, portal.plain_type)).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_survey_records_each_answer_set_as_an_item() {
+    let portal = setup(&[], true).await;
+    portal
+        .patch_portal(json!({"forms": {portal.form_type.clone(): {"title": "Site IT survey", "survey": true}}}))
+        .await;
+    let mut guest = Visitor::new();
+    let page = guest.get(&portal.form_url()).await;
+    assert!(!page.text.contains("id=\"f-title\""), "a survey asks no subject");
+    let form = Form::new()
+        .text("csrf", page.csrf())
+        .text("name", "Sara Nguyen")
+        .text("email", "sara@pondsupply.example")
+        .text("custom.location", "Seattle")
+        .text("custom.affected_users", "12");
+    let done = guest.post_multipart(&portal.form_url(), form).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
+    let items = portal.items().await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["title"], "Site IT survey — Sara Nguyen");
+    assert_eq!(items[0]["requester"], portal.sara.as_str(), "a known address is its customer");
+    assert_eq!(items[0]["custom"]["affected_users"], json!(12.0));
+    let thanks = guest.get(&format!("{}{}", portal.origin, done.location.unwrap())).await;
+    assert!(thanks.text.contains("Your answers to Site IT survey were recorded"), "{}", thanks.text);
+}
