@@ -48,7 +48,8 @@ pub use item::{ActorRef, Assignee, Channel, Item, ItemKind, ItemLink, ItemType, 
 pub use job::{JobFailure, JobHandler};
 pub use mail::{InboundMail, MailSettings};
 pub use membership::{
-    JoinRequest, JoinState, PortalBranding, PortalSettings, PortalVisibility, ProjectMember, ProjectRole, WebForm,
+    JoinRequest, JoinState, PortalBranding, PortalSettings, PortalVisibility, ProjectMember, ProjectRole,
+    WebForm,
 };
 pub use people::{ApiToken, Notification, NotificationKind, Organization, Role, Team, TokenScope, User};
 pub use planning::{CalendarOwner, DependencyTiming, TaskPlan, WorkCalendar};

@@ -193,14 +193,19 @@ impl PortalBranding {
         use crate::error::Invalid;
         let name = self.name.trim();
         if name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err(Invalid::new("branding.name", "must be at most 100 characters, without control characters"));
+            return Err(Invalid::new(
+                "branding.name",
+                "must be at most 100 characters, without control characters",
+            ));
         }
         if let Some(url) = &self.logo_url {
             let lower = url.to_ascii_lowercase();
             let ok = (lower.starts_with("https://") || lower.starts_with("http://"))
                 && url.len() <= 2_048
                 && url.len() > "https://".len()
-                && !url.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '<' | '>'));
+                && !url
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '<' | '>'));
             if !ok {
                 return Err(Invalid::new("branding.logo_url", "must be an http:// or https:// address"));
             }

@@ -30,8 +30,8 @@ use tandem_core::{Actor, DeskError, FieldDef, FieldKind, ItemType, ItemTypeId, W
 
 use crate::WebState;
 use crate::page::{
-    CSRF_FIELD, ClientIp, HONEYPOT_FIELD, PageError, PageResult, csrf_for, csrf_ok, csrf_refused, face, guard_fields,
-    layout, too_many, with_cookie, workspace,
+    CSRF_FIELD, ClientIp, HONEYPOT_FIELD, PageError, PageResult, csrf_for, csrf_ok, csrf_refused, face,
+    guard_fields, layout, too_many, with_cookie, workspace,
 };
 use crate::state::{Bucket, PortalSession};
 
@@ -44,8 +44,8 @@ pub(crate) fn routes(body_limit: usize) -> Router<WebState> {
 /// File names a form accepts: documents, images, spreadsheets, archives — nothing a browser
 /// would run or render as a page.
 const ALLOWED_EXTENSIONS: &[&str] = &[
-    "png", "jpg", "jpeg", "gif", "webp", "heic", "pdf", "txt", "log", "csv", "doc", "docx", "xls", "xlsx", "ppt",
-    "pptx", "odt", "ods", "odp", "rtf", "zip", "eml", "msg",
+    "png", "jpg", "jpeg", "gif", "webp", "heic", "pdf", "txt", "log", "csv", "doc", "docx", "xls", "xlsx",
+    "ppt", "pptx", "odt", "ods", "odp", "rtf", "zip", "eml", "msg",
 ];
 
 /// Checks an upload's name and type against the allow-list; the reason when refused.
@@ -58,7 +58,11 @@ pub(crate) fn check_upload(filename: &str, content_type: &str) -> Result<(), Str
         ));
     }
     let ct = content_type.to_ascii_lowercase();
-    if ct.contains("html") || ct.contains("javascript") || ct.contains("svg") || ct.contains("xml") && !ct.contains("officedocument") {
+    if ct.contains("html")
+        || ct.contains("javascript")
+        || ct.contains("svg")
+        || ct.contains("xml") && !ct.contains("officedocument")
+    {
         return Err(format!("'{filename}' has a content type this form does not accept ({content_type})"));
     }
     Ok(())
@@ -119,7 +123,8 @@ pub(crate) async fn read_form(
                 continue; // an empty file input
             }
             if bytes.len() as u64 > max_bytes {
-                errors.insert("files".into(), format!("'{filename}' is larger than {}", human_size(max_bytes)));
+                errors
+                    .insert("files".into(), format!("'{filename}' is larger than {}", human_size(max_bytes)));
                 continue;
             }
             if let Err(reason) = check_upload(&filename, &content_type) {
@@ -157,7 +162,8 @@ fn form_value(def: &FieldDef, raw: Option<&Vec<String>>) -> Option<Value> {
     let raw = raw.map(|v| v.as_slice()).unwrap_or_default();
     match def.kind {
         FieldKind::MultiChoice => {
-            let picked: Vec<Value> = raw.iter().filter(|v| !v.is_empty()).map(|v| Value::String(v.clone())).collect();
+            let picked: Vec<Value> =
+                raw.iter().filter(|v| !v.is_empty()).map(|v| Value::String(v.clone())).collect();
             (!picked.is_empty()).then_some(Value::Array(picked))
         }
         FieldKind::Checkbox => raw.first().map(|v| Value::String(v.clone())),
@@ -172,7 +178,8 @@ fn check(t: &ItemType, form: &WebForm, s: &Submitted, guest: bool) -> (BTreeMap<
     let mut custom = BTreeMap::new();
     for def in t.fields.iter().filter(|f| !f.internal) {
         let value = form_value(def, s.custom.get(&def.key));
-        let submitted: BTreeMap<String, Value> = value.clone().map(|v| (def.key.clone(), v)).into_iter().collect();
+        let submitted: BTreeMap<String, Value> =
+            value.clone().map(|v| (def.key.clone(), v)).into_iter().collect();
         match validate_values(std::slice::from_ref(def), &BTreeMap::new(), &submitted) {
             Ok(_) => {
                 if let Some(v) = value {
@@ -279,7 +286,8 @@ async fn submit(
             // A guest cannot open the item (they have not signed in), so the number is all
             // the thanks page shows; a signed-in requester goes to it.
             if session.is_some() {
-                Ok(Redirect::to(&format!("/portal/{ws}/requests/{}?submitted=1", item.number)).into_response())
+                Ok(Redirect::to(&format!("/portal/{ws}/requests/{}?submitted=1", item.number))
+                    .into_response())
             } else {
                 Ok(thanks(Some(item.number)))
             }
@@ -288,9 +296,10 @@ async fn submit(
             let field = if e.field.starts_with("files") { "files".to_string() } else { e.field };
             Ok(again(&BTreeMap::from([(field, e.reason)])))
         }
-        Err(DeskError::TooLarge { what, limit, .. }) => {
-            Ok(again(&BTreeMap::from([("files".to_string(), format!("{what} is larger than {limit} bytes"))])))
-        }
+        Err(DeskError::TooLarge { what, limit, .. }) => Ok(again(&BTreeMap::from([(
+            "files".to_string(),
+            format!("{what} is larger than {limit} bytes"),
+        )]))),
         Err(e) => Err(e.into()),
     }
 }
@@ -312,16 +321,21 @@ async fn thanks(
     let (t, form) = face.form(t).cloned().ok_or_else(PageError::not_found)?;
     let session = state.sign_in.session(ws, &headers).await;
     let heading = form.title.clone().unwrap_or_else(|| t.name.clone());
-    Ok(layout(&face, "Thank you", session.as_ref(), html! {
-        h1 { "Thank you" }
-        div.notice role="status" {
-            @if form.survey { "Your answers to " (heading) " were recorded." }
-            @else { "We received your request" }
-            @if let Some(n) = q.n { " (#" (n) ")" }
-            "."
-        }
-        p { a href={ "/portal/" (ws) } { "Back to " (face.name()) } }
-    }))
+    Ok(layout(
+        &face,
+        "Thank you",
+        session.as_ref(),
+        html! {
+            h1 { "Thank you" }
+            div.notice role="status" {
+                @if form.survey { "Your answers to " (heading) " were recorded." }
+                @else { "We received your request" }
+                @if let Some(n) = q.n { " (#" (n) ")" }
+                "."
+            }
+            p { a href={ "/portal/" (ws) } { "Back to " (face.name()) } }
+        },
+    ))
 }
 
 fn input_id(key: &str) -> String {
@@ -329,7 +343,14 @@ fn input_id(key: &str) -> String {
 }
 
 /// One labelled input with its help and error; `aria-describedby` ties both to it.
-fn field_row(id: &str, label: &str, required: bool, help: Option<&str>, error: Option<&String>, input: Markup) -> Markup {
+fn field_row(
+    id: &str,
+    label: &str,
+    required: bool,
+    help: Option<&str>,
+    error: Option<&String>,
+    input: Markup,
+) -> Markup {
     html! {
         div.field {
             label for=(id) { (label) @if required { " " span.required aria-hidden="true" { "*" } } }
@@ -382,17 +403,31 @@ fn custom_field(def: &FieldDef, s: &Submitted, errors: &Errors) -> Markup {
                 }
             }
         }
-        FieldKind::Choice => field_row(&id, &def.label, required, help, error, html! {
-            select id=(id) name=(name) required[required] aria-describedby=[describe.as_deref()] aria-invalid=[invalid] {
-                option value="" { "Choose…" }
-                @for option in &def.rules.options {
-                    option value=(option) selected[&first == option] { (option) }
+        FieldKind::Choice => field_row(
+            &id,
+            &def.label,
+            required,
+            help,
+            error,
+            html! {
+                select id=(id) name=(name) required[required] aria-describedby=[describe.as_deref()] aria-invalid=[invalid] {
+                    option value="" { "Choose…" }
+                    @for option in &def.rules.options {
+                        option value=(option) selected[&first == option] { (option) }
+                    }
                 }
-            }
-        }),
-        FieldKind::LongText => field_row(&id, &def.label, required, help, error, html! {
-            textarea id=(id) name=(name) required[required] aria-describedby=[describe.as_deref()] aria-invalid=[invalid] { (first) }
-        }),
+            },
+        ),
+        FieldKind::LongText => field_row(
+            &id,
+            &def.label,
+            required,
+            help,
+            error,
+            html! {
+                textarea id=(id) name=(name) required[required] aria-describedby=[describe.as_deref()] aria-invalid=[invalid] { (first) }
+            },
+        ),
         kind => {
             let input_type = match kind {
                 FieldKind::Number => "number",
@@ -402,10 +437,17 @@ fn custom_field(def: &FieldDef, s: &Submitted, errors: &Errors) -> Markup {
                 FieldKind::Email => "email",
                 _ => "text",
             };
-            field_row(&id, &def.label, required, help, error, html! {
-                input type=(input_type) id=(id) name=(name) value=(first) step=[(kind == FieldKind::Number).then_some("any")]
-                    required[required] aria-describedby=[describe.as_deref()] aria-invalid=[invalid];
-            })
+            field_row(
+                &id,
+                &def.label,
+                required,
+                help,
+                error,
+                html! {
+                    input type=(input_type) id=(id) name=(name) value=(first) step=[(kind == FieldKind::Number).then_some("any")]
+                        required[required] aria-describedby=[describe.as_deref()] aria-invalid=[invalid];
+                },
+            )
         }
     }
 }
@@ -429,42 +471,47 @@ fn render(
     let ws: WorkspaceId = face.workspace.id;
     let heading = form.title.clone().unwrap_or_else(|| t.name.clone());
     let needs_sign_in = session.is_none() && !face.settings.open_forms;
-    layout(face, &heading, session, html! {
-        h1 { (heading) }
-        @if let Some(intro) = &form.intro { p.intro { (intro) } }
-        @if needs_sign_in {
-            div.notice { "Please " a href={ "/portal/" (ws) "/sign-in?next=/forms/" (ws) "/" (t.id) } { "sign in" } " to submit this form." }
-        }
-        @if !errors.is_empty() {
-            div.error role="alert" id="form-errors" { "Please correct the " (errors.len()) " problem(s) marked below." }
-        }
-        form.card method="post" action={ "/forms/" (ws) "/" (t.id) } enctype="multipart/form-data" novalidate {
-            (guard_fields(csrf))
-            @if session.is_none() && face.settings.open_forms {
-                (field_row("f-name", "Your name", true, None, errors.get("name"), plain_input("f-name", "name", "text", &s.name, errors.get("name"))))
-                (field_row("f-email", "Your email address", true, None, errors.get("email"), plain_input("f-email", "email", "email", &s.email, errors.get("email"))))
+    layout(
+        face,
+        &heading,
+        session,
+        html! {
+            h1 { (heading) }
+            @if let Some(intro) = &form.intro { p.intro { (intro) } }
+            @if needs_sign_in {
+                div.notice { "Please " a href={ "/portal/" (ws) "/sign-in?next=/forms/" (ws) "/" (t.id) } { "sign in" } " to submit this form." }
             }
-            @if !form.survey {
-                (field_row("f-title", "Subject", true, None, errors.get("title"), plain_input("f-title", "title", "text", &s.title, errors.get("title"))))
-                @let describe = described_by("f-description", false, errors.contains_key("description"));
-                (field_row("f-description", "Description", false, None, errors.get("description"), html! {
-                    textarea id="f-description" name="description" aria-describedby=[describe.as_deref()] { (s.description) }
-                }))
+            @if !errors.is_empty() {
+                div.error role="alert" id="form-errors" { "Please correct the " (errors.len()) " problem(s) marked below." }
             }
-            @for def in t.fields.iter().filter(|f| !f.internal) {
-                (custom_field(def, s, errors))
-            }
-            @if form.attachments {
-                @let describe = described_by("f-files", true, errors.contains_key("files"));
-                div.field {
-                    label for="f-files" { "Attachments" }
-                    p.help id="f-files-help" { "Up to 5 files: documents, images, spreadsheets or archives." }
-                    input type="file" id="f-files" name="files" multiple aria-describedby=[describe.as_deref()] aria-invalid=[errors.get("files").map(|_| "true")];
-                    @if let Some(e) = errors.get("files") { p.error id="f-files-error" role="alert" { (e) } }
+            form.card method="post" action={ "/forms/" (ws) "/" (t.id) } enctype="multipart/form-data" novalidate {
+                (guard_fields(csrf))
+                @if session.is_none() && face.settings.open_forms {
+                    (field_row("f-name", "Your name", true, None, errors.get("name"), plain_input("f-name", "name", "text", &s.name, errors.get("name"))))
+                    (field_row("f-email", "Your email address", true, None, errors.get("email"), plain_input("f-email", "email", "email", &s.email, errors.get("email"))))
                 }
+                @if !form.survey {
+                    (field_row("f-title", "Subject", true, None, errors.get("title"), plain_input("f-title", "title", "text", &s.title, errors.get("title"))))
+                    @let describe = described_by("f-description", false, errors.contains_key("description"));
+                    (field_row("f-description", "Description", false, None, errors.get("description"), html! {
+                        textarea id="f-description" name="description" aria-describedby=[describe.as_deref()] { (s.description) }
+                    }))
+                }
+                @for def in t.fields.iter().filter(|f| !f.internal) {
+                    (custom_field(def, s, errors))
+                }
+                @if form.attachments {
+                    @let describe = described_by("f-files", true, errors.contains_key("files"));
+                    div.field {
+                        label for="f-files" { "Attachments" }
+                        p.help id="f-files-help" { "Up to 5 files: documents, images, spreadsheets or archives." }
+                        input type="file" id="f-files" name="files" multiple aria-describedby=[describe.as_deref()] aria-invalid=[errors.get("files").map(|_| "true")];
+                        @if let Some(e) = errors.get("files") { p.error id="f-files-error" role="alert" { (e) } }
+                    }
+                }
+                @if let Some(e) = errors.get("") { p.error role="alert" { (e) } }
+                button type="submit" { @if form.survey { "Send answers" } @else { "Submit request" } }
             }
-            @if let Some(e) = errors.get("") { p.error role="alert" { (e) } }
-            button type="submit" { @if form.survey { "Send answers" } @else { "Submit request" } }
-        }
-    })
+        },
+    )
 }

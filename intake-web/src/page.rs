@@ -56,14 +56,21 @@ impl From<DeskError> for PageError {
         match e {
             // Forbidden and missing look the same: a requester learns nothing of what exists.
             DeskError::NotFound(_) | DeskError::Forbidden(_) => PageError::not_found(),
-            DeskError::Invalid(i) => PageError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{}: {}", i.field, i.reason)),
+            DeskError::Invalid(i) => {
+                PageError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{}: {}", i.field, i.reason))
+            }
             DeskError::TooLarge { what, limit, .. } => {
                 PageError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("{what} is larger than {limit} bytes"))
             }
-            DeskError::Conflict(_) => PageError::new(StatusCode::CONFLICT, "Something changed meanwhile; try again."),
+            DeskError::Conflict(_) => {
+                PageError::new(StatusCode::CONFLICT, "Something changed meanwhile; try again.")
+            }
             DeskError::Store(e) => {
                 tracing::error!(error = %e, "a portal page failed");
-                PageError::new(StatusCode::SERVICE_UNAVAILABLE, "Something went wrong on our side; try again.")
+                PageError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Something went wrong on our side; try again.",
+                )
             }
         }
     }
@@ -132,7 +139,13 @@ ul.requests li { background: #fff; border: 1px solid #dde1e6; border-radius: .5r
 /// the core, and are checked again here because they are written into a stylesheet.
 fn brand_css(face: &PortalFace) -> String {
     let safe = |c: &Option<String>| {
-        c.as_ref().filter(|c| c.starts_with('#') && c[1..].chars().all(|x| x.is_ascii_hexdigit()) && matches!(c.len(), 4 | 7)).cloned()
+        c.as_ref()
+            .filter(|c| {
+                c.starts_with('#')
+                    && c[1..].chars().all(|x| x.is_ascii_hexdigit())
+                    && matches!(c.len(), 4 | 7)
+            })
+            .cloned()
     };
     let mut css = String::from(":root {");
     if let Some(c) = safe(&face.settings.branding.primary_color) {
@@ -202,7 +215,8 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// A guest's token: HMAC-SHA256 over the workspace and the random value in their cookie, so
 /// only a page this server rendered for that browser has it.
 fn guest_token(state: &WebState, ws: WorkspaceId, nonce: &str) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(state.form_key.as_slice()).expect("HMAC takes any key length");
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(state.form_key.as_slice()).expect("HMAC takes any key length");
     mac.update(b"tandem-form-csrf:");
     mac.update(ws.0.as_bytes());
     mac.update(nonce.as_bytes());
@@ -211,7 +225,12 @@ fn guest_token(state: &WebState, ws: WorkspaceId, nonce: &str) -> String {
 
 /// The CSRF token for a page: the session's when signed in, else a guest's (making the cookie
 /// on the first visit).
-pub fn csrf_for(state: &WebState, ws: WorkspaceId, headers: &HeaderMap, session: Option<&PortalSession>) -> Csrf {
+pub fn csrf_for(
+    state: &WebState,
+    ws: WorkspaceId,
+    headers: &HeaderMap,
+    session: Option<&PortalSession>,
+) -> Csrf {
     if let Some(s) = session {
         return Csrf { token: s.csrf.clone(), set_cookie: None };
     }
@@ -229,7 +248,13 @@ pub fn csrf_for(state: &WebState, ws: WorkspaceId, headers: &HeaderMap, session:
 }
 
 /// Whether `sent` is the token this browser was given.
-pub fn csrf_ok(state: &WebState, ws: WorkspaceId, headers: &HeaderMap, session: Option<&PortalSession>, sent: &str) -> bool {
+pub fn csrf_ok(
+    state: &WebState,
+    ws: WorkspaceId,
+    headers: &HeaderMap,
+    session: Option<&PortalSession>,
+    sent: &str,
+) -> bool {
     let expected = match session {
         Some(s) => s.csrf.clone(),
         None => match cookie_value(headers, FORM_COOKIE) {
@@ -242,11 +267,17 @@ pub fn csrf_ok(state: &WebState, ws: WorkspaceId, headers: &HeaderMap, session: 
 }
 
 pub fn csrf_refused() -> PageError {
-    PageError::new(StatusCode::FORBIDDEN, "This form has expired or did not come from this site. Reload the page and try again.")
+    PageError::new(
+        StatusCode::FORBIDDEN,
+        "This form has expired or did not come from this site. Reload the page and try again.",
+    )
 }
 
 pub fn too_many() -> PageError {
-    PageError::new(StatusCode::TOO_MANY_REQUESTS, "Too many attempts from your network. Wait a minute and try again.")
+    PageError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many attempts from your network. Wait a minute and try again.",
+    )
 }
 
 /// A page response with the guest cookie when one was made.

@@ -22,13 +22,16 @@ use serde::Deserialize;
 use tandem_core::commands::{PortalFace, PostMessage};
 use tandem_core::conversation::Visibility;
 use tandem_core::store::RecordQuery;
-use tandem_core::{ActorRef, AttachmentId, Body, Channel, Item, ItemQuery, ItemRef, ItemScope, ItemType, SortKey, WorkspaceId};
+use tandem_core::{
+    ActorRef, AttachmentId, Body, Channel, Item, ItemQuery, ItemRef, ItemScope, ItemType, SortKey,
+    WorkspaceId,
+};
 
 use crate::WebState;
 use crate::forms::read_form;
 use crate::page::{
-    ClientIp, PageError, PageResult, csrf_for, csrf_ok, csrf_refused, face, guard_fields, layout, too_many, with_cookie,
-    workspace,
+    ClientIp, PageError, PageResult, csrf_for, csrf_ok, csrf_refused, face, guard_fields, layout, too_many,
+    with_cookie, workspace,
 };
 use crate::state::{Bucket, PortalSession, SignInRefused};
 
@@ -58,27 +61,36 @@ pub(crate) fn status_label(t: Option<&ItemType>, item: &Item) -> String {
         .unwrap_or_else(|| item.status.clone())
 }
 
-async fn home(State(state): State<WebState>, Path(ws): Path<String>, headers: HeaderMap) -> PageResult<Markup> {
+async fn home(
+    State(state): State<WebState>,
+    Path(ws): Path<String>,
+    headers: HeaderMap,
+) -> PageResult<Markup> {
     let ws = workspace(&ws)?;
     let face = face(&state, ws).await?;
     let session = state.sign_in.session(ws, &headers).await;
-    Ok(layout(&face, "Help", session.as_ref(), html! {
-        h1 { "How can we help?" }
-        @if face.forms.is_empty() {
-            p { "There are no forms here yet." }
-        } @else {
-            ul.requests {
-                @for (t, form) in &face.forms {
-                    li { a href={ "/forms/" (ws) "/" (t.id) } { (form.title.clone().unwrap_or_else(|| t.name.clone())) } }
+    Ok(layout(
+        &face,
+        "Help",
+        session.as_ref(),
+        html! {
+            h1 { "How can we help?" }
+            @if face.forms.is_empty() {
+                p { "There are no forms here yet." }
+            } @else {
+                ul.requests {
+                    @for (t, form) in &face.forms {
+                        li { a href={ "/forms/" (ws) "/" (t.id) } { (form.title.clone().unwrap_or_else(|| t.name.clone())) } }
+                    }
                 }
             }
-        }
-        @if session.is_some() {
-            p { a href={ "/portal/" (ws) "/requests" } { "See my requests" } }
-        } @else {
-            p { a href={ "/portal/" (ws) "/sign-in" } { "Sign in" } " to follow your requests." }
-        }
-    }))
+            @if session.is_some() {
+                p { a href={ "/portal/" (ws) "/requests" } { "See my requests" } }
+            } @else {
+                p { a href={ "/portal/" (ws) "/sign-in" } { "Sign in" } " to follow your requests." }
+            }
+        },
+    ))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -90,30 +102,37 @@ struct Next {
 /// Only paths of this site: never a redirect elsewhere.
 fn safe_next(ws: WorkspaceId, next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.contains("://") => n.to_string(),
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.contains("://") => {
+            n.to_string()
+        }
         _ => format!("/portal/{ws}/requests"),
     }
 }
 
 fn sign_in_view(face: &PortalFace, csrf: &str, next: &str, error: Option<&str>, sent: bool) -> Markup {
     let ws = face.workspace.id;
-    layout(face, "Sign in", None, html! {
-        h1 { "Sign in" }
-        @if sent { div.notice role="status" { "If this address belongs to one of our customers, a sign-in link is on its way." } }
-        @if let Some(e) = error { p.error role="alert" id="sign-in-error" { (e) } }
-        form.card method="post" action={ "/portal/" (ws) "/sign-in" } {
-            (guard_fields(csrf))
-            input type="hidden" name="next" value=(next);
-            div.field { label for="s-email" { "Email address" } input type="email" id="s-email" name="email" autocomplete="email" required aria-describedby=[error.map(|_| "sign-in-error")]; }
-            div.field { label for="s-password" { "Password" } input type="password" id="s-password" name="password" autocomplete="current-password" required; }
-            button type="submit" { "Sign in" }
-        }
-        form.card method="post" action={ "/portal/" (ws) "/magic-link" } {
-            (guard_fields(csrf))
-            div.field { label for="l-email" { "Or get a sign-in link by email" } input type="email" id="l-email" name="email" autocomplete="email" required; }
-            button type="submit" { "Email me a link" }
-        }
-    })
+    layout(
+        face,
+        "Sign in",
+        None,
+        html! {
+            h1 { "Sign in" }
+            @if sent { div.notice role="status" { "If this address belongs to one of our customers, a sign-in link is on its way." } }
+            @if let Some(e) = error { p.error role="alert" id="sign-in-error" { (e) } }
+            form.card method="post" action={ "/portal/" (ws) "/sign-in" } {
+                (guard_fields(csrf))
+                input type="hidden" name="next" value=(next);
+                div.field { label for="s-email" { "Email address" } input type="email" id="s-email" name="email" autocomplete="email" required aria-describedby=[error.map(|_| "sign-in-error")]; }
+                div.field { label for="s-password" { "Password" } input type="password" id="s-password" name="password" autocomplete="current-password" required; }
+                button type="submit" { "Sign in" }
+            }
+            form.card method="post" action={ "/portal/" (ws) "/magic-link" } {
+                (guard_fields(csrf))
+                div.field { label for="l-email" { "Or get a sign-in link by email" } input type="email" id="l-email" name="email" autocomplete="email" required; }
+                button type="submit" { "Email me a link" }
+            }
+        },
+    )
 }
 
 async fn sign_in_page(
@@ -164,13 +183,16 @@ async fn sign_in(
     let next = safe_next(ws, form.next.as_deref());
     let refused = |message: String, status: StatusCode| {
         let csrf = csrf_for(&state, ws, &headers, None);
-        (status, with_cookie(&csrf, sign_in_view(&face, &csrf.token, &next, Some(&message), false))).into_response()
+        (status, with_cookie(&csrf, sign_in_view(&face, &csrf.token, &next, Some(&message), false)))
+            .into_response()
     };
     if !form.website.is_empty() {
         return Ok(refused("The email address or password is wrong.".into(), StatusCode::UNAUTHORIZED));
     }
     match state.sign_in.password(ws, &form.email, &form.password, ip, &headers).await {
-        Ok(signed_in) => Ok(([(header::SET_COOKIE, signed_in.set_cookie)], Redirect::to(&next)).into_response()),
+        Ok(signed_in) => {
+            Ok(([(header::SET_COOKIE, signed_in.set_cookie)], Redirect::to(&next)).into_response())
+        }
         Err(SignInRefused::Locked { retry_after_secs }) => Ok(refused(
             format!("Too many failed sign-ins. Try again in {} minute(s).", (retry_after_secs + 59) / 60),
             StatusCode::TOO_MANY_REQUESTS,
@@ -214,7 +236,10 @@ async fn magic_link(
         Err(SignInRefused::Invalid(m) | SignInRefused::Unavailable(m)) => {
             let csrf = csrf_for(&state, ws, &headers, None);
             let next = format!("/portal/{ws}/requests");
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, with_cookie(&csrf, sign_in_view(&face, &csrf.token, &next, Some(&m), false)))
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                with_cookie(&csrf, sign_in_view(&face, &csrf.token, &next, Some(&m), false)),
+            )
                 .into_response())
         }
         Err(_) => Ok(sent),
@@ -241,7 +266,10 @@ async fn use_link(
             };
             let csrf = csrf_for(&state, ws, &headers, None);
             let next = format!("/portal/{ws}/requests");
-            Ok((StatusCode::UNAUTHORIZED, with_cookie(&csrf, sign_in_view(&face, &csrf.token, &next, Some(&message), false)))
+            Ok((
+                StatusCode::UNAUTHORIZED,
+                with_cookie(&csrf, sign_in_view(&face, &csrf.token, &next, Some(&message), false)),
+            )
                 .into_response())
         }
     }
@@ -269,7 +297,12 @@ async fn sign_out(
 }
 
 /// The signed-in session, or a redirect to the sign-in page that comes back here.
-async fn signed_in(state: &WebState, ws: WorkspaceId, headers: &HeaderMap, here: &str) -> Result<PortalSession, Response> {
+async fn signed_in(
+    state: &WebState,
+    ws: WorkspaceId,
+    headers: &HeaderMap,
+    here: &str,
+) -> Result<PortalSession, Response> {
     match state.sign_in.session(ws, headers).await {
         Some(s) => Ok(s),
         None => Err(Redirect::to(&format!("/portal/{ws}/sign-in?next={}", urlencode(here))).into_response()),
@@ -279,13 +312,19 @@ async fn signed_in(state: &WebState, ws: WorkspaceId, headers: &HeaderMap, here:
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
 }
 
-async fn requests(State(state): State<WebState>, Path(ws): Path<String>, headers: HeaderMap) -> PageResult<Response> {
+async fn requests(
+    State(state): State<WebState>,
+    Path(ws): Path<String>,
+    headers: HeaderMap,
+) -> PageResult<Response> {
     let ws = workspace(&ws)?;
     let face = face(&state, ws).await?;
     let session = match signed_in(&state, ws, &headers, &format!("/portal/{ws}/requests")).await {
@@ -298,7 +337,8 @@ async fn requests(State(state): State<WebState>, Path(ws): Path<String>, headers
     query.descending = true;
     query.limit = 100;
     let page = state.desk.items(&session.actor, query).await?;
-    let types = state.desk.directory::<ItemType>(&session.actor, &RecordQuery::all()).await.unwrap_or_default();
+    let types =
+        state.desk.directory::<ItemType>(&session.actor, &RecordQuery::all()).await.unwrap_or_default();
     let me = session.actor.user_id();
     Ok(layout(&face, "My requests", Some(&session), html! {
         h1 { "My requests" }
@@ -341,7 +381,8 @@ async fn item_page(
         Err(redirect) => return Ok(redirect),
     };
     let number: i64 = number.parse().map_err(|_| PageError::not_found())?;
-    let page = item_view(&state, &face, &session, number, None, q.submitted.is_some(), q.replied.is_some()).await?;
+    let page =
+        item_view(&state, &face, &session, number, None, q.submitted.is_some(), q.replied.is_some()).await?;
     Ok(page.into_response())
 }
 
@@ -363,54 +404,59 @@ async fn item_view(
     let ws = face.workspace.id;
     let me = actor.user_id();
     let public = messages.iter().filter(|m| m.visibility == Visibility::Public);
-    Ok(layout(face, &format!("#{} {}", item.number, item.title), Some(session), html! {
-        @if submitted { div.notice role="status" { "Thank you: we received your request." } }
-        @if replied { div.notice role="status" { "Your reply was sent." } }
-        h1 { "#" (item.number) " " (item.title) }
-        p { "Status: " span.status id="status" { (status_label(t, &item)) } }
-        @if !item.description.is_empty() { div.card { div.text style="white-space: pre-wrap" { (item.description) } } }
-        @if let Some(t) = t {
-            @let shown: Vec<_> = t.fields.iter().filter(|f| !f.internal && item.custom.contains_key(&f.key)).collect();
-            @if !shown.is_empty() {
-                dl.card {
-                    @for f in shown {
-                        dt { (f.label) }
-                        dd { (display_value(&item.custom[&f.key])) }
+    Ok(layout(
+        face,
+        &format!("#{} {}", item.number, item.title),
+        Some(session),
+        html! {
+            @if submitted { div.notice role="status" { "Thank you: we received your request." } }
+            @if replied { div.notice role="status" { "Your reply was sent." } }
+            h1 { "#" (item.number) " " (item.title) }
+            p { "Status: " span.status id="status" { (status_label(t, &item)) } }
+            @if !item.description.is_empty() { div.card { div.text style="white-space: pre-wrap" { (item.description) } } }
+            @if let Some(t) = t {
+                @let shown: Vec<_> = t.fields.iter().filter(|f| !f.internal && item.custom.contains_key(&f.key)).collect();
+                @if !shown.is_empty() {
+                    dl.card {
+                        @for f in shown {
+                            dt { (f.label) }
+                            dd { (display_value(&item.custom[&f.key])) }
+                        }
                     }
                 }
             }
-        }
-        @if !attachments.is_empty() {
-            h2 { "Files" }
-            ul id="attachments" {
-                @for a in &attachments {
-                    li { a href={ "/portal/" (ws) "/attachments/" (a.id) } { (a.filename) } " (" (a.size) " bytes)" }
+            @if !attachments.is_empty() {
+                h2 { "Files" }
+                ul id="attachments" {
+                    @for a in &attachments {
+                        li { a href={ "/portal/" (ws) "/attachments/" (a.id) } { (a.filename) } " (" (a.size) " bytes)" }
+                    }
                 }
             }
-        }
-        h2 { "Conversation" }
-        div id="conversation" {
-            @for m in public {
-                div.message {
-                    p.meta { (if me.is_some_and(|u| m.author == ActorRef::User(u)) { "You" } else { "Reply" }) " · " (m.created_at.format("%Y-%m-%d %H:%M UTC")) }
-                    div.text { (m.text) }
+            h2 { "Conversation" }
+            div id="conversation" {
+                @for m in public {
+                    div.message {
+                        p.meta { (if me.is_some_and(|u| m.author == ActorRef::User(u)) { "You" } else { "Reply" }) " · " (m.created_at.format("%Y-%m-%d %H:%M UTC")) }
+                        div.text { (m.text) }
+                    }
                 }
             }
-        }
-        form.card method="post" action={ "/portal/" (ws) "/requests/" (item.number) "/reply" } enctype="multipart/form-data" {
-            (guard_fields(&session.csrf))
-            div.field {
-                label for="r-body" { "Your reply" }
-                textarea id="r-body" name="description" required aria-describedby=[error.map(|_| "r-body-error")] aria-invalid=[error.map(|_| "true")] {}
-                @if let Some(e) = error { p.error id="r-body-error" role="alert" { (e) } }
+            form.card method="post" action={ "/portal/" (ws) "/requests/" (item.number) "/reply" } enctype="multipart/form-data" {
+                (guard_fields(&session.csrf))
+                div.field {
+                    label for="r-body" { "Your reply" }
+                    textarea id="r-body" name="description" required aria-describedby=[error.map(|_| "r-body-error")] aria-invalid=[error.map(|_| "true")] {}
+                    @if let Some(e) = error { p.error id="r-body-error" role="alert" { (e) } }
+                }
+                div.field {
+                    label for="r-files" { "Attach files" }
+                    input type="file" id="r-files" name="files" multiple;
+                }
+                button type="submit" { "Send reply" }
             }
-            div.field {
-                label for="r-files" { "Attach files" }
-                input type="file" id="r-files" name="files" multiple;
-            }
-            button type="submit" { "Send reply" }
-        }
-    }))
+        },
+    ))
 }
 
 fn display_value(v: &serde_json::Value) -> String {

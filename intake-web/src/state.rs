@@ -62,7 +62,12 @@ pub trait SignInPort: Send + Sync + 'static {
     async fn request_link(&self, ws: WorkspaceId, email: &str, path: &str) -> Result<(), SignInRefused>;
 
     /// Turns a sign-in link's secret into a session of `ws`.
-    async fn use_link(&self, ws: WorkspaceId, secret: &str, headers: &HeaderMap) -> Result<SignedIn, SignInRefused>;
+    async fn use_link(
+        &self,
+        ws: WorkspaceId,
+        secret: &str,
+        headers: &HeaderMap,
+    ) -> Result<SignedIn, SignInRefused>;
 
     /// Ends the request's session, if any; the `Set-Cookie` header that clears the cookie.
     async fn sign_out(&self, headers: &HeaderMap) -> HeaderValue;
@@ -86,7 +91,12 @@ pub struct WebLimits {
 
 impl Default for WebLimits {
     fn default() -> Self {
-        Self { submissions_per_minute: 10, sign_ins_per_minute: 10, max_upload_bytes: 10 * 1024 * 1024, max_files: 5 }
+        Self {
+            submissions_per_minute: 10,
+            sign_ins_per_minute: 10,
+            max_upload_bytes: 10 * 1024 * 1024,
+            max_files: 5,
+        }
     }
 }
 
@@ -103,7 +113,10 @@ pub struct WebState {
 
 impl std::fmt::Debug for WebState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebState").field("desk", &self.desk).field("limits", &self.limits).finish_non_exhaustive()
+        f.debug_struct("WebState")
+            .field("desk", &self.desk)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
     }
 }
 
@@ -127,11 +140,15 @@ pub(crate) enum Bucket {
     SignIn,
 }
 
+type WindowKey = (Bucket, Option<IpAddr>);
+/// When the window started and how many attempts it has seen.
+type Window = (Instant, u32);
+
 /// Fixed one-minute windows per (bucket, network address), in this process. The durable
 /// per-account throttle of failed passwords is the server's; this one stops floods cheaply.
 #[derive(Debug, Default)]
 pub(crate) struct RateLimiter {
-    windows: Mutex<HashMap<(Bucket, Option<IpAddr>), (Instant, u32)>>,
+    windows: Mutex<HashMap<WindowKey, Window>>,
 }
 
 const WINDOW: Duration = Duration::from_secs(60);

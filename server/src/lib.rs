@@ -20,9 +20,9 @@ pub mod sign_in;
 pub mod state;
 
 pub use api::router;
-pub use portal::app;
 pub use backend::{Backend, BackendOptions, DbLocation};
 pub use error::ApiError;
+pub use portal::app;
 pub use runtime::{SystemClock, UuidV7Ids};
 pub use sign_in::SignInConfig;
 pub use state::{AdminToken, AppState};

@@ -66,7 +66,10 @@ impl SignInPort for ServerSignIn {
         headers: &HeaderMap,
     ) -> Result<SignedIn, SignInRefused> {
         let now = self.state.desk().now();
-        match password_sign_in(&self.state, Some(ws), email, password.to_string(), ip).await.map_err(refused)? {
+        match password_sign_in(&self.state, Some(ws), email, password.to_string(), ip)
+            .await
+            .map_err(refused)?
+        {
             PasswordOutcome::SignedIn { session, secret, .. } => Ok(self.cookie(headers, &session, &secret)),
             PasswordOutcome::Wrong => Err(SignInRefused::Wrong),
             PasswordOutcome::Locked(until) => {
@@ -79,7 +82,12 @@ impl SignInPort for ServerSignIn {
         send_sign_in_link(&self.state, Some(ws), email, path).await.map_err(refused)
     }
 
-    async fn use_link(&self, ws: WorkspaceId, secret: &str, headers: &HeaderMap) -> Result<SignedIn, SignInRefused> {
+    async fn use_link(
+        &self,
+        ws: WorkspaceId,
+        secret: &str,
+        headers: &HeaderMap,
+    ) -> Result<SignedIn, SignInRefused> {
         let (_, session, secret) = redeem_link(&self.state, Some(ws), secret).await.map_err(refused)?;
         Ok(self.cookie(headers, &session, &secret))
     }
@@ -88,8 +96,11 @@ impl SignInPort for ServerSignIn {
         let secure = self.state.sign_in().secure(headers);
         if let Some(secret) = session_secret(headers)
             && let Ok((session, user)) = session_user(&self.state, secret).await
-            && let Err(e) =
-                self.state.desk().execute(&Actor::user(user, TokenScope::Admin), &EndSession { id: session.id }).await
+            && let Err(e) = self
+                .state
+                .desk()
+                .execute(&Actor::user(user, TokenScope::Admin), &EndSession { id: session.id })
+                .await
         {
             tracing::warn!(error = %e, "cannot end a portal session");
         }

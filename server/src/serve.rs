@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
 use crate::backend::{Backend, BackendOptions, DbLocation};
+use crate::bootstrap;
 use crate::demo::{self, Seeded};
 use crate::jobs::automations::{self, AutomationDelivery};
 use crate::jobs::relay::{self, RelayConfig};
@@ -19,7 +20,6 @@ use crate::jobs::{Backoff, KindPolicy, Registry, Runner, RunnerConfig};
 use crate::runtime::{SystemClock, UuidV7Ids};
 use crate::sign_in::SignInConfig;
 use crate::state::AppState;
-use crate::bootstrap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LogFormat {

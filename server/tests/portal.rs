@@ -30,7 +30,10 @@ struct Page {
 impl Page {
     /// The CSRF token of the page's first form.
     fn csrf(&self) -> String {
-        let at = self.text.find("name=\"csrf\" value=\"").unwrap_or_else(|| panic!("no csrf field in {}", self.text));
+        let at = self
+            .text
+            .find("name=\"csrf\" value=\"")
+            .unwrap_or_else(|| panic!("no csrf field in {}", self.text));
         let rest = &self.text[at + "name=\"csrf\" value=\"".len()..];
         rest[..rest.find('"').unwrap()].to_string()
     }
@@ -71,12 +74,17 @@ impl Visitor {
     }
 
     async fn get(&mut self, url: &str) -> Page {
-        let response = self.client.get(url).header(header::COOKIE, self.cookie_header()).send().await.unwrap();
+        let response =
+            self.client.get(url).header(header::COOKIE, self.cookie_header()).send().await.unwrap();
         self.finish(response).await
     }
 
     async fn post_form(&mut self, url: &str, fields: &[(&str, &str)]) -> Page {
-        let body = fields.iter().map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v))).collect::<Vec<_>>().join("&");
+        let body = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
         let response = self
             .client
             .post(url)
@@ -90,8 +98,14 @@ impl Visitor {
     }
 
     async fn post_multipart(&mut self, url: &str, form: Form) -> Page {
-        let response =
-            self.client.post(url).header(header::COOKIE, self.cookie_header()).multipart(form).send().await.unwrap();
+        let response = self
+            .client
+            .post(url)
+            .header(header::COOKIE, self.cookie_header())
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
         self.finish(response).await
     }
 
@@ -100,7 +114,10 @@ impl Visitor {
         assert_eq!(page.status, StatusCode::OK, "{}", page.text);
         let csrf = page.csrf();
         let done = self
-            .post_form(&portal.portal_url("/sign-in"), &[("csrf", &csrf), ("email", email), ("password", PASSWORD)])
+            .post_form(
+                &portal.portal_url("/sign-in"),
+                &[("csrf", &csrf), ("email", email), ("password", PASSWORD)],
+            )
             .await;
         assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
         assert!(self.cookies.contains_key("tandem_session"), "signed in with a session cookie");
@@ -109,7 +126,8 @@ impl Visitor {
 
 /// A filled-in IT support form; `with` adds or replaces parts.
 fn it_form(csrf: &str, title: &str, extra: Vec<(&'static str, &str)>) -> Form {
-    let mut form = Form::new().text("csrf", csrf.to_string()).text("website", "").text("title", title.to_string());
+    let mut form =
+        Form::new().text("csrf", csrf.to_string()).text("website", "").text("title", title.to_string());
     let has = |k: &str| extra.iter().any(|(n, _)| *n == k);
     if !has("custom.location") {
         form = form.text("custom.location", "Toronto");
@@ -160,18 +178,25 @@ async fn every_field_error_shows_beside_its_field_and_nothing_is_created() {
         let error_id = format!("id=\"{id}-error\"");
         assert!(again.text.contains(&error_id), "an error element for {id}: {}", again.text);
         assert!(again.text.contains(error), "{error}: {}", again.text);
-        assert!(again.text.contains(&format!("{id}-error")) && again.text.contains("aria-describedby"), "{id}");
+        assert!(
+            again.text.contains(&format!("{id}-error")) && again.text.contains("aria-describedby"),
+            "{id}"
+        );
     }
     assert!(titles(&portal).await.is_empty(), "nothing was created");
 
     // The same form, corrected, creates one item with normalised values.
-    let form = it_form(&csrf, "Till printer offline", vec![
-        ("custom.affected_users", "3"),
-        ("custom.noticed_on", "2026-03-31"),
-        ("custom.symptoms", "Slow"),
-        ("custom.symptoms", "No power"),
-        ("custom.urgent", "true"),
-    ]);
+    let form = it_form(
+        &csrf,
+        "Till printer offline",
+        vec![
+            ("custom.affected_users", "3"),
+            ("custom.noticed_on", "2026-03-31"),
+            ("custom.symptoms", "Slow"),
+            ("custom.symptoms", "No power"),
+            ("custom.urgent", "true"),
+        ],
+    );
     let done = tom.post_multipart(&portal.form_url(), form).await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
     let items = portal.items().await;
@@ -183,7 +208,10 @@ async fn every_field_error_shows_beside_its_field_and_nothing_is_created() {
     assert_eq!(item["custom"]["symptoms"], json!(["No power", "Slow"]));
     assert_eq!(item["custom"]["urgent"], json!(true));
     assert_eq!(item["custom"]["affected_users"], json!(3.0));
-    assert_eq!(done.location.unwrap(), format!("/portal/{}/requests/{}?submitted=1", portal.ws, item["number"]));
+    assert_eq!(
+        done.location.unwrap(),
+        format!("/portal/{}/requests/{}?submitted=1", portal.ws, item["number"])
+    );
 }
 
 #[tokio::test]
@@ -198,10 +226,12 @@ async fn forms_refuse_missing_csrf_tokens_honeypots_and_floods() {
     // No token, a forged token, a token without its cookie.
     let missing = guest.post_multipart(&portal.form_url(), it_form("", "No token", guest_fields())).await;
     assert_eq!(missing.status, StatusCode::FORBIDDEN);
-    let forged = guest.post_multipart(&portal.form_url(), it_form(&"0".repeat(64), "Forged", guest_fields())).await;
+    let forged =
+        guest.post_multipart(&portal.form_url(), it_form(&"0".repeat(64), "Forged", guest_fields())).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     let mut stranger = Visitor::new();
-    let stolen = stranger.post_multipart(&portal.form_url(), it_form(&csrf, "Without cookie", guest_fields())).await;
+    let stolen =
+        stranger.post_multipart(&portal.form_url(), it_form(&csrf, "Without cookie", guest_fields())).await;
     assert_eq!(stolen.status, StatusCode::FORBIDDEN);
 
     // The honeypot: answered like a success, nothing stored.
@@ -211,7 +241,9 @@ async fn forms_refuse_missing_csrf_tokens_honeypots_and_floods() {
     assert!(titles(&portal).await.is_empty(), "{:?}", titles(&portal).await);
 
     // A guest on an open form: a contact is made from the name and address.
-    let ok = guest.post_multipart(&portal.form_url(), it_form(&csrf, "Pump controller beeps", guest_fields())).await;
+    let ok = guest
+        .post_multipart(&portal.form_url(), it_form(&csrf, "Pump controller beeps", guest_fields()))
+        .await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
     assert!(ok.location.as_deref().unwrap().contains("/thanks?n="));
     let items = portal.items().await;
@@ -222,7 +254,9 @@ async fn forms_refuse_missing_csrf_tokens_honeypots_and_floods() {
 
     // Five submissions were counted so far (four were refused or dropped); the limit is ten a minute.
     for i in 0..5 {
-        let r = guest.post_multipart(&portal.form_url(), it_form(&csrf, &format!("Flood {i}"), guest_fields())).await;
+        let r = guest
+            .post_multipart(&portal.form_url(), it_form(&csrf, &format!("Flood {i}"), guest_fields()))
+            .await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
     }
     let over = guest.post_multipart(&portal.form_url(), it_form(&csrf, "One too many", guest_fields())).await;
@@ -239,7 +273,10 @@ async fn sign_in_is_limited_per_address_and_forms_can_require_it() {
     assert!(page.text.contains("to submit this form"), "{}", page.text);
     let csrf = page.csrf();
     let sent = guest
-        .post_multipart(&portal.form_url(), it_form(&csrf, "Anonymous", vec![("name", "X"), ("email", "x@example.org")]))
+        .post_multipart(
+            &portal.form_url(),
+            it_form(&csrf, "Anonymous", vec![("name", "X"), ("email", "x@example.org")]),
+        )
         .await;
     assert_eq!(sent.status, StatusCode::SEE_OTHER);
     assert!(sent.location.unwrap().contains("/sign-in"));
@@ -248,19 +285,30 @@ async fn sign_in_is_limited_per_address_and_forms_can_require_it() {
     let page = guest.get(&portal.portal_url("/sign-in")).await;
     let csrf = page.csrf();
     let wrong = guest
-        .post_form(&portal.portal_url("/sign-in"), &[("csrf", &csrf), ("email", "tom@pondsupply.example"), ("password", "nope")])
+        .post_form(
+            &portal.portal_url("/sign-in"),
+            &[("csrf", &csrf), ("email", "tom@pondsupply.example"), ("password", "nope")],
+        )
         .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(wrong.text.contains("The email address or password is wrong."));
     let no_csrf = guest
-        .post_form(&portal.portal_url("/sign-in"), &[("email", "tom@pondsupply.example"), ("password", PASSWORD)])
+        .post_form(
+            &portal.portal_url("/sign-in"),
+            &[("email", "tom@pondsupply.example"), ("password", PASSWORD)],
+        )
         .await;
     assert_eq!(no_csrf.status, StatusCode::FORBIDDEN, "sign-in forms carry a CSRF token too");
     let mut refused = None;
     // Different addresses each time: no account is locked, the network address is limited.
     for i in 0..12 {
         let email = format!("nobody{i}@pondsupply.example");
-        let r = guest.post_form(&portal.portal_url("/sign-in"), &[("csrf", &csrf), ("email", &email), ("password", "bad")]).await;
+        let r = guest
+            .post_form(
+                &portal.portal_url("/sign-in"),
+                &[("csrf", &csrf), ("email", &email), ("password", "bad")],
+            )
+            .await;
         if r.status == StatusCode::TOO_MANY_REQUESTS {
             refused = Some(r);
             break;
@@ -282,13 +330,18 @@ async fn uploads_are_limited_in_size_and_type() {
     let html = it_form(&csrf, "With a page", vec![]).part("files", file("invoice.html", "text/html", 10));
     let r = tom.post_multipart(&portal.form_url(), html).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.text.contains("id=\"f-files-error\"") && r.text.contains("is not a file type this form accepts"), "{}", r.text);
+    assert!(
+        r.text.contains("id=\"f-files-error\"") && r.text.contains("is not a file type this form accepts"),
+        "{}",
+        r.text
+    );
     let big = it_form(&csrf, "With a big photo", vec![]).part("files", file("photo.jpg", "image/jpeg", 5000));
     let r = tom.post_multipart(&portal.form_url(), big).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.text.contains("is larger than"), "{}", r.text);
     assert!(titles(&portal).await.is_empty(), "nothing half-written");
-    let fine = it_form(&csrf, "With a small photo", vec![]).part("files", file("photo.jpg", "image/jpeg", 1500));
+    let fine =
+        it_form(&csrf, "With a small photo", vec![]).part("files", file("photo.jpg", "image/jpeg", 1500));
     let r = tom.post_multipart(&portal.form_url(), fine).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
     let items = portal.items().await;
@@ -304,7 +357,12 @@ async fn the_portal_escapes_what_people_wrote_and_shows_nobody_else_s_requests()
     tom.sign_in(&portal, "tom@pondsupply.example").await;
     let csrf = tom.get(&portal.form_url()).await.csrf();
     let evil = "<script>alert('x')</script> pump";
-    let r = tom.post_multipart(&portal.form_url(), it_form(&csrf, evil, vec![("custom.device", "<img src=x onerror=alert(1)>")])).await;
+    let r = tom
+        .post_multipart(
+            &portal.form_url(),
+            it_form(&csrf, evil, vec![("custom.device", "<img src=x onerror=alert(1)>")]),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
     let number = portal.items().await[0]["number"].as_i64().unwrap();
     let page = tom.get(&portal.portal_url(&format!("/requests/{number}"))).await;
@@ -341,12 +399,15 @@ async fn a_sign_in_link_from_the_portal_signs_the_customer_in_once() {
     let portal = setup(&["--public-url", "https://desk.example", "--workers", "0"], false).await;
     let mut tom = Visitor::new();
     let csrf = tom.get(&portal.portal_url("/sign-in")).await.csrf();
-    let asked =
-        tom.post_form(&portal.portal_url("/magic-link"), &[("csrf", &csrf), ("email", "tom@pondsupply.example")]).await;
+    let asked = tom
+        .post_form(&portal.portal_url("/magic-link"), &[("csrf", &csrf), ("email", "tom@pondsupply.example")])
+        .await;
     assert_eq!(asked.status, StatusCode::SEE_OTHER);
     assert!(asked.location.unwrap().ends_with("/sign-in?sent=1"));
     // An unknown address gets the same answer.
-    let unknown = tom.post_form(&portal.portal_url("/magic-link"), &[("csrf", &csrf), ("email", "who@nowhere.example")]).await;
+    let unknown = tom
+        .post_form(&portal.portal_url("/magic-link"), &[("csrf", &csrf), ("email", "who@nowhere.example")])
+        .await;
     assert_eq!(unknown.status, StatusCode::SEE_OTHER);
 
     // The link is in the queued mail; the API hides it, so it is read from the database.
@@ -355,7 +416,8 @@ async fn a_sign_in_link_from_the_portal_signs_the_customer_in_once() {
         tandem_storage_sqlite::SqliteOptions::default(),
     )
     .unwrap();
-    let filter = tandem_core::store::JobFilter { kind: Some("mail.send".into()), limit: 10, ..Default::default() };
+    let filter =
+        tandem_core::store::JobFilter { kind: Some("mail.send".into()), limit: 10, ..Default::default() };
     let jobs = tandem_core::Store::jobs(&store, &filter).await.unwrap();
     assert_eq!(jobs.len(), 1, "one mail, for the known customer");
     let link = jobs[0].payload["vars"]["link"].as_str().unwrap().to_string();
@@ -379,14 +441,21 @@ async fn portal_settings_refuse_unsafe_branding_and_unknown_types() {
     for (body, field) in [
         (json!({"branding": {"primary_color": "red;}</style><script>"}}), "branding.primary_color"),
         (json!({"branding": {"logo_url": "javascript:alert(1)"}}), "branding.logo_url"),
-        (json!({"forms": {"00000000-0000-0000-0000-000000000000": {"survey": true}}}), "forms.00000000-0000-0000-0000-000000000000"),
+        (
+            json!({"forms": {"00000000-0000-0000-0000-000000000000": {"survey": true}}}),
+            "forms.00000000-0000-0000-0000-000000000000",
+        ),
         (json!({"forms": {portal.form_type.clone(): {"title": ""}}}), "title"),
     ] {
-        let answer = portal.http.call(reqwest::Method::PATCH, "/portal", Some(body), StatusCode::UNPROCESSABLE_ENTITY).await;
+        let answer = portal
+            .http
+            .call(reqwest::Method::PATCH, "/portal", Some(body), StatusCode::UNPROCESSABLE_ENTITY)
+            .await;
         assert!(answer["error"]["field"].as_str().unwrap().contains(field), "{answer}");
     }
     // A type without a form has no form page.
-    let page = Visitor::new().get(&format!("{}/forms/{}/{}", portal.origin, portal.ws, portal.plain_type)).await;
+    let page =
+        Visitor::new().get(&format!("{}/forms/{}/{}", portal.origin, portal.ws, portal.plain_type)).await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
 }
 
@@ -394,7 +463,9 @@ async fn portal_settings_refuse_unsafe_branding_and_unknown_types() {
 async fn a_survey_records_each_answer_set_as_an_item() {
     let portal = setup(&[], true).await;
     portal
-        .patch_portal(json!({"forms": {portal.form_type.clone(): {"title": "Site IT survey", "survey": true}}}))
+        .patch_portal(
+            json!({"forms": {portal.form_type.clone(): {"title": "Site IT survey", "survey": true}}}),
+        )
         .await;
     let mut guest = Visitor::new();
     let page = guest.get(&portal.form_url()).await;

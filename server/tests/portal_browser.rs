@@ -103,7 +103,10 @@ async fn a_requester_sees_public_replies_only_and_another_organization_sees_noth
     };
     let messages = format!("/items/{n}/messages");
     portal.http.post(&messages, text("public", "A technician visits on Tuesday."), StatusCode::CREATED).await;
-    portal.http.post(&messages, text("internal", "Vendor contract expired; quote needed."), StatusCode::CREATED).await;
+    portal
+        .http
+        .post(&messages, text("internal", "Vendor contract expired; quote needed."), StatusCode::CREATED)
+        .await;
     portal.http.post(&format!("/items/{n}/transition"), json!({"status": "execution"}), StatusCode::OK).await;
 
     browser.goto(&portal.portal_url(&format!("/requests/{n}"))).await;

@@ -61,7 +61,8 @@ impl Command for SubmitForm {
 
     async fn load(&self, actor: &Actor, store: &dyn Store) -> Result<FormState, DeskError> {
         let ws = actor.workspace_id;
-        let settings = get::<PortalSettings>(store, ws, ws.0).await?.unwrap_or_else(|| PortalSettings::empty(ws));
+        let settings =
+            get::<PortalSettings>(store, ws, ws.0).await?.unwrap_or_else(|| PortalSettings::empty(ws));
         let types: Vec<ItemType> = list(store, ws, &RecordQuery::all()).await?;
         let item_type = types.iter().find(|t| t.id == self.item_type).cloned();
         let (known, organizations) = match &self.guest {
@@ -74,7 +75,13 @@ impl Command for SubmitForm {
             },
             None => (None, Vec::new()),
         };
-        Ok(FormState { settings, item_type, all_types: types.iter().map(|t| t.id).collect(), known, organizations })
+        Ok(FormState {
+            settings,
+            item_type,
+            all_types: types.iter().map(|t| t.id).collect(),
+            known,
+            organizations,
+        })
     }
 
     fn decide(&self, actor: &Actor, state: FormState, env: &Env<'_>) -> Result<Decided<Item>, DeskError> {
@@ -123,7 +130,9 @@ impl Command for SubmitForm {
             (ActorKind::System, None) => {
                 return Err(Invalid::new("email", "is required: who is asking?").into());
             }
-            _ => return Err(DeskError::Forbidden("a signed-in requester submits forms as themselves".into())),
+            _ => {
+                return Err(DeskError::Forbidden("a signed-in requester submits forms as themselves".into()));
+            }
         };
         if !form.attachments && !self.files.is_empty() {
             return Err(Invalid::new("files", "this form takes no attachments").into());
@@ -144,11 +153,16 @@ impl Command for SubmitForm {
             channel: Channel::Portal,
             ..CreateItem::new(t.id, title)
         };
-        let Decided { mut changes, output: item } = create.decide(&requester, (t, References::default()), env)?;
+        let Decided { mut changes, output: item } =
+            create.decide(&requester, (t, References::default()), env)?;
         if let Some(contact) = contact {
             changes.event(
                 None,
-                EventData::RecordCreated { record: RecordKind::User, id: contact.id.0, name: contact.name.clone() },
+                EventData::RecordCreated {
+                    record: RecordKind::User,
+                    id: contact.id.0,
+                    name: contact.name.clone(),
+                },
             );
             changes.insert(Record::User(contact));
         }
@@ -197,7 +211,8 @@ impl Desk {
         let workspace = get::<Workspace>(store, ws, ws.0)
             .await?
             .ok_or_else(|| DeskError::NotFound(format!("workspace {ws}")))?;
-        let settings = get::<PortalSettings>(store, ws, ws.0).await?.unwrap_or_else(|| PortalSettings::empty(ws));
+        let settings =
+            get::<PortalSettings>(store, ws, ws.0).await?.unwrap_or_else(|| PortalSettings::empty(ws));
         let types: Vec<ItemType> = list(store, ws, &RecordQuery::all()).await?;
         let forms = types
             .into_iter()

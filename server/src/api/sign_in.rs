@@ -111,7 +111,7 @@ fn signed_in(s: &AppState, headers: &HeaderMap, user: User, session: &Session, s
 
 /// What a password sign-in came to.
 pub(crate) enum PasswordOutcome {
-    SignedIn { user: User, session: Session, secret: String },
+    SignedIn { user: Box<User>, session: Box<Session>, secret: String },
     Wrong,
     Locked(DateTime<Utc>),
 }
@@ -165,7 +165,7 @@ pub(crate) async fn password_sign_in(
     };
     store.clear_login_failures(ws, &keys[0].0).await?;
     let (session, secret) = start_session(s, &user).await?;
-    Ok(PasswordOutcome::SignedIn { user, session, secret })
+    Ok(PasswordOutcome::SignedIn { user: Box::new(user), session: Box::new(session), secret })
 }
 
 /// A new session for `user`, and its secret.
@@ -188,7 +188,9 @@ pub async fn login(
 ) -> ApiResult<Response> {
     let now = s.desk().now();
     match password_sign_in(&s, body.workspace, &body.email, body.password, ip).await? {
-        PasswordOutcome::SignedIn { user, session, secret } => Ok(signed_in(&s, &headers, user, &session, &secret)),
+        PasswordOutcome::SignedIn { user, session, secret } => {
+            Ok(signed_in(&s, &headers, *user, &session, &secret))
+        }
         PasswordOutcome::Locked(until) => Ok(locked(until, now)),
         PasswordOutcome::Wrong => Err(wrong()),
     }

@@ -46,7 +46,9 @@ impl Portal {
 }
 
 async fn customer(http: &Http, name: &str, email: &str) -> String {
-    let user = http.post("/users", json!({"name": name, "email": email, "role": "customer"}), StatusCode::CREATED).await;
+    let user = http
+        .post("/users", json!({"name": name, "email": email, "role": "customer"}), StatusCode::CREATED)
+        .await;
     let id = user["id"].as_str().unwrap().to_string();
     http.post(&format!("/users/{id}/password"), json!({"password": PASSWORD}), StatusCode::NO_CONTENT).await;
     id
@@ -61,7 +63,9 @@ pub async fn setup(extra: &[&str], open_forms: bool) -> Portal {
     let origin = server.base.trim_end_matches("/api/v1").to_string();
     let ws = http.post("/workspaces", json!({"name": "Pond Supply"}), StatusCode::CREATED).await;
     let ws = ws["id"].as_str().unwrap().to_string();
-    for (name, domain) in [("Pond Supply sites", "pondsupply.example"), ("Hearwell Clinics", "hearwell.example")] {
+    for (name, domain) in
+        [("Pond Supply sites", "pondsupply.example"), ("Hearwell Clinics", "hearwell.example")]
+    {
         http.post("/organizations", json!({"name": name, "domains": [domain]}), StatusCode::CREATED).await;
     }
     let tom = customer(&http, "Tom Becker", "tom@pondsupply.example").await;
@@ -100,12 +104,7 @@ pub async fn setup(extra: &[&str], open_forms: bool) -> Portal {
     )
     .await;
     let types = http.get("/item-types").await;
-    let plain_type = types
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] != form_type.as_str())
-        .unwrap()["id"]
+    let plain_type = types.as_array().unwrap().iter().find(|t| t["id"] != form_type.as_str()).unwrap()["id"]
         .as_str()
         .unwrap()
         .to_string();
