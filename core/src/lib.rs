@@ -48,7 +48,10 @@ pub use ids::*;
 pub use item::{ActorRef, Assignee, Channel, Item, ItemKind, ItemLink, ItemType, LinkKind, Priority};
 pub use job::{JobFailure, JobHandler};
 pub use mail::{InboundMail, MailSettings};
-pub use membership::{JoinRequest, JoinState, PortalSettings, PortalVisibility, ProjectMember, ProjectRole};
+pub use membership::{
+    JoinRequest, JoinState, PortalBranding, PortalSettings, PortalVisibility, ProjectMember, ProjectRole,
+    WebForm,
+};
 pub use people::{ApiToken, Notification, NotificationKind, Organization, Role, Team, TokenScope, User};
 pub use planning::{CalendarOwner, DependencyTiming, TaskPlan, WorkCalendar};
 pub use store::{ItemFilter, ItemQuery, ItemScope, Page, PortalScope, SortKey, Store, UserFilter};

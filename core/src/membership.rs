@@ -132,7 +132,110 @@ pub struct PortalSettings {
     /// Per item type.
     #[serde(default)]
     pub by_type: BTreeMap<ItemTypeId, PortalVisibility>,
+    /// How the portal and its forms look.
+    #[serde(default)]
+    pub branding: PortalBranding,
+    /// Whether public forms accept requests from people who are not signed in (they give a
+    /// name and an email address); otherwise submitting needs a sign-in.
+    #[serde(default)]
+    pub open_forms: bool,
+    /// The item types with a public web form, and how each form is presented.
+    #[serde(default)]
+    pub forms: BTreeMap<ItemTypeId, WebForm>,
     pub version: i64,
+}
+
+/// A workspace's portal look. Colours are `#rgb`/`#rrggbb` only: they are written into CSS.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalBranding {
+    /// Shown in the portal's header and page titles; the workspace's name when empty.
+    #[serde(default)]
+    pub name: String,
+    /// An `https://` (or `http://`) image shown beside the name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_url: Option<String>,
+    /// Header, buttons and links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_color: Option<String>,
+    /// The page background.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background_color: Option<String>,
+}
+
+/// How one item type's public web form is presented. The fields come from the item type.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebForm {
+    /// The form's heading; the item type's name when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// A paragraph above the fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intro: Option<String>,
+    /// A survey asks only the type's fields (no subject or description); each answer set is
+    /// recorded as an item titled after the form.
+    #[serde(default)]
+    pub survey: bool,
+    /// Whether requesters may attach files.
+    #[serde(default)]
+    pub attachments: bool,
+}
+
+fn is_color(s: &str) -> bool {
+    let Some(hex) = s.strip_prefix('#') else { return false };
+    matches!(hex.len(), 3 | 6) && hex.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+impl PortalBranding {
+    /// Checks the branding; errors name the field under `branding`.
+    pub fn validate(&self) -> Result<(), crate::error::Invalid> {
+        use crate::error::Invalid;
+        let name = self.name.trim();
+        if name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(Invalid::new(
+                "branding.name",
+                "must be at most 100 characters, without control characters",
+            ));
+        }
+        if let Some(url) = &self.logo_url {
+            let lower = url.to_ascii_lowercase();
+            let ok = (lower.starts_with("https://") || lower.starts_with("http://"))
+                && url.len() <= 2_048
+                && url.len() > "https://".len()
+                && !url
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '<' | '>'));
+            if !ok {
+                return Err(Invalid::new("branding.logo_url", "must be an http:// or https:// address"));
+            }
+        }
+        for (field, color) in [
+            ("branding.primary_color", &self.primary_color),
+            ("branding.background_color", &self.background_color),
+        ] {
+            if let Some(c) = color
+                && !is_color(c)
+            {
+                return Err(Invalid::new(field, "must be a colour like #1a7f5a or #fff"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl WebForm {
+    /// Checks the form's texts; errors name the field under `at`.
+    pub fn validate(&self, at: &str) -> Result<(), crate::error::Invalid> {
+        use crate::error::Invalid;
+        if let Some(title) = &self.title {
+            crate::workflow::validate_name(title).map_err(|r| Invalid::new(format!("{at}.title"), r))?;
+        }
+        if let Some(intro) = &self.intro {
+            crate::hierarchy::validate_multiline(&format!("{at}.intro"), intro, 5_000)?;
+        }
+        Ok(())
+    }
 }
 
 impl PortalSettings {
@@ -143,6 +246,9 @@ impl PortalSettings {
             workspace_id: ws,
             visibility: PortalVisibility::Own,
             by_type: BTreeMap::new(),
+            branding: PortalBranding::default(),
+            open_forms: false,
+            forms: BTreeMap::new(),
             version: 0,
         }
     }

@@ -4,6 +4,7 @@
 //! - [`forms`]: a web form per item type, generated from its custom fields and validated by the
 //!   same core validation as the API; surveys.
 //! - [`portal`]: branding, sign-in, "my requests", the item page with the public conversation.
+//! - [`page`]: the shared layout, CSRF tokens (the session's, or a guest's signed one) and error pages.
 //! - [`kb`]: the knowledge base as requesters see it.
 //! - [`widget`]: the `<script>` snippet, its panel and live chat.
 //!
@@ -14,17 +15,19 @@ use axum::Router;
 
 pub mod forms;
 pub mod kb;
+pub mod page;
 pub mod portal;
 pub mod state;
 pub mod widget;
 
-pub use state::WebState;
+pub use state::{PortalSession, SignInPort, SignInRefused, SignedIn, WebLimits, WebState};
 
 /// The web channel's routes, to be merged into the server's router.
 pub fn router(state: WebState) -> Router {
+    let body_limit = state.body_limit();
     Router::new()
-        .merge(forms::routes())
-        .merge(portal::routes())
+        .merge(forms::routes(body_limit))
+        .merge(portal::routes(body_limit))
         .merge(kb::routes())
         .merge(widget::routes())
         .with_state(state)

@@ -139,7 +139,8 @@ fn session_rejected() -> ApiError {
     ApiError::unauthorized("the session has ended or expired; sign in again")
 }
 
-async fn by_session(parts: &Parts, state: &AppState, secret: &str) -> Result<Caller, ApiError> {
+/// The live session a secret names and its active user.
+pub(crate) async fn session_user(state: &AppState, secret: &str) -> Result<(Session, User), ApiError> {
     let store = state.desk().store().as_ref();
     let digest = sha256_hex(secret.as_bytes());
     let session: Session = match store.record_by_secret(RecordKind::Session, &digest).await? {
@@ -155,6 +156,11 @@ async fn by_session(parts: &Parts, state: &AppState, secret: &str) -> Result<Cal
     if !user.active {
         return Err(ApiError::unauthorized("the account is disabled"));
     }
+    Ok((session, user))
+}
+
+async fn by_session(parts: &Parts, state: &AppState, secret: &str) -> Result<Caller, ApiError> {
+    let (session, user) = session_user(state, secret).await?;
     if requested_workspace(parts)?.is_some_and(|ws| ws != session.workspace_id) {
         return Err(ApiError::forbidden("this session belongs to another workspace"));
     }

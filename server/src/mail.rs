@@ -18,7 +18,7 @@ fn random_hex(bytes: usize) -> anyhow::Result<String> {
 
 /// A server setting, generated on first use. Two instances starting at once may both generate
 /// one; the last write wins and both re-read it, so they agree afterwards.
-async fn setting_or_new(store: &dyn Store, key: &str, bytes: usize) -> anyhow::Result<String> {
+pub(crate) async fn setting_or_new(store: &dyn Store, key: &str, bytes: usize) -> anyhow::Result<String> {
     if let Some(v) = store.server_setting(key).await.context("cannot read the server settings")? {
         return Ok(v);
     }

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
 use crate::backend::{Backend, BackendOptions, DbLocation};
+use crate::bootstrap;
 use crate::demo::{self, Seeded};
 use crate::jobs::automations::{self, AutomationDelivery};
 use crate::jobs::relay::{self, RelayConfig};
@@ -19,7 +20,6 @@ use crate::jobs::{Backoff, KindPolicy, Registry, Runner, RunnerConfig};
 use crate::runtime::{SystemClock, UuidV7Ids};
 use crate::sign_in::SignInConfig;
 use crate::state::AppState;
-use crate::{bootstrap, router};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LogFormat {
@@ -246,7 +246,7 @@ async fn run(backend: &Backend, config: ServeConfig) -> anyhow::Result<()> {
         None => None,
     };
     tracing::info!(%addr, db = %config.db, workers = config.jobs.workers, "Tandem is listening");
-    let app = router(AppState::with_sign_in(desk, boot.token, config.sign_in.clone()));
+    let app = crate::app(AppState::with_sign_in(desk, boot.token, config.sign_in.clone())).await?;
     // The peer's address limits failed sign-ins per network address.
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(stopped(stopping))

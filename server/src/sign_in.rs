@@ -54,9 +54,14 @@ impl SignInConfig {
 
     /// The sign-in link for a secret, when the public URL is known.
     pub fn magic_link(&self, secret: &str) -> Option<String> {
+        self.link_at("/api/v1/auth/magic/", secret)
+    }
+
+    /// A sign-in link to a page of this server: the public URL, `path`, then the secret.
+    pub fn link_at(&self, path: &str, secret: &str) -> Option<String> {
         let base = self.public_url.as_ref()?;
         let base = base.as_str().trim_end_matches('/');
-        Some(format!("{base}/api/v1/auth/magic/{secret}"))
+        Some(format!("{base}{path}{secret}"))
     }
 }
 

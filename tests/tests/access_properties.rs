@@ -146,9 +146,16 @@ async fn check(w: World) {
     }
     let mut by_type = std::collections::BTreeMap::new();
     by_type.insert(task, w.task_visibility.map(visibility));
-    desk.execute(&admin, &ConfigurePortal { visibility: Some(visibility(w.default_visibility)), by_type })
-        .await
-        .unwrap();
+    desk.execute(
+        &admin,
+        &ConfigurePortal {
+            visibility: Some(visibility(w.default_visibility)),
+            by_type,
+            ..ConfigurePortal::default()
+        },
+    )
+    .await
+    .unwrap();
 
     let mut numbers = Vec::new();
     for (n, spec) in w.items.iter().enumerate() {

@@ -14,7 +14,8 @@ use crate::hierarchy::{Project, validate_title};
 use crate::ids::{ItemTypeId, JoinRequestId, OrganizationId, ProjectId, UserId};
 use crate::item::ItemType;
 use crate::membership::{
-    JoinRequest, JoinState, PortalSettings, PortalVisibility, ProjectMember, ProjectRole,
+    JoinRequest, JoinState, PortalBranding, PortalSettings, PortalVisibility, ProjectMember, ProjectRole,
+    WebForm,
 };
 use crate::people::{Organization, Role, User, validate_domain};
 use crate::store::{RecordQuery, Store, UserFilter, get, list};
@@ -547,6 +548,15 @@ pub struct ConfigurePortal {
     pub visibility: Option<PortalVisibility>,
     #[serde(default)]
     pub by_type: BTreeMap<ItemTypeId, Option<PortalVisibility>>,
+    /// Replaces the branding when present.
+    #[serde(default)]
+    pub branding: Option<PortalBranding>,
+    /// Whether public forms accept requests without a sign-in.
+    #[serde(default)]
+    pub open_forms: Option<bool>,
+    /// Sets (or, with `null`, removes) a type's public web form.
+    #[serde(default)]
+    pub forms: BTreeMap<ItemTypeId, Option<WebForm>>,
 }
 
 impl Command for ConfigurePortal {
@@ -580,6 +590,25 @@ impl Command for ConfigurePortal {
             match v {
                 Some(v) => next.by_type.insert(*t, *v),
                 None => next.by_type.remove(t),
+            };
+        }
+        if let Some(branding) = &self.branding {
+            branding.validate()?;
+            next.branding = branding.clone();
+        }
+        if let Some(open) = self.open_forms {
+            next.open_forms = open;
+        }
+        for (t, form) in &self.forms {
+            if !types.iter().any(|x| x.id == *t) {
+                return Err(Invalid::new(format!("forms.{t}"), "no such item type").into());
+            }
+            match form {
+                Some(form) => {
+                    form.validate(&format!("forms.{t}"))?;
+                    next.forms.insert(*t, form.clone())
+                }
+                None => next.forms.remove(t),
             };
         }
         if next == base && old.is_some() {

@@ -14,6 +14,7 @@ mod structure;
 mod timesheet;
 mod types;
 mod views;
+mod web;
 mod webhooks;
 
 pub use access::{
@@ -59,6 +60,7 @@ pub use types::{
 };
 pub(crate) use views::views_admin;
 pub use views::{CreateView, DeleteView, UpdateView, ViewPatch};
+pub use web::{Guest, PortalFace, SubmitForm};
 pub use webhooks::{
     CreateWebhook, DeleteWebhook, RelayEvents, RelayState, Relayed, UpdateWebhook, WebhookPatch, delivery_key,
 };

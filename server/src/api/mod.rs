@@ -19,6 +19,7 @@ mod webhooks;
 
 pub use people::new_secret;
 pub use sign_in::ClientAddr;
+pub(crate) use sign_in::{PasswordOutcome, password_sign_in, redeem_link, send_sign_in_link};
 
 use std::any::Any;
 

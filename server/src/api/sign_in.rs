@@ -109,20 +109,30 @@ fn signed_in(s: &AppState, headers: &HeaderMap, user: User, session: &Session, s
     ([(header::SET_COOKIE, cookie)], Json(body)).into_response()
 }
 
-pub async fn login(
-    State(s): State<AppState>,
-    ClientAddr(ip): ClientAddr,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody<Login>,
-) -> ApiResult<Response> {
+/// What a password sign-in came to.
+pub(crate) enum PasswordOutcome {
+    SignedIn { user: Box<User>, session: Box<Session>, secret: String },
+    Wrong,
+    Locked(DateTime<Utc>),
+}
+
+/// Checks a password for `email` in `ws` (or the oldest workspace), counting failures per
+/// address and per network address; shared by `POST /auth/login` and the portal's sign-in page.
+pub(crate) async fn password_sign_in(
+    s: &AppState,
+    ws: Option<WorkspaceId>,
+    email: &str,
+    password: String,
+    ip: Option<IpAddr>,
+) -> ApiResult<PasswordOutcome> {
     let desk = s.desk();
     let store = desk.store().as_ref();
     let policy = &s.sign_in().policy;
-    let Some(ws) = workspace(&s, body.workspace).await? else {
-        verify_password(body.password, None).await?;
-        return Err(wrong());
+    let Some(ws) = workspace(s, ws).await? else {
+        verify_password(password, None).await?;
+        return Ok(PasswordOutcome::Wrong);
     };
-    let email = body.email.trim().to_lowercase();
+    let email = email.trim().to_lowercase();
     let mut keys = vec![(format!("account:{email}"), policy.account)];
     if let Some(ip) = ip {
         keys.push((format!("ip:{ip}"), policy.address));
@@ -130,7 +140,7 @@ pub async fn login(
     let now = desk.now();
     for (key, _) in &keys {
         if let Some(until) = store.login_throttle(ws, key).await?.and_then(|t| t.locked_at(now)) {
-            return Ok(locked(until, now));
+            return Ok(PasswordOutcome::Locked(until));
         }
     }
     let user = match normalise_email("email", &email) {
@@ -141,27 +151,49 @@ pub async fn login(
         Some(u) => store::get::<Credential>(store, ws, u.id.0).await?.map(|c| c.password_phc),
         None => None,
     };
-    let matched = verify_password(body.password, phc).await?;
+    let matched = verify_password(password, phc).await?;
     let Some(user) = user.filter(|u| matched && u.active) else {
         let mut lock = None;
         for (key, policy) in &keys {
             let counted = store.record_login_failure(ws, key, now, policy).await?;
             lock = lock.max(counted.locked_at(now));
         }
-        return match lock {
-            Some(until) => Ok(locked(until, now)),
-            None => Err(wrong()),
-        };
+        return Ok(match lock {
+            Some(until) => PasswordOutcome::Locked(until),
+            None => PasswordOutcome::Wrong,
+        });
     };
     store.clear_login_failures(ws, &keys[0].0).await?;
+    let (session, secret) = start_session(s, &user).await?;
+    Ok(PasswordOutcome::SignedIn { user: Box::new(user), session: Box::new(session), secret })
+}
+
+/// A new session for `user`, and its secret.
+async fn start_session(s: &AppState, user: &User) -> ApiResult<(Session, String)> {
     let secret = new_secret()?;
     let start = StartSession {
         user: user.id,
         secret_sha256: sha256_hex(secret.as_bytes()),
-        lifetime: policy.session_lifetime,
+        lifetime: s.sign_in().policy.session_lifetime,
     };
-    let session = desk.execute(&Actor::user(user.clone(), TokenScope::Admin), &start).await?;
-    Ok(signed_in(&s, &headers, user, &session, &secret))
+    let session = s.desk().execute(&Actor::user(user.clone(), TokenScope::Admin), &start).await?;
+    Ok((session, secret))
+}
+
+pub async fn login(
+    State(s): State<AppState>,
+    ClientAddr(ip): ClientAddr,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<Login>,
+) -> ApiResult<Response> {
+    let now = s.desk().now();
+    match password_sign_in(&s, body.workspace, &body.email, body.password, ip).await? {
+        PasswordOutcome::SignedIn { user, session, secret } => {
+            Ok(signed_in(&s, &headers, *user, &session, &secret))
+        }
+        PasswordOutcome::Locked(until) => Ok(locked(until, now)),
+        PasswordOutcome::Wrong => Err(wrong()),
+    }
 }
 
 /// Ends the cookie's session, if it names a live one, and clears the cookie either way.
@@ -279,10 +311,21 @@ pub async fn request_magic_link(
     State(s): State<AppState>,
     JsonBody(body): JsonBody<LinkRequest>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    let accepted = (
+    send_sign_in_link(&s, body.workspace, &body.email, "/api/v1/auth/magic/").await?;
+    Ok((
         StatusCode::ACCEPTED,
         Json(json!({"message": "if this address belongs to a customer, a sign-in link is on its way"})),
-    );
+    ))
+}
+
+/// Mails a sign-in link to the customer with this address, if there is one: the public URL,
+/// `path`, then the secret. The same answer whether or not the address is known.
+pub(crate) async fn send_sign_in_link(
+    s: &AppState,
+    ws: Option<WorkspaceId>,
+    email: &str,
+    path: &str,
+) -> ApiResult<()> {
     let config = s.sign_in();
     if config.public_url.is_none() {
         return Err(ApiError::new(
@@ -291,18 +334,18 @@ pub async fn request_magic_link(
             "sign-in links are off: the server needs its public URL (--public-url) to write them",
         ));
     }
-    let email = normalise_email("email", &body.email)?;
-    let Some(ws) = workspace(&s, body.workspace).await? else { return Ok(accepted) };
+    let email = normalise_email("email", email)?;
+    let Some(ws) = workspace(s, ws).await? else { return Ok(()) };
     let desk = s.desk();
     let now = desk.now();
     let counted =
         desk.store().record_login_failure(ws, &format!("link:{email}"), now, &config.policy.links).await?;
     if counted.locked_at(now).is_some() {
         tracing::info!("sign-in link requests for one address are over the limit; sending none");
-        return Ok(accepted);
+        return Ok(());
     }
     let secret = new_secret()?;
-    let Some(link) = config.magic_link(&secret) else { return Ok(accepted) };
+    let Some(link) = config.link_at(path, &secret) else { return Ok(()) };
     let request = RequestSignInLink {
         email,
         secret_sha256: sha256_hex(secret.as_bytes()),
@@ -310,7 +353,7 @@ pub async fn request_magic_link(
         lifetime: config.policy.link_lifetime,
     };
     desk.execute(&Actor::system(ws), &request).await?;
-    Ok(accepted)
+    Ok(())
 }
 
 pub async fn use_magic_link(
@@ -318,12 +361,23 @@ pub async fn use_magic_link(
     headers: HeaderMap,
     secret: Param,
 ) -> ApiResult<Response> {
+    let (user, session, session_secret) = redeem_link(&s, None, &secret.0).await?;
+    Ok(signed_in(&s, &headers, user, &session, &session_secret))
+}
+
+/// Turns a sign-in link's secret into a session (of `ws`, when given): the user, the session
+/// and its secret.
+pub(crate) async fn redeem_link(
+    s: &AppState,
+    ws: Option<WorkspaceId>,
+    secret: &str,
+) -> ApiResult<(User, Session, String)> {
     let desk = s.desk();
     let store = desk.store().as_ref();
-    let digest = sha256_hex(secret.0.trim().as_bytes());
-    let Some(Record::SignInLink(link)) = store.record_by_secret(RecordKind::SignInLink, &digest).await?
-    else {
-        return Err(ApiError::unauthorized("this sign-in link is not valid; ask for a new one"));
+    let digest = sha256_hex(secret.trim().as_bytes());
+    let link = match store.record_by_secret(RecordKind::SignInLink, &digest).await? {
+        Some(Record::SignInLink(link)) if ws.is_none_or(|ws| ws == link.workspace_id) => link,
+        _ => return Err(ApiError::unauthorized("this sign-in link is not valid; ask for a new one")),
     };
     let session_secret = new_secret()?;
     let command = UseSignInLink {
@@ -341,5 +395,5 @@ pub async fn use_magic_link(
     let user = store::get::<User>(store, link.workspace_id, link.user.0)
         .await?
         .ok_or_else(|| ApiError::unauthorized("the account is gone"))?;
-    Ok(signed_in(&s, &headers, user, &session, &session_secret))
+    Ok((user, session, session_secret))
 }

@@ -181,7 +181,7 @@ fn portal_settings() {
         s
     };
     let cmd = |v: Option<PortalVisibility>, by: Vec<(crate::ids::ItemTypeId, Option<PortalVisibility>)>| {
-        ConfigurePortal { visibility: v, by_type: by.into_iter().collect() }
+        ConfigurePortal { visibility: v, by_type: by.into_iter().collect(), ..ConfigurePortal::default() }
     };
     table(
         &w,
