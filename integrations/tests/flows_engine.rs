@@ -44,23 +44,40 @@ impl PluginRuntime for Plugins {
 
     async fn poll(&self, _: &PluginCall, _: &str, cursor: Option<&str>) -> PluginOutcome<PollResult> {
         self.cursors.lock().unwrap().push(cursor.map(str::to_string));
-        let result = self.pages.lock().unwrap().pop_front().unwrap_or(Ok(PollResult { items: vec![], cursor: None }));
+        let result =
+            self.pages.lock().unwrap().pop_front().unwrap_or(Ok(PollResult { items: vec![], cursor: None }));
         PluginOutcome { result, log: vec![] }
     }
 
-    async fn handle_webhook(&self, _: &PluginCall, _: &str, request: IncomingRequest) -> PluginOutcome<Vec<TriggerItem>> {
+    async fn handle_webhook(
+        &self,
+        _: &PluginCall,
+        _: &str,
+        request: IncomingRequest,
+    ) -> PluginOutcome<Vec<TriggerItem>> {
         let result = serde_json::from_slice::<Value>(&request.body)
             .map(|data| vec![TriggerItem { id: data["id"].to_string(), data }])
             .map_err(|e| PluginFailure::InvalidInput { message: e.to_string() });
         PluginOutcome { result, log: vec![] }
     }
 
-    async fn check(&self, _: WorkspaceId, plugin: &str, part: PluginPart, name: &str) -> Result<(), PluginFailure> {
-        let known = matches!((plugin, part, name), ("issues", PluginPart::Trigger, "new_issue") | ("chat", PluginPart::Action, "post"));
+    async fn check(
+        &self,
+        _: WorkspaceId,
+        plugin: &str,
+        part: PluginPart,
+        name: &str,
+    ) -> Result<(), PluginFailure> {
+        let known = matches!(
+            (plugin, part, name),
+            ("issues", PluginPart::Trigger, "new_issue") | ("chat", PluginPart::Action, "post")
+        );
         if known {
             Ok(())
         } else {
-            Err(PluginFailure::Unavailable { message: format!("no {part:?} '{name}' of a plugin '{plugin}' is installed") })
+            Err(PluginFailure::Unavailable {
+                message: format!("no {part:?} '{name}' of a plugin '{plugin}' is installed"),
+            })
         }
     }
 }
@@ -90,15 +107,22 @@ struct Setup {
 
 async fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("t.db"), SqliteOptions::default()).unwrap());
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(dir.path().join("t.db"), SqliteOptions::default()).unwrap());
     let ws = WorkspaceId(uuid::Uuid::now_v7());
     let mut changes = ChangeSet::new(ws, ActorRef::System, Utc::now());
-    changes.insert(Record::Workspace(Workspace { id: ws, name: "Federation".into(), created_at: Utc::now(), version: 1 }));
+    changes.insert(Record::Workspace(Workspace {
+        id: ws,
+        name: "Federation".into(),
+        created_at: Utc::now(),
+        version: 1,
+    }));
     store.commit(changes).await.unwrap();
     let desk = Desk::new(store, Arc::new(Now), Arc::new(V7), Limits::default());
     let plugins = Arc::new(Plugins::default());
     let runtime: Arc<dyn PluginRuntime> = plugins.clone();
-    let engine = FlowEngine::new(desk.clone(), Some(runtime), Egress::default(), Duration::from_secs(5)).unwrap();
+    let engine =
+        FlowEngine::new(desk.clone(), Some(runtime), Egress::default(), Duration::from_secs(5)).unwrap();
     Setup { desk, engine, plugins, ws, admin: Actor::server_admin(ws), _dir: dir }
 }
 
@@ -111,7 +135,11 @@ fn spec(v: Value) -> FlowSpec {
 impl Setup {
     async fn jobs(&self, kind: &str) -> Vec<Job> {
         let now = Utc::now();
-        self.desk.store().claim_jobs(&[kind.to_string()], 100, now, now + chrono::Duration::seconds(60)).await.unwrap()
+        self.desk
+            .store()
+            .claim_jobs(&[kind.to_string()], 100, now, now + chrono::Duration::seconds(60))
+            .await
+            .unwrap()
     }
 
     fn job(&self, kind: &str, payload: Value, attempts: u32) -> Job {
@@ -141,7 +169,9 @@ impl Setup {
     }
 
     async fn runs(&self, id: FlowId) -> Vec<FlowRun> {
-        store::list::<FlowRun>(self.desk.store().as_ref(), self.ws, &RecordQuery::children_of(id.0)).await.unwrap()
+        store::list::<FlowRun>(self.desk.store().as_ref(), self.ws, &RecordQuery::children_of(id.0))
+            .await
+            .unwrap()
     }
 
     async fn run(&self, id: FlowRunId) -> FlowRun {
@@ -149,7 +179,10 @@ impl Setup {
     }
 
     fn page(&self, ids: &[&str], cursor: Option<&str>) {
-        let items = ids.iter().map(|id| TriggerItem { id: id.to_string(), data: json!({"id": id, "title": format!("Issue {id}")}) });
+        let items = ids.iter().map(|id| TriggerItem {
+            id: id.to_string(),
+            data: json!({"id": id, "title": format!("Issue {id}")}),
+        });
         self.plugins
             .pages
             .lock()
@@ -177,7 +210,11 @@ fn poll_spec(name: &str) -> FlowSpec {
 #[tokio::test]
 async fn polls_seed_without_firing_dedupe_by_id_and_keep_the_cursor_across_edits() {
     let s = setup().await;
-    let flow = s.desk.execute(&s.admin, &CreateFlow { spec: poll_spec("Issues to chat"), enabled: true }).await.unwrap();
+    let flow = s
+        .desk
+        .execute(&s.admin, &CreateFlow { spec: poll_spec("Issues to chat"), enabled: true })
+        .await
+        .unwrap();
 
     // Enabling enqueued the seeding poll: it stores the cursor and the ids, and fires nothing.
     let seeding = s.jobs(FLOW_POLL_JOB).await;
@@ -186,7 +223,10 @@ async fn polls_seed_without_firing_dedupe_by_id_and_keep_the_cursor_across_edits
     s.engine.poll(&seeding[0]).await.unwrap();
     let state = s.state(flow.id).await;
     assert!(state.seeded);
-    assert_eq!((state.cursor.as_deref(), state.seen.clone()), (Some("c1"), vec!["1".to_string(), "2".to_string()]));
+    assert_eq!(
+        (state.cursor.as_deref(), state.seen.clone()),
+        (Some("c1"), vec!["1".to_string(), "2".to_string()])
+    );
     assert!(s.runs(flow.id).await.is_empty(), "seeding fires nothing");
     assert!(s.jobs(FLOW_RUN_JOB).await.is_empty());
 
@@ -294,10 +334,16 @@ async fn failed_runs_replay_from_the_failed_step_and_failures_pause_the_flow() {
     }
     let paused = s.flow(flow.id).await;
     assert!(!paused.enabled);
-    assert!(paused.paused_reason.as_deref().unwrap().starts_with("paused after 2 failed runs in a row"), "{paused:?}");
+    assert!(
+        paused.paused_reason.as_deref().unwrap().starts_with("paused after 2 failed runs in a row"),
+        "{paused:?}"
+    );
     let refused = s
         .desk
-        .execute(&Actor::system(s.ws), &TriggerFlow { flow: flow.id, items: vec![SeenItem { id: "d".into(), data: json!({}) }] })
+        .execute(
+            &Actor::system(s.ws),
+            &TriggerFlow { flow: flow.id, items: vec![SeenItem { id: "d".into(), data: json!({}) }] },
+        )
         .await;
     assert!(matches!(refused, Err(DeskError::Conflict(ref why)) if why.contains("paused")), "{refused:?}");
 
@@ -307,13 +353,22 @@ async fn failed_runs_replay_from_the_failed_step_and_failures_pause_the_flow() {
     fire(&s, flow.id, "e").await;
     let paused = s.flow(flow.id).await;
     assert!(!paused.enabled);
-    assert!(paused.paused_reason.as_deref().unwrap().contains("authentication failed in step 0: bot token expired"));
+    assert!(
+        paused
+            .paused_reason
+            .as_deref()
+            .unwrap()
+            .contains("authentication failed in step 0: bot token expired")
+    );
 
     // A run still queued when its flow was paused is cancelled, not counted.
     s.desk.execute(&s.admin, &SetFlowEnabled { id: flow.id, enabled: true }).await.unwrap();
     let queued = s
         .desk
-        .execute(&Actor::system(s.ws), &TriggerFlow { flow: flow.id, items: vec![SeenItem { id: "f".into(), data: json!({}) }] })
+        .execute(
+            &Actor::system(s.ws),
+            &TriggerFlow { flow: flow.id, items: vec![SeenItem { id: "f".into(), data: json!({}) }] },
+        )
         .await
         .unwrap();
     s.desk.execute(&s.admin, &SetFlowEnabled { id: flow.id, enabled: false }).await.unwrap();
