@@ -161,7 +161,10 @@ fn patch_field(patch: &mut ItemPatch, field: &str, value: Value) -> Result<(), S
                 patch.custom.insert(key.to_string(), value);
             }
             _ => {
-                return Err(err(ErrorClass::InvalidInput, format!("'{other}' is not a field a flow can set")));
+                return Err(err(
+                    ErrorClass::InvalidInput,
+                    format!("'{other}' is not a field a flow can set"),
+                ));
             }
         },
     }

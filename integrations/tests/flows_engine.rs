@@ -13,14 +13,19 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use serde_json::{Value, json};
-use tandem_core::commands::{CreateFlow, ReplayFlowRun, SeenItem, SetFlowEnabled, TriggerFlow, UpdateFlow};
-use tandem_core::flows::{FLOW_POLL_JOB, FLOW_RUN_JOB, Flow, FlowPollState, FlowRun, FlowSpec, RunStatus};
+use tandem_core::commands::{
+    CreateFlow, CreateHookEndpoint, ReplayFlowRun, SeenItem, SetFlowEnabled, TriggerFlow, UpdateFlow,
+};
+use tandem_core::flows::{
+    FLOW_POLL_JOB, FLOW_RUN_JOB, Flow, FlowPollState, FlowRun, FlowSpec, HookTarget, RunStatus, make_token,
+    token_digest,
+};
 use tandem_core::store::{Job, JobState, RecordQuery};
 use tandem_core::*;
 use tandem_integrations::flows::check_plugins;
 use tandem_integrations::{
-    Egress, FlowEngine, IncomingRequest, PluginCall, PluginFailure, PluginOutcome, PluginPart, PluginRuntime,
-    PollResult, TriggerItem,
+    Egress, FlowEngine, HookError, HookOutcome, IncomingRequest, PluginCall, PluginFailure, PluginOutcome,
+    PluginPart, PluginRuntime, PollResult, TriggerItem,
 };
 use tandem_storage_sqlite::{SqliteOptions, SqliteStore};
 
@@ -216,7 +221,10 @@ async fn polls_seed_without_firing_dedupe_by_id_and_keep_the_cursor_across_edits
         .await
         .unwrap();
 
-    // Enabling enqueued the seeding poll: it stores the cursor and the ids, and fires nothing.
+    // Enabling enqueued the seeding poll; the scheduler, finding the poll due at the same time,
+    // enqueues it under the same key, so it is not polled twice.
+    tandem_integrations::flows::schedule(&s.desk, 100).await.unwrap();
+    // The seeding poll stores the cursor and the ids, and fires nothing.
     let seeding = s.jobs(FLOW_POLL_JOB).await;
     assert_eq!(seeding.len(), 1);
     s.page(&["1", "2"], Some("c1"));
@@ -379,6 +387,51 @@ async fn failed_runs_replay_from_the_failed_step_and_failures_pause_the_flow() {
     assert!(cancelled.error.unwrap().contains("paused or deleted"));
     assert_eq!(s.calls().len(), before, "nothing was called");
     assert_eq!(s.flow(flow.id).await.consecutive_failures, 0);
+}
+
+#[tokio::test]
+async fn a_plugin_webhook_trigger_reads_the_request_and_starts_runs() {
+    let s = setup().await;
+    let flow = spec(json!({
+        "name": "Pushed issues",
+        "trigger": {"type": "plugin_webhook", "plugin": "issues", "trigger": "new_issue"},
+        "filters": {"field": "trigger.state", "op": "eq", "value": "open"},
+        "steps": [{"type": "plugin_action", "plugin": "chat", "action": "post", "input": {"text": "{{trigger.title}}"}}]
+    }));
+    let flow = s.desk.execute(&s.admin, &CreateFlow { spec: flow, enabled: true }).await.unwrap();
+    let secret = "t".repeat(43);
+    let endpoint = CreateHookEndpoint {
+        name: "Issue pushes".into(),
+        token_sha256: token_digest(&secret),
+        signing_secret: None,
+        target: HookTarget::Flow { flow: flow.id },
+    };
+    let endpoint = s.desk.execute(&s.admin, &endpoint).await.unwrap();
+    let token = make_token(s.ws, endpoint.id, &secret);
+    let request = |body: &str| IncomingRequest {
+        method: "POST".into(),
+        path: "/api/v1/hooks/in".into(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: body.as_bytes().to_vec(),
+    };
+    let outcome = s
+        .engine
+        .receive(&token, request(r#"{"id": 7, "title": "Export fails", "state": "open"}"#))
+        .await
+        .unwrap();
+    let HookOutcome::FlowStarted { runs } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(runs.len(), 1);
+    assert_eq!(s.run(runs[0]).await.trigger["title"], "Export fails");
+    // Filtered out: accepted, no run.
+    let outcome =
+        s.engine.receive(&token, request(r#"{"id": 8, "title": "Old", "state": "closed"}"#)).await.unwrap();
+    assert_eq!(outcome, HookOutcome::FlowStarted { runs: vec![] });
+    // What the plugin cannot read is the sender's fault; a wrong token is not found.
+    let bad = s.engine.receive(&token, request("not json")).await.unwrap_err();
+    assert!(matches!(bad, HookError::BadRequest(_)), "{bad:?}");
+    let wrong = make_token(s.ws, endpoint.id, &"u".repeat(43));
+    assert_eq!(s.engine.receive(&wrong, request("{}")).await.unwrap_err(), HookError::NotFound);
+    assert_eq!(s.runs(flow.id).await.len(), 1);
 }
 
 #[tokio::test]

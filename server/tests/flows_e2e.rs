@@ -191,6 +191,36 @@ async fn flows_run_end_to_end(backend: Backend) {
     let created = http.get(&format!("/items/{}", made["item"]["number"])).await;
     assert_eq!(created["title"], "Bristol: New flyer");
     assert_eq!(created["description"], "From Ana");
+    // An endpoint that updates the item a request names.
+    let updater = http
+        .post(
+            "/hook-endpoints",
+            json!({"name": "Print status", "target": {"type": "update_item", "item": "{{trigger.ticket}}",
+                   "fields": {"title": "{{trigger.title}}", "priority": "{{trigger.priority}}"}}}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let updater = updater["token"].as_str().unwrap().to_string();
+    let number = made["item"]["number"].as_i64().unwrap();
+    let update = json!({"ticket": number, "title": "Bristol: New flyer (printed)", "priority": "low"});
+    let updated = send(None, updater.clone(), update.to_string()).await.unwrap();
+    assert_eq!(updated.status(), StatusCode::OK);
+    let item = http.get(&format!("/items/{number}")).await;
+    assert_eq!(
+        (item["title"].as_str(), item["priority"].as_str()),
+        (Some("Bristol: New flyer (printed)"), Some("low"))
+    );
+    let missing = json!({"ticket": 9999, "title": "x", "priority": "low"}).to_string();
+    let missing = send(None, updater.clone(), missing).await.unwrap();
+    assert_eq!(missing.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let bad_priority = json!({"ticket": number, "title": "Changed?", "priority": "whenever"}).to_string();
+    let bad_priority = send(None, updater, bad_priority).await.unwrap();
+    assert_eq!(bad_priority.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        http.get(&format!("/items/{number}")).await["title"],
+        "Bristol: New flyer (printed)",
+        "nothing half-written"
+    );
     // The endpoint list never shows the token.
     let listed = http.get("/hook-endpoints").await;
     assert!(!listed.to_string().contains(&hook_path));

@@ -251,7 +251,8 @@ pub async fn receive(
     let outcome = s.flows()?.receive(&token.0, request).await.map_err(hook_error)?;
     let status = match outcome {
         HookOutcome::ItemCreated { .. } => StatusCode::CREATED,
-        _ => StatusCode::ACCEPTED,
+        HookOutcome::ItemUpdated { .. } => StatusCode::OK,
+        HookOutcome::FlowStarted { .. } => StatusCode::ACCEPTED,
     };
     Ok((status, Json(outcome)))
 }
