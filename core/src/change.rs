@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use crate::automation::{AutomationRun, AutomationState, Rule};
 use crate::conversation::{Attachment, Message};
-use crate::flows::{Flow, FlowPollState, FlowRun, HookEndpoint};
 use crate::credentials::{Credential, Session, SignInLink};
 use crate::event::{EventData, NewEvent};
+use crate::flows::{Flow, FlowPollState, FlowRun, HookEndpoint};
 use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
 use crate::ids::{ItemId, JobId, WorkspaceId};
 use crate::item::{ActorRef, Item, ItemLink, ItemType};

@@ -23,6 +23,7 @@ use crate::conversation::Message;
 use crate::credentials::{Credential, Session, SignInLink, Throttle, ThrottlePolicy};
 use crate::error::StoreError;
 use crate::event::Event;
+use crate::flows::{Flow, FlowPollState, FlowRun, HookEndpoint};
 use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
 use crate::ids::{
     FolderId, ItemId, ItemTypeId, JobId, OrganizationId, ProjectId, TokenId, UserId, WorkspaceId,
@@ -34,7 +35,6 @@ use crate::people::{ApiToken, Notification, Organization, Team, User};
 use crate::planning::WorkCalendar;
 use crate::timesheet::{EntryStatus, TimeEntry};
 use crate::views::SavedView;
-use crate::flows::{Flow, FlowPollState, FlowRun, HookEndpoint};
 use crate::webhook::{EventCursor, Webhook};
 use crate::workflow::StatusCategory;
 

@@ -151,15 +151,21 @@ fn patch_field(patch: &mut ItemPatch, field: &str, value: Value) -> Result<(), S
         "title" => patch.title = Some(text(Some(&value))),
         "description" => patch.description = Some(text(Some(&value))),
         "priority" => {
-            let p: Priority = serde_json::from_value(value.clone())
-                .map_err(|_| err(ErrorClass::InvalidInput, format!("priority: '{}' is not a priority", text(Some(&value)))))?;
+            let p: Priority = serde_json::from_value(value.clone()).map_err(|_| {
+                err(ErrorClass::InvalidInput, format!("priority: '{}' is not a priority", text(Some(&value))))
+            })?;
             patch.priority = Some(p);
         }
         other => match other.strip_prefix("custom.") {
             Some(key) if !key.is_empty() => {
                 patch.custom.insert(key.to_string(), value);
             }
-            _ => return Err(err(ErrorClass::InvalidInput, format!("'{other}' is not a field a flow can set"))),
+            _ => {
+                return Err(err(
+                    ErrorClass::InvalidInput,
+                    format!("'{other}' is not a field a flow can set"),
+                ));
+            }
         },
     }
     Ok(())
@@ -180,7 +186,12 @@ async fn create_item(
     Ok(item_output(&item))
 }
 
-async fn update_item(desk: &Desk, actor: &Actor, item: ItemRef, fields: &[(String, Value)]) -> Result<Value, StepError> {
+async fn update_item(
+    desk: &Desk,
+    actor: &Actor,
+    item: ItemRef,
+    fields: &[(String, Value)],
+) -> Result<Value, StepError> {
     let mut patch = ItemPatch::default();
     for (field, value) in fields {
         patch_field(&mut patch, field, value.clone())?;
@@ -230,12 +241,21 @@ impl FlowEngine {
                 kind: "cancelled".into(),
                 input: Value::Null,
                 output: None,
-                error: Some(err(ErrorClass::Unavailable, "the flow was paused or deleted before this run finished")),
+                error: Some(err(
+                    ErrorClass::Unavailable,
+                    "the flow was paused or deleted before this run finished",
+                )),
                 attempts: 1,
                 log: Vec::new(),
                 at: self.desk.now(),
             };
-            let cmd = RecordFlowStep { run: run.id, attempt: run.attempt, step, final_attempt: true, counts: false };
+            let cmd = RecordFlowStep {
+                run: run.id,
+                attempt: run.attempt,
+                step,
+                final_attempt: true,
+                counts: false,
+            };
             return self.record(&system, &cmd).await.map(|_| ());
         };
         for i in run.next_step()..flow.steps.len() {
@@ -258,7 +278,13 @@ impl FlowEngine {
                 log: done.log,
                 at: self.desk.now(),
             };
-            let cmd = RecordFlowStep { run: run.id, attempt: run.attempt, step: record, final_attempt, counts: true };
+            let cmd = RecordFlowStep {
+                run: run.id,
+                attempt: run.attempt,
+                step: record,
+                final_attempt,
+                counts: true,
+            };
             let Some(next) = self.record(&system, &cmd).await? else { return Ok(()) };
             run = next;
             match run.status {
@@ -284,12 +310,22 @@ impl FlowEngine {
                 tracing::info!(run = %cmd.run, %why, "the run moved on; this attempt stops");
                 Ok(None)
             }
-            Err(e @ (DeskError::NotFound(_) | DeskError::Invalid(_))) => Err(JobFailure::Fatal(e.to_string())),
+            Err(e @ (DeskError::NotFound(_) | DeskError::Invalid(_))) => {
+                Err(JobFailure::Fatal(e.to_string()))
+            }
             Err(e) => Err(JobFailure::Retry(format!("recording step {} failed: {e}", cmd.step.index))),
         }
     }
 
-    async fn perform(&self, job: &Job, run: &FlowRun, i: usize, step: &FlowStep, input: &Value, ctx: &Value) -> Done {
+    async fn perform(
+        &self,
+        job: &Job,
+        run: &FlowRun,
+        i: usize,
+        step: &FlowStep,
+        input: &Value,
+        ctx: &Value,
+    ) -> Done {
         let system = Actor::system(job.workspace_id);
         let plain = |result| Done { result, wait: None, log: Vec::new() };
         match step {
@@ -313,7 +349,9 @@ impl FlowEngine {
                     }
                 }
             }
-            FlowStep::CreateItem { item_type, .. } => plain(create_item(&self.desk, &system, *item_type, input).await),
+            FlowStep::CreateItem { item_type, .. } => {
+                plain(create_item(&self.desk, &system, *item_type, input).await)
+            }
             FlowStep::AddMessage { visibility, .. } => {
                 let result: Result<Value, StepError> = async {
                     let item = item_ref(input.get("item"))?;
@@ -372,7 +410,11 @@ impl FlowEngine {
             None => err(ErrorClass::Retryable, format!("sending to {to} failed: {e}")),
         })?;
         let status = response.status().as_u16();
-        let retry_after = response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let mut bytes = Vec::new();
         let mut response = response;
         while bytes.len() < MAX_RESPONSE_BYTES {
@@ -432,7 +474,9 @@ impl FlowEngine {
         let cmd = RecordPoll { flow: flow.id, outcome };
         match self.desk.execute(&Actor::system(ws), &cmd).await {
             Ok(_) => Ok(()),
-            Err(e @ (DeskError::NotFound(_) | DeskError::Invalid(_))) => Err(JobFailure::Fatal(e.to_string())),
+            Err(e @ (DeskError::NotFound(_) | DeskError::Invalid(_))) => {
+                Err(JobFailure::Fatal(e.to_string()))
+            }
             Err(e) => Err(JobFailure::Retry(format!("recording the poll failed: {e}"))),
         }
     }
@@ -552,34 +596,45 @@ impl FlowEngine {
                 .iter()
                 .find(|(k, _)| k.eq_ignore_ascii_case(SIGNATURE_HEADER))
                 .map(|(_, v)| v.as_str())
-                .ok_or_else(|| HookError::BadSignature(format!("the {SIGNATURE_HEADER} header is missing")))?;
+                .ok_or_else(|| {
+                    HookError::BadSignature(format!("the {SIGNATURE_HEADER} header is missing"))
+                })?;
             verify(secret, header, &request.body, Utc::now(), SIGNATURE_TOLERANCE).map_err(|e| {
                 HookError::BadSignature(match e {
-                    crate::webhooks::SignatureError::Malformed => "malformed; expected t=<unix>,v1=<hex>".into(),
+                    crate::webhooks::SignatureError::Malformed => {
+                        "malformed; expected t=<unix>,v1=<hex>".into()
+                    }
                     crate::webhooks::SignatureError::Mismatch => "it does not match the body".into(),
                     crate::webhooks::SignatureError::Stale { age_secs } => {
-                        format!("signed {age_secs} s ago; at most {} s are accepted", SIGNATURE_TOLERANCE.as_secs())
+                        format!(
+                            "signed {age_secs} s ago; at most {} s are accepted",
+                            SIGNATURE_TOLERANCE.as_secs()
+                        )
                     }
                 })
             })?;
         }
         let system = Actor::system(hook.workspace_id);
         let json_body = || -> Result<Value, HookError> {
-            serde_json::from_slice(&request.body).map_err(|e| HookError::BadRequest(format!("the body is not JSON: {e}")))
+            serde_json::from_slice(&request.body)
+                .map_err(|e| HookError::BadRequest(format!("the body is not JSON: {e}")))
         };
         match &hook.target {
             HookTarget::CreateItem { item_type, title, description, custom } => {
                 let ctx = json!({"trigger": json_body()?});
-                let input = render(&json!({"title": title, "description": description, "custom": custom}), &ctx);
-                let item =
-                    create_item(&self.desk, &system, *item_type, &input).await.map_err(|e| HookError::Unprocessable(e.message))?;
+                let input =
+                    render(&json!({"title": title, "description": description, "custom": custom}), &ctx);
+                let item = create_item(&self.desk, &system, *item_type, &input)
+                    .await
+                    .map_err(|e| HookError::Unprocessable(e.message))?;
                 Ok(HookOutcome::ItemCreated { item })
             }
             HookTarget::UpdateItem { item, fields } => {
                 let ctx = json!({"trigger": json_body()?});
                 let target = item_ref(Some(&render(&Value::String(item.clone()), &ctx)))
                     .map_err(|e| HookError::Unprocessable(e.message))?;
-                let fields: Vec<(String, Value)> = fields.iter().map(|(k, v)| (k.clone(), render(v, &ctx))).collect();
+                let fields: Vec<(String, Value)> =
+                    fields.iter().map(|(k, v)| (k.clone(), render(v, &ctx))).collect();
                 let item = update_item(&self.desk, &system, target, &fields)
                     .await
                     .map_err(|e| HookError::Unprocessable(e.message))?;
@@ -595,14 +650,18 @@ impl FlowEngine {
                         let id = request
                             .headers
                             .iter()
-                            .find(|(k, _)| k.eq_ignore_ascii_case(DELIVERY_HEADER) || k.eq_ignore_ascii_case("x-request-id"))
+                            .find(|(k, _)| {
+                                k.eq_ignore_ascii_case(DELIVERY_HEADER)
+                                    || k.eq_ignore_ascii_case("x-request-id")
+                            })
                             .map(|(_, v)| v.clone())
                             .unwrap_or_else(|| self.desk.new_id().to_string());
                         vec![SeenItem { id, data: json_body()? }]
                     }
                     FlowTrigger::PluginWebhook { plugin, trigger } => {
-                        let plugins =
-                            self.plugins.as_ref().ok_or_else(|| HookError::Unavailable("this server runs no plugin host".into()))?;
+                        let plugins = self.plugins.as_ref().ok_or_else(|| {
+                            HookError::Unavailable("this server runs no plugin host".into())
+                        })?;
                         let call = PluginCall {
                             workspace: hook.workspace_id,
                             plugin: plugin.clone(),
@@ -611,13 +670,24 @@ impl FlowEngine {
                             idempotency_key: format!("hook:{}:{}", hook.id, self.desk.new_id()),
                         };
                         match plugins.handle_webhook(&call, trigger, request).await.result {
-                            Ok(items) => items.into_iter().map(|i| SeenItem { id: i.id, data: i.data }).collect(),
-                            Err(PluginFailure::InvalidInput { message }) => return Err(HookError::BadRequest(message)),
-                            Err(PluginFailure::Auth { message }) => return Err(HookError::BadSignature(message)),
+                            Ok(items) => {
+                                items.into_iter().map(|i| SeenItem { id: i.id, data: i.data }).collect()
+                            }
+                            Err(PluginFailure::InvalidInput { message }) => {
+                                return Err(HookError::BadRequest(message));
+                            }
+                            Err(PluginFailure::Auth { message }) => {
+                                return Err(HookError::BadSignature(message));
+                            }
                             Err(other) => return Err(HookError::Unavailable(other.to_string())),
                         }
                     }
-                    _ => return Err(HookError::Unprocessable(format!("flow '{}' is not webhook-triggered", f.name))),
+                    _ => {
+                        return Err(HookError::Unprocessable(format!(
+                            "flow '{}' is not webhook-triggered",
+                            f.name
+                        )));
+                    }
                 };
                 let runs = self.desk.execute(&system, &TriggerFlow { flow: f.id, items }).await?;
                 Ok(HookOutcome::FlowStarted { runs })
@@ -642,7 +712,11 @@ pub async fn check_plugins(
         return Err(tandem_core::Invalid::new(uses[0].path.clone(), "this server runs no plugin host"));
     };
     for u in uses {
-        let part = if u.is_trigger { crate::plugin_runtime::PluginPart::Trigger } else { crate::plugin_runtime::PluginPart::Action };
+        let part = if u.is_trigger {
+            crate::plugin_runtime::PluginPart::Trigger
+        } else {
+            crate::plugin_runtime::PluginPart::Action
+        };
         if let Err(f) = plugins.check(ws, &u.plugin, part, &u.name).await {
             return Err(tandem_core::Invalid::new(u.path, f.to_string()));
         }

@@ -17,8 +17,9 @@ pub mod plugin_runtime;
 pub mod webhooks;
 
 pub use egress::Egress;
-pub use plugin_runtime::{
-    IncomingRequest, PluginCall, PluginFailure, PluginOutcome, PluginPart, PluginRuntime, PollResult, TriggerItem,
-};
 pub use flows::{FlowEngine, HookError, HookOutcome};
+pub use plugin_runtime::{
+    IncomingRequest, PluginCall, PluginFailure, PluginOutcome, PluginPart, PluginRuntime, PollResult,
+    TriggerItem,
+};
 pub use webhooks::{DeliveryOptions, WebhookDelivery};

@@ -106,6 +106,11 @@ pub trait PluginRuntime: Send + Sync + std::fmt::Debug {
     /// Whether `plugin` is installed and enabled in the workspace and has this trigger or
     /// action: flows are checked when they are saved, so a misspelt name is refused then (with
     /// `Unavailable` saying what is missing) instead of failing every run.
-    async fn check(&self, workspace: WorkspaceId, plugin: &str, part: PluginPart, name: &str)
-    -> Result<(), PluginFailure>;
+    async fn check(
+        &self,
+        workspace: WorkspaceId,
+        plugin: &str,
+        part: PluginPart,
+        name: &str,
+    ) -> Result<(), PluginFailure>;
 }

@@ -303,7 +303,9 @@ impl JobHandler for WebhookDelivery {
                     tracing::info!(webhook = %hook.id, "the subscriber answered 410 Gone; unsubscribed");
                     Ok(())
                 }
-                Err(e) => Err(JobFailure::Retry(format!("{to} answered 410 Gone; unsubscribing failed: {e}"))),
+                Err(e) => {
+                    Err(JobFailure::Retry(format!("{to} answered 410 Gone; unsubscribing failed: {e}")))
+                }
             };
         }
         let excerpt = body_excerpt(response).await;

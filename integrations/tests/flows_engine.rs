@@ -13,14 +13,19 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use serde_json::{Value, json};
-use tandem_core::commands::{CreateFlow, ReplayFlowRun, SeenItem, SetFlowEnabled, TriggerFlow, UpdateFlow};
-use tandem_core::flows::{FLOW_POLL_JOB, FLOW_RUN_JOB, Flow, FlowPollState, FlowRun, FlowSpec, RunStatus};
+use tandem_core::commands::{
+    CreateFlow, CreateHookEndpoint, ReplayFlowRun, SeenItem, SetFlowEnabled, TriggerFlow, UpdateFlow,
+};
+use tandem_core::flows::{
+    FLOW_POLL_JOB, FLOW_RUN_JOB, Flow, FlowPollState, FlowRun, FlowSpec, HookTarget, RunStatus, make_token,
+    token_digest,
+};
 use tandem_core::store::{Job, JobState, RecordQuery};
 use tandem_core::*;
 use tandem_integrations::flows::check_plugins;
 use tandem_integrations::{
-    Egress, FlowEngine, IncomingRequest, PluginCall, PluginFailure, PluginOutcome, PluginPart, PluginRuntime,
-    PollResult, TriggerItem,
+    Egress, FlowEngine, HookError, HookOutcome, IncomingRequest, PluginCall, PluginFailure, PluginOutcome,
+    PluginPart, PluginRuntime, PollResult, TriggerItem,
 };
 use tandem_storage_sqlite::{SqliteOptions, SqliteStore};
 
@@ -44,23 +49,40 @@ impl PluginRuntime for Plugins {
 
     async fn poll(&self, _: &PluginCall, _: &str, cursor: Option<&str>) -> PluginOutcome<PollResult> {
         self.cursors.lock().unwrap().push(cursor.map(str::to_string));
-        let result = self.pages.lock().unwrap().pop_front().unwrap_or(Ok(PollResult { items: vec![], cursor: None }));
+        let result =
+            self.pages.lock().unwrap().pop_front().unwrap_or(Ok(PollResult { items: vec![], cursor: None }));
         PluginOutcome { result, log: vec![] }
     }
 
-    async fn handle_webhook(&self, _: &PluginCall, _: &str, request: IncomingRequest) -> PluginOutcome<Vec<TriggerItem>> {
+    async fn handle_webhook(
+        &self,
+        _: &PluginCall,
+        _: &str,
+        request: IncomingRequest,
+    ) -> PluginOutcome<Vec<TriggerItem>> {
         let result = serde_json::from_slice::<Value>(&request.body)
             .map(|data| vec![TriggerItem { id: data["id"].to_string(), data }])
             .map_err(|e| PluginFailure::InvalidInput { message: e.to_string() });
         PluginOutcome { result, log: vec![] }
     }
 
-    async fn check(&self, _: WorkspaceId, plugin: &str, part: PluginPart, name: &str) -> Result<(), PluginFailure> {
-        let known = matches!((plugin, part, name), ("issues", PluginPart::Trigger, "new_issue") | ("chat", PluginPart::Action, "post"));
+    async fn check(
+        &self,
+        _: WorkspaceId,
+        plugin: &str,
+        part: PluginPart,
+        name: &str,
+    ) -> Result<(), PluginFailure> {
+        let known = matches!(
+            (plugin, part, name),
+            ("issues", PluginPart::Trigger, "new_issue") | ("chat", PluginPart::Action, "post")
+        );
         if known {
             Ok(())
         } else {
-            Err(PluginFailure::Unavailable { message: format!("no {part:?} '{name}' of a plugin '{plugin}' is installed") })
+            Err(PluginFailure::Unavailable {
+                message: format!("no {part:?} '{name}' of a plugin '{plugin}' is installed"),
+            })
         }
     }
 }
@@ -90,15 +112,22 @@ struct Setup {
 
 async fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("t.db"), SqliteOptions::default()).unwrap());
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(dir.path().join("t.db"), SqliteOptions::default()).unwrap());
     let ws = WorkspaceId(uuid::Uuid::now_v7());
     let mut changes = ChangeSet::new(ws, ActorRef::System, Utc::now());
-    changes.insert(Record::Workspace(Workspace { id: ws, name: "Federation".into(), created_at: Utc::now(), version: 1 }));
+    changes.insert(Record::Workspace(Workspace {
+        id: ws,
+        name: "Federation".into(),
+        created_at: Utc::now(),
+        version: 1,
+    }));
     store.commit(changes).await.unwrap();
     let desk = Desk::new(store, Arc::new(Now), Arc::new(V7), Limits::default());
     let plugins = Arc::new(Plugins::default());
     let runtime: Arc<dyn PluginRuntime> = plugins.clone();
-    let engine = FlowEngine::new(desk.clone(), Some(runtime), Egress::default(), Duration::from_secs(5)).unwrap();
+    let engine =
+        FlowEngine::new(desk.clone(), Some(runtime), Egress::default(), Duration::from_secs(5)).unwrap();
     Setup { desk, engine, plugins, ws, admin: Actor::server_admin(ws), _dir: dir }
 }
 
@@ -111,7 +140,11 @@ fn spec(v: Value) -> FlowSpec {
 impl Setup {
     async fn jobs(&self, kind: &str) -> Vec<Job> {
         let now = Utc::now();
-        self.desk.store().claim_jobs(&[kind.to_string()], 100, now, now + chrono::Duration::seconds(60)).await.unwrap()
+        self.desk
+            .store()
+            .claim_jobs(&[kind.to_string()], 100, now, now + chrono::Duration::seconds(60))
+            .await
+            .unwrap()
     }
 
     fn job(&self, kind: &str, payload: Value, attempts: u32) -> Job {
@@ -141,7 +174,9 @@ impl Setup {
     }
 
     async fn runs(&self, id: FlowId) -> Vec<FlowRun> {
-        store::list::<FlowRun>(self.desk.store().as_ref(), self.ws, &RecordQuery::children_of(id.0)).await.unwrap()
+        store::list::<FlowRun>(self.desk.store().as_ref(), self.ws, &RecordQuery::children_of(id.0))
+            .await
+            .unwrap()
     }
 
     async fn run(&self, id: FlowRunId) -> FlowRun {
@@ -149,7 +184,10 @@ impl Setup {
     }
 
     fn page(&self, ids: &[&str], cursor: Option<&str>) {
-        let items = ids.iter().map(|id| TriggerItem { id: id.to_string(), data: json!({"id": id, "title": format!("Issue {id}")}) });
+        let items = ids.iter().map(|id| TriggerItem {
+            id: id.to_string(),
+            data: json!({"id": id, "title": format!("Issue {id}")}),
+        });
         self.plugins
             .pages
             .lock()
@@ -177,16 +215,26 @@ fn poll_spec(name: &str) -> FlowSpec {
 #[tokio::test]
 async fn polls_seed_without_firing_dedupe_by_id_and_keep_the_cursor_across_edits() {
     let s = setup().await;
-    let flow = s.desk.execute(&s.admin, &CreateFlow { spec: poll_spec("Issues to chat"), enabled: true }).await.unwrap();
+    let flow = s
+        .desk
+        .execute(&s.admin, &CreateFlow { spec: poll_spec("Issues to chat"), enabled: true })
+        .await
+        .unwrap();
 
-    // Enabling enqueued the seeding poll: it stores the cursor and the ids, and fires nothing.
+    // Enabling enqueued the seeding poll; the scheduler, finding the poll due at the same time,
+    // enqueues it under the same key, so it is not polled twice.
+    tandem_integrations::flows::schedule(&s.desk, 100).await.unwrap();
+    // The seeding poll stores the cursor and the ids, and fires nothing.
     let seeding = s.jobs(FLOW_POLL_JOB).await;
     assert_eq!(seeding.len(), 1);
     s.page(&["1", "2"], Some("c1"));
     s.engine.poll(&seeding[0]).await.unwrap();
     let state = s.state(flow.id).await;
     assert!(state.seeded);
-    assert_eq!((state.cursor.as_deref(), state.seen.clone()), (Some("c1"), vec!["1".to_string(), "2".to_string()]));
+    assert_eq!(
+        (state.cursor.as_deref(), state.seen.clone()),
+        (Some("c1"), vec!["1".to_string(), "2".to_string()])
+    );
     assert!(s.runs(flow.id).await.is_empty(), "seeding fires nothing");
     assert!(s.jobs(FLOW_RUN_JOB).await.is_empty());
 
@@ -294,10 +342,16 @@ async fn failed_runs_replay_from_the_failed_step_and_failures_pause_the_flow() {
     }
     let paused = s.flow(flow.id).await;
     assert!(!paused.enabled);
-    assert!(paused.paused_reason.as_deref().unwrap().starts_with("paused after 2 failed runs in a row"), "{paused:?}");
+    assert!(
+        paused.paused_reason.as_deref().unwrap().starts_with("paused after 2 failed runs in a row"),
+        "{paused:?}"
+    );
     let refused = s
         .desk
-        .execute(&Actor::system(s.ws), &TriggerFlow { flow: flow.id, items: vec![SeenItem { id: "d".into(), data: json!({}) }] })
+        .execute(
+            &Actor::system(s.ws),
+            &TriggerFlow { flow: flow.id, items: vec![SeenItem { id: "d".into(), data: json!({}) }] },
+        )
         .await;
     assert!(matches!(refused, Err(DeskError::Conflict(ref why)) if why.contains("paused")), "{refused:?}");
 
@@ -307,13 +361,22 @@ async fn failed_runs_replay_from_the_failed_step_and_failures_pause_the_flow() {
     fire(&s, flow.id, "e").await;
     let paused = s.flow(flow.id).await;
     assert!(!paused.enabled);
-    assert!(paused.paused_reason.as_deref().unwrap().contains("authentication failed in step 0: bot token expired"));
+    assert!(
+        paused
+            .paused_reason
+            .as_deref()
+            .unwrap()
+            .contains("authentication failed in step 0: bot token expired")
+    );
 
     // A run still queued when its flow was paused is cancelled, not counted.
     s.desk.execute(&s.admin, &SetFlowEnabled { id: flow.id, enabled: true }).await.unwrap();
     let queued = s
         .desk
-        .execute(&Actor::system(s.ws), &TriggerFlow { flow: flow.id, items: vec![SeenItem { id: "f".into(), data: json!({}) }] })
+        .execute(
+            &Actor::system(s.ws),
+            &TriggerFlow { flow: flow.id, items: vec![SeenItem { id: "f".into(), data: json!({}) }] },
+        )
         .await
         .unwrap();
     s.desk.execute(&s.admin, &SetFlowEnabled { id: flow.id, enabled: false }).await.unwrap();
@@ -324,6 +387,51 @@ async fn failed_runs_replay_from_the_failed_step_and_failures_pause_the_flow() {
     assert!(cancelled.error.unwrap().contains("paused or deleted"));
     assert_eq!(s.calls().len(), before, "nothing was called");
     assert_eq!(s.flow(flow.id).await.consecutive_failures, 0);
+}
+
+#[tokio::test]
+async fn a_plugin_webhook_trigger_reads_the_request_and_starts_runs() {
+    let s = setup().await;
+    let flow = spec(json!({
+        "name": "Pushed issues",
+        "trigger": {"type": "plugin_webhook", "plugin": "issues", "trigger": "new_issue"},
+        "filters": {"field": "trigger.state", "op": "eq", "value": "open"},
+        "steps": [{"type": "plugin_action", "plugin": "chat", "action": "post", "input": {"text": "{{trigger.title}}"}}]
+    }));
+    let flow = s.desk.execute(&s.admin, &CreateFlow { spec: flow, enabled: true }).await.unwrap();
+    let secret = "t".repeat(43);
+    let endpoint = CreateHookEndpoint {
+        name: "Issue pushes".into(),
+        token_sha256: token_digest(&secret),
+        signing_secret: None,
+        target: HookTarget::Flow { flow: flow.id },
+    };
+    let endpoint = s.desk.execute(&s.admin, &endpoint).await.unwrap();
+    let token = make_token(s.ws, endpoint.id, &secret);
+    let request = |body: &str| IncomingRequest {
+        method: "POST".into(),
+        path: "/api/v1/hooks/in".into(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: body.as_bytes().to_vec(),
+    };
+    let outcome = s
+        .engine
+        .receive(&token, request(r#"{"id": 7, "title": "Export fails", "state": "open"}"#))
+        .await
+        .unwrap();
+    let HookOutcome::FlowStarted { runs } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(runs.len(), 1);
+    assert_eq!(s.run(runs[0]).await.trigger["title"], "Export fails");
+    // Filtered out: accepted, no run.
+    let outcome =
+        s.engine.receive(&token, request(r#"{"id": 8, "title": "Old", "state": "closed"}"#)).await.unwrap();
+    assert_eq!(outcome, HookOutcome::FlowStarted { runs: vec![] });
+    // What the plugin cannot read is the sender's fault; a wrong token is not found.
+    let bad = s.engine.receive(&token, request("not json")).await.unwrap_err();
+    assert!(matches!(bad, HookError::BadRequest(_)), "{bad:?}");
+    let wrong = make_token(s.ws, endpoint.id, &"u".repeat(43));
+    assert_eq!(s.engine.receive(&wrong, request("{}")).await.unwrap_err(), HookError::NotFound);
+    assert_eq!(s.runs(flow.id).await.len(), 1);
 }
 
 #[tokio::test]

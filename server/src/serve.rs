@@ -302,7 +302,8 @@ async fn start_background(
     let egress = Egress { allow_private: config.limits.allow_private_webhooks };
     // No plugin host is linked into this build yet: plugin steps and triggers fail as
     // unavailable, and flows naming plugins are refused when saved.
-    let engine = Arc::new(FlowEngine::new(desk.clone(), None, egress, request).context("cannot set up flows")?);
+    let engine =
+        Arc::new(FlowEngine::new(desk.clone(), None, egress, request).context("cannot set up flows")?);
     let mut registry = Registry::new();
     registry.register(Arc::new(delivery));
     for handler in engine.handlers() {

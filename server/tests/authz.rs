@@ -404,7 +404,9 @@ impl World {
             ("POST", "/automations/{id}/enable" | "/automations/{id}/disable") => Payload::None,
             ("PUT", "/calendars/workspace" | "/users/{id}/calendar") => json(json!({"exceptions": []})),
             ("POST", "/flows") | ("PUT", "/flows/{id}") => json(self.flow_body(&format!("Flow {unique}"))),
-            ("POST", "/flows/{id}/enable" | "/flows/{id}/disable" | "/flow-runs/{id}/replay") => Payload::None,
+            ("POST", "/flows/{id}/enable" | "/flows/{id}/disable" | "/flow-runs/{id}/replay") => {
+                Payload::None
+            }
             ("POST", "/hook-endpoints") => json(json!({"name": format!("Hook {unique}"),
                 "target": {"type": "create_item", "item_type": self.id("ticket_type"), "title": "{{trigger.t}}"}})),
             ("POST", "/hooks/in/{token}") => json(json!({"t": "x"})),

@@ -61,7 +61,10 @@ async fn flows_run_end_to_end(backend: Backend) {
 
     // Bad input: the path is named and nothing is written.
     let bad = [
-        (json!({"name": "x", "trigger": {"type": "incoming_webhook"}, "steps": [{"type": "teleport"}]}), "steps[0]"),
+        (
+            json!({"name": "x", "trigger": {"type": "incoming_webhook"}, "steps": [{"type": "teleport"}]}),
+            "steps[0]",
+        ),
         (
             json!({"name": "x", "trigger": {"type": "incoming_webhook"},
                    "steps": [{"type": "add_message", "item": "{{trigger.number}}", "body": "{{steps.3.output.x}}"}]}),
@@ -103,9 +106,14 @@ async fn flows_run_end_to_end(backend: Backend) {
     assert_eq!(flow["enabled"], true);
 
     let printer = http
-        .post("/items", json!({"item_type": ticket_type, "title": "Printer on fire in Leeds"}), StatusCode::CREATED)
+        .post(
+            "/items",
+            json!({"item_type": ticket_type, "title": "Printer on fire in Leeds"}),
+            StatusCode::CREATED,
+        )
         .await;
-    http.post("/items", json!({"item_type": ticket_type, "title": "Scanner jams"}), StatusCode::CREATED).await;
+    http.post("/items", json!({"item_type": ticket_type, "title": "Scanner jams"}), StatusCode::CREATED)
+        .await;
     let n = printer["number"].as_i64().unwrap();
 
     let delivery = eventually("the flow's signed webhook", WAIT, || async {
@@ -155,8 +163,9 @@ async fn flows_run_end_to_end(backend: Backend) {
     let client = reqwest::Client::new();
     let body = json!({"location": "Bristol", "subject": "New flyer", "owner": "Ana"}).to_string();
     let send = |signature: Option<String>, token: String, body: String| {
-        let mut req =
-            client.post(format!("{}/hooks/in/{token}", server.base)).header("content-type", "application/json");
+        let mut req = client
+            .post(format!("{}/hooks/in/{token}", server.base))
+            .header("content-type", "application/json");
         if let Some(s) = signature {
             req = req.header("tandem-signature", s);
         }
@@ -164,19 +173,54 @@ async fn flows_run_end_to_end(backend: Backend) {
     };
     let unsigned = send(None, hook_path.clone(), body.clone()).await.unwrap();
     assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
-    let forged = tandem_integrations::webhooks::sign("not-the-secret-at-all", chrono::Utc::now().timestamp(), body.as_bytes());
+    let forged = tandem_integrations::webhooks::sign(
+        "not-the-secret-at-all",
+        chrono::Utc::now().timestamp(),
+        body.as_bytes(),
+    );
     let forged = send(Some(forged), hook_path.clone(), body.clone()).await.unwrap();
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
     let wrong_token = send(None, "hk_nope".into(), body.clone()).await.unwrap();
     assert_eq!(wrong_token.status(), StatusCode::NOT_FOUND);
     assert_eq!(http.item_numbers().await.len(), items_before, "refused requests create nothing");
-    let signed = tandem_integrations::webhooks::sign(HOOK_SECRET, chrono::Utc::now().timestamp(), body.as_bytes());
+    let signed =
+        tandem_integrations::webhooks::sign(HOOK_SECRET, chrono::Utc::now().timestamp(), body.as_bytes());
     let accepted = send(Some(signed), hook_path.clone(), body.clone()).await.unwrap();
     assert_eq!(accepted.status(), StatusCode::CREATED);
     let made: Value = accepted.json().await.unwrap();
     let created = http.get(&format!("/items/{}", made["item"]["number"])).await;
     assert_eq!(created["title"], "Bristol: New flyer");
     assert_eq!(created["description"], "From Ana");
+    // An endpoint that updates the item a request names.
+    let updater = http
+        .post(
+            "/hook-endpoints",
+            json!({"name": "Print status", "target": {"type": "update_item", "item": "{{trigger.ticket}}",
+                   "fields": {"title": "{{trigger.title}}", "priority": "{{trigger.priority}}"}}}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let updater = updater["token"].as_str().unwrap().to_string();
+    let number = made["item"]["number"].as_i64().unwrap();
+    let update = json!({"ticket": number, "title": "Bristol: New flyer (printed)", "priority": "low"});
+    let updated = send(None, updater.clone(), update.to_string()).await.unwrap();
+    assert_eq!(updated.status(), StatusCode::OK);
+    let item = http.get(&format!("/items/{number}")).await;
+    assert_eq!(
+        (item["title"].as_str(), item["priority"].as_str()),
+        (Some("Bristol: New flyer (printed)"), Some("low"))
+    );
+    let missing = json!({"ticket": 9999, "title": "x", "priority": "low"}).to_string();
+    let missing = send(None, updater.clone(), missing).await.unwrap();
+    assert_eq!(missing.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let bad_priority = json!({"ticket": number, "title": "Changed?", "priority": "whenever"}).to_string();
+    let bad_priority = send(None, updater, bad_priority).await.unwrap();
+    assert_eq!(bad_priority.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        http.get(&format!("/items/{number}")).await["title"],
+        "Bristol: New flyer (printed)",
+        "nothing half-written"
+    );
     // The endpoint list never shows the token.
     let listed = http.get("/hook-endpoints").await;
     assert!(!listed.to_string().contains(&hook_path));
@@ -209,14 +253,23 @@ async fn flows_run_end_to_end(backend: Backend) {
     // REST hooks: subscribe; the target's 410 Gone unsubscribes.
     let (gone_url, hits) = gone_receiver().await;
     let sub = http
-        .post("/hooks/subscriptions", json!({"event": "item.created", "target_url": gone_url}), StatusCode::CREATED)
+        .post(
+            "/hooks/subscriptions",
+            json!({"event": "item.created", "target_url": gone_url}),
+            StatusCode::CREATED,
+        )
         .await;
     assert!(sub["secret"].as_str().unwrap().starts_with("whsec_"));
     let refused = http
-        .post("/hooks/subscriptions", json!({"event": "item.exploded", "target_url": gone_url}), StatusCode::UNPROCESSABLE_ENTITY)
+        .post(
+            "/hooks/subscriptions",
+            json!({"event": "item.exploded", "target_url": gone_url}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
         .await;
     assert_eq!(refused["error"]["field"], "event", "{refused}");
-    http.post("/items", json!({"item_type": ticket_type, "title": "Brochure reprint"}), StatusCode::CREATED).await;
+    http.post("/items", json!({"item_type": ticket_type, "title": "Brochure reprint"}), StatusCode::CREATED)
+        .await;
     eventually("the subscription to be removed after 410", WAIT, || async {
         let hooks = http.get("/webhooks").await;
         let still = hooks.as_array().unwrap().iter().any(|h| h["id"] == sub["id"]);

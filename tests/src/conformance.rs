@@ -974,19 +974,26 @@ pub async fn flow_records_round_trip(store: TestStore) {
     // A poll: the moved cursor, the seen ids and two runs in one commit.
     let (r1, r2) = (run(3), run(4));
     let mut poll = ws.changes();
-    let moved = FlowPollState { cursor: Some("page-3".into()), seen: vec!["1".into(), "2".into(), "3".into(), "4".into()], version: 2, ..state.clone() };
+    let moved = FlowPollState {
+        cursor: Some("page-3".into()),
+        seen: vec!["1".into(), "2".into(), "3".into(), "4".into()],
+        version: 2,
+        ..state.clone()
+    };
     poll.update(Record::FlowPollState(moved.clone()), 1);
     poll.insert(Record::FlowRun(r1.clone()));
     poll.insert(Record::FlowRun(r2.clone()));
     store.commit(poll).await.unwrap();
-    let runs: Vec<FlowRun> = store::list(store.as_ref(), ws.id, &RecordQuery::children_of(flow.id.0)).await.unwrap();
+    let runs: Vec<FlowRun> =
+        store::list(store.as_ref(), ws.id, &RecordQuery::children_of(flow.id.0)).await.unwrap();
     assert_eq!(runs, [r1.clone(), r2.clone()]);
     // The same poll again (a stale state) writes neither the state nor its runs.
     let mut stale = ws.changes();
     stale.update(Record::FlowPollState(FlowPollState { cursor: Some("page-9".into()), ..moved.clone() }), 1);
     stale.insert(Record::FlowRun(run(5)));
     assert!(matches!(store.commit(stale).await, Err(StoreError::Conflict(_))));
-    let runs: Vec<FlowRun> = store::list(store.as_ref(), ws.id, &RecordQuery::children_of(flow.id.0)).await.unwrap();
+    let runs: Vec<FlowRun> =
+        store::list(store.as_ref(), ws.id, &RecordQuery::children_of(flow.id.0)).await.unwrap();
     assert_eq!(runs.len(), 2);
     assert_eq!(store::get::<FlowPollState>(store.as_ref(), ws.id, flow.id.0).await.unwrap(), Some(moved));
 
@@ -1006,7 +1013,10 @@ pub async fn flow_records_round_trip(store: TestStore) {
         version: 1,
     };
     let hook = insert(store.as_ref(), &ws, hook).await;
-    assert_eq!(store::get::<HookEndpoint>(store.as_ref(), ws.id, hook.id.0).await.unwrap(), Some(hook.clone()));
+    assert_eq!(
+        store::get::<HookEndpoint>(store.as_ref(), ws.id, hook.id.0).await.unwrap(),
+        Some(hook.clone())
+    );
     let mut delete = ws.changes();
     delete.delete(RecordKind::Flow, flow.id.0, 1);
     delete.delete(RecordKind::HookEndpoint, hook.id.0, 1);

@@ -18,9 +18,9 @@ use crate::desk::{Command, Decided, Env, load};
 use crate::error::{DeskError, Invalid};
 use crate::event::{Event, EventData, FieldChange};
 use crate::flows::{
-    ErrorClass, FLOW_POLL_JOB, FLOW_RELAY, FLOW_RUN_JOB, Flow, FlowPollState, FlowRun, FlowSpec,
-    FlowTrigger, HookEndpoint, HookTarget, RunStatus, STEP_ATTEMPTS, StepError, StepRecord, passes,
-    token_digest, validate_target,
+    ErrorClass, FLOW_POLL_JOB, FLOW_RELAY, FLOW_RUN_JOB, Flow, FlowPollState, FlowRun, FlowSpec, FlowTrigger,
+    HookEndpoint, HookTarget, RunStatus, STEP_ATTEMPTS, StepError, StepRecord, passes, token_digest,
+    validate_target,
 };
 use crate::ids::{FlowId, FlowPollStateId, FlowRunId, HookEndpointId, ItemId};
 use crate::item::{ActorRef, Channel, Item};
@@ -69,7 +69,13 @@ fn new_run(env: &Env<'_>, flow: &Flow, trigger: Value, trigger_id: Option<String
     }
 }
 
-fn start_run(changes: &mut ChangeSet, env: &Env<'_>, flow: &Flow, trigger: Value, id: Option<String>) -> FlowRun {
+fn start_run(
+    changes: &mut ChangeSet,
+    env: &Env<'_>,
+    flow: &Flow,
+    trigger: Value,
+    id: Option<String>,
+) -> FlowRun {
     let run = new_run(env, flow, trigger, id);
     changes.job(run_job(env, &run));
     changes.insert(Record::FlowRun(run.clone()));
@@ -147,7 +153,10 @@ impl Command for CreateFlow {
             version: 1,
         };
         let mut changes = env.changes(actor);
-        changes.event(None, EventData::RecordCreated { record: RecordKind::Flow, id: flow.id.0, name: flow.name.clone() });
+        changes.event(
+            None,
+            EventData::RecordCreated { record: RecordKind::Flow, id: flow.id.0, name: flow.name.clone() },
+        );
         changes.insert(Record::Flow(flow.clone()));
         arm_poll(&mut changes, env, &flow, None);
         Ok(Decided { changes, output: flow })
@@ -200,9 +209,14 @@ impl Command for UpdateFlow {
             audit.push(FieldChange { field: "name".into(), from: json!(old.name), to: json!(next.name) });
         }
         if old.trigger != next.trigger || old.filters != next.filters || old.steps != next.steps {
-            audit.push(FieldChange { field: "definition".into(), from: json!(old.version), to: json!(next.version) });
+            audit.push(FieldChange {
+                field: "definition".into(),
+                from: json!(old.version),
+                to: json!(next.version),
+            });
         }
-        changes.event(None, EventData::RecordUpdated { record: RecordKind::Flow, id: old.id.0, changes: audit });
+        changes
+            .event(None, EventData::RecordUpdated { record: RecordKind::Flow, id: old.id.0, changes: audit });
         changes.update(Record::Flow(next.clone()), old.version);
         Ok(Decided { changes, output: next })
     }
@@ -228,7 +242,12 @@ impl Command for SetFlowEnabled {
         Ok((flow, state))
     }
 
-    fn decide(&self, actor: &Actor, (old, state): Self::State, env: &Env<'_>) -> Result<Decided<Flow>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (old, state): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<Flow>, DeskError> {
         check(actor)?;
         let mut changes = env.changes(actor);
         if old.enabled == self.enabled && old.paused_reason.is_none() {
@@ -247,7 +266,11 @@ impl Command for SetFlowEnabled {
             EventData::RecordUpdated {
                 record: RecordKind::Flow,
                 id: old.id.0,
-                changes: vec![FieldChange { field: "enabled".into(), from: json!(old.enabled), to: json!(next.enabled) }],
+                changes: vec![FieldChange {
+                    field: "enabled".into(),
+                    from: json!(old.enabled),
+                    to: json!(next.enabled),
+                }],
             },
         );
         changes.update(Record::Flow(next.clone()), old.version);
@@ -274,7 +297,12 @@ impl Command for DeleteFlow {
         Ok((flow, state))
     }
 
-    fn decide(&self, actor: &Actor, (flow, state): Self::State, env: &Env<'_>) -> Result<Decided<()>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (flow, state): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<()>, DeskError> {
         check(actor)?;
         let mut changes = env.changes(actor);
         changes.delete(RecordKind::Flow, flow.id.0, flow.version);
@@ -304,7 +332,12 @@ impl Command for ReplayFlowRun {
         Ok((run, flow))
     }
 
-    fn decide(&self, actor: &Actor, (run, flow): Self::State, env: &Env<'_>) -> Result<Decided<FlowRun>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (run, flow): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<FlowRun>, DeskError> {
         check(actor)?;
         if run.status != RunStatus::Failed {
             return Err(DeskError::Conflict(format!(
@@ -313,7 +346,10 @@ impl Command for ReplayFlowRun {
             )));
         }
         if run.next_step() >= flow.steps.len() {
-            return Err(DeskError::Conflict(format!("flow {} no longer has the step run {} failed in", flow.id, run.id)));
+            return Err(DeskError::Conflict(format!(
+                "flow {} no longer has the step run {} failed in",
+                flow.id, run.id
+            )));
         }
         let next = FlowRun {
             status: RunStatus::Running,
@@ -368,7 +404,10 @@ impl Command for RecordFlowStep {
         system_only(actor, "records flow steps")?;
         let StepState { run: old, flow } = s;
         if old.attempt != self.attempt || matches!(old.status, RunStatus::Succeeded | RunStatus::Failed) {
-            return Err(DeskError::Conflict(format!("run {} is no longer at attempt {}", old.id, self.attempt)));
+            return Err(DeskError::Conflict(format!(
+                "run {} is no longer at attempt {}",
+                old.id, self.attempt
+            )));
         }
         let mut run = old.clone();
         let i = self.step.index;
@@ -410,11 +449,13 @@ impl Command for RecordFlowStep {
                     let mut next = Flow { consecutive_failures: failures, ..f.clone() };
                     if f.enabled && *class == ErrorClass::Auth {
                         next.enabled = false;
-                        next.paused_reason = Some(format!("paused: authentication failed in step {i}: {message}"));
+                        next.paused_reason =
+                            Some(format!("paused: authentication failed in step {i}: {message}"));
                     } else if f.enabled && failures >= f.pause_after {
                         next.enabled = false;
-                        next.paused_reason =
-                            Some(format!("paused after {failures} failed runs in a row; the last: {message}"));
+                        next.paused_reason = Some(format!(
+                            "paused after {failures} failed runs in a row; the last: {message}"
+                        ));
                     }
                     flow_next = Some(next);
                 }
@@ -473,7 +514,8 @@ pub fn starts_flows(event: &Event) -> bool {
     event.actor != ActorRef::System
         || matches!(
             event.data,
-            EventData::ItemCreated { channel: Channel::Email, .. } | EventData::MessagePosted { channel: Channel::Email, .. }
+            EventData::ItemCreated { channel: Channel::Email, .. }
+                | EventData::MessagePosted { channel: Channel::Email, .. }
         )
 }
 
@@ -520,7 +562,12 @@ impl Command for RelayFlowEvents {
         false
     }
 
-    fn decide(&self, actor: &Actor, s: FlowRelayState, env: &Env<'_>) -> Result<Decided<FlowsRelayed>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        s: FlowRelayState,
+        env: &Env<'_>,
+    ) -> Result<Decided<FlowsRelayed>, DeskError> {
         system_only(actor, "relays events to flows")?;
         let mut changes = env.changes(actor);
         let Some(last) = s.events.last().map(|e| e.seq) else {
@@ -545,7 +592,15 @@ impl Command for RelayFlowEvents {
         match s.cursor {
             Some(c) => {
                 let read = c.version;
-                changes.update(Record::EventCursor(EventCursor { seq: last, updated_at: env.now, version: read + 1, ..c }), read);
+                changes.update(
+                    Record::EventCursor(EventCursor {
+                        seq: last,
+                        updated_at: env.now,
+                        version: read + 1,
+                        ..c
+                    }),
+                    read,
+                );
             }
             None => {
                 changes.insert(Record::EventCursor(EventCursor {
@@ -600,7 +655,12 @@ impl Command for RecordPoll {
         false
     }
 
-    fn decide(&self, actor: &Actor, (flow, state): Self::State, env: &Env<'_>) -> Result<Decided<Polled>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (flow, state): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<Polled>, DeskError> {
         system_only(actor, "records polls")?;
         let Some(interval) = flow.poll_interval_secs() else {
             return Err(DeskError::invalid("flow", format!("flow {} is not poll-triggered", flow.id)));
@@ -634,7 +694,8 @@ impl Command for RecordPoll {
                         }
                         fresh.push(item.id.clone());
                         if passes(&flow.filters, &item.data, env.now) {
-                            let run = start_run(&mut changes, env, &flow, item.data.clone(), Some(item.id.clone()));
+                            let run =
+                                start_run(&mut changes, env, &flow, item.data.clone(), Some(item.id.clone()));
                             output.runs.push(run.id);
                         }
                     }
@@ -646,7 +707,10 @@ impl Command for RecordPoll {
                 if e.class == ErrorClass::Auth && flow.enabled {
                     let paused = Flow {
                         enabled: false,
-                        paused_reason: Some(format!("paused: authentication failed while polling: {}", e.message)),
+                        paused_reason: Some(format!(
+                            "paused: authentication failed while polling: {}",
+                            e.message
+                        )),
                         version: flow.version + 1,
                         ..flow.clone()
                     };
@@ -727,7 +791,10 @@ impl Command for TriggerFlow {
     fn decide(&self, actor: &Actor, flow: Flow, env: &Env<'_>) -> Result<Decided<Vec<FlowRunId>>, DeskError> {
         system_only(actor, "starts flows from webhooks")?;
         if !matches!(flow.trigger, FlowTrigger::IncomingWebhook | FlowTrigger::PluginWebhook { .. }) {
-            return Err(DeskError::invalid("target.flow", format!("flow {} is not webhook-triggered", flow.id)));
+            return Err(DeskError::invalid(
+                "target.flow",
+                format!("flow {} is not webhook-triggered", flow.id),
+            ));
         }
         let mut changes = env.changes(actor);
         let mut runs = Vec::new();
@@ -768,7 +835,12 @@ impl Command for CreateHookEndpoint {
         }
     }
 
-    fn decide(&self, actor: &Actor, flow: Option<Flow>, env: &Env<'_>) -> Result<Decided<HookEndpoint>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        flow: Option<Flow>,
+        env: &Env<'_>,
+    ) -> Result<Decided<HookEndpoint>, DeskError> {
         check(actor)?;
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 200 {
@@ -778,7 +850,12 @@ impl Command for CreateHookEndpoint {
         if let HookTarget::Flow { flow: id } = &self.target {
             match flow {
                 None => return Err(Invalid::new("target.flow", format!("no flow {id}")).into()),
-                Some(f) if !matches!(f.trigger, FlowTrigger::IncomingWebhook | FlowTrigger::PluginWebhook { .. }) => {
+                Some(f)
+                    if !matches!(
+                        f.trigger,
+                        FlowTrigger::IncomingWebhook | FlowTrigger::PluginWebhook { .. }
+                    ) =>
+                {
                     return Err(Invalid::new(
                         "target.flow",
                         format!("flow '{}' is not triggered by an incoming webhook", f.name),
@@ -803,7 +880,14 @@ impl Command for CreateHookEndpoint {
             version: 1,
         };
         let mut changes = env.changes(actor);
-        changes.event(None, EventData::RecordCreated { record: RecordKind::HookEndpoint, id: hook.id.0, name: hook.name.clone() });
+        changes.event(
+            None,
+            EventData::RecordCreated {
+                record: RecordKind::HookEndpoint,
+                id: hook.id.0,
+                name: hook.name.clone(),
+            },
+        );
         changes.insert(Record::HookEndpoint(hook.clone()));
         Ok(Decided { changes, output: hook })
     }

@@ -27,12 +27,12 @@ pub use automation::{
     TimedState, UpdateRule,
 };
 pub use conversation::{AddAttachment, MarkNotificationRead, NewFile, PostMessage, Posted};
-pub(crate) use items::move_to_status;
 pub use flows::{
-    CreateFlow, CreateHookEndpoint, DeleteFlow, DeleteHookEndpoint, FlowsRelayed, Polled, RecordFlowStep, RecordPoll,
-    RelayFlowEvents, ReplayFlowRun, StepState, ScheduleFlowPolls, SeenItem, SetFlowEnabled, TriggerFlow, UpdateFlow,
-    event_payload, run_job, starts_flows, token_matches as hook_token_matches,
+    CreateFlow, CreateHookEndpoint, DeleteFlow, DeleteHookEndpoint, FlowsRelayed, Polled, RecordFlowStep,
+    RecordPoll, RelayFlowEvents, ReplayFlowRun, ScheduleFlowPolls, SeenItem, SetFlowEnabled, StepState,
+    TriggerFlow, UpdateFlow, event_payload, run_job, starts_flows, token_matches as hook_token_matches,
 };
+pub(crate) use items::move_to_status;
 pub use items::{
     ChangeFollowers, ConvertItem, CreateItem, ItemPatch, LinkItems, SetAssignees, TransitionItem,
     TransitionTo, UnlinkItems, UpdateItem,

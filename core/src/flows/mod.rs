@@ -28,8 +28,8 @@ use crate::automation::eval::{Regexes, holds_with, placeholders};
 use crate::automation::{Condition, FieldRef, Trigger, validate_condition_with};
 use crate::conversation::Visibility;
 use crate::error::Invalid;
-use crate::store::RecordQuery;
 use crate::ids::{FlowId, FlowPollStateId, FlowRunId, HookEndpointId, ItemTypeId, WorkspaceId};
+use crate::store::RecordQuery;
 
 /// The job that runs (or resumes) one flow run.
 pub const FLOW_RUN_JOB: &str = "flow.run";
@@ -135,9 +135,9 @@ impl FlowStep {
             FlowStep::UpdateField { item, field, value } => {
                 serde_json::json!({"item": item, "field": field, "value": value})
             }
-            FlowStep::Webhook { body, .. } => body.clone().unwrap_or_else(|| {
-                serde_json::json!({"trigger": "{{trigger}}", "steps": "{{steps}}"})
-            }),
+            FlowStep::Webhook { body, .. } => body
+                .clone()
+                .unwrap_or_else(|| serde_json::json!({"trigger": "{{trigger}}", "steps": "{{steps}}"})),
         }
     }
 }
@@ -182,29 +182,29 @@ impl Flow {
 
 /// The plugin triggers and actions a flow definition names, with where.
 pub fn plugin_uses(trigger: &FlowTrigger, steps: &[FlowStep]) -> Vec<PluginUse> {
-        let mut out = Vec::new();
-        match trigger {
-            FlowTrigger::PluginPoll { plugin, trigger, .. } | FlowTrigger::PluginWebhook { plugin, trigger } => {
-                out.push(PluginUse {
-                    path: "trigger.plugin".into(),
-                    plugin: plugin.clone(),
-                    name: trigger.clone(),
-                    is_trigger: true,
-                })
-            }
-            _ => {}
+    let mut out = Vec::new();
+    match trigger {
+        FlowTrigger::PluginPoll { plugin, trigger, .. } | FlowTrigger::PluginWebhook { plugin, trigger } => {
+            out.push(PluginUse {
+                path: "trigger.plugin".into(),
+                plugin: plugin.clone(),
+                name: trigger.clone(),
+                is_trigger: true,
+            })
         }
-        for (i, s) in steps.iter().enumerate() {
-            if let FlowStep::PluginAction { plugin, action, .. } = s {
-                out.push(PluginUse {
-                    path: format!("steps[{i}].plugin"),
-                    plugin: plugin.clone(),
-                    name: action.clone(),
-                    is_trigger: false,
-                });
-            }
+        _ => {}
+    }
+    for (i, s) in steps.iter().enumerate() {
+        if let FlowStep::PluginAction { plugin, action, .. } = s {
+            out.push(PluginUse {
+                path: format!("steps[{i}].plugin"),
+                plugin: plugin.clone(),
+                name: action.clone(),
+                is_trigger: false,
+            });
         }
-        out
+    }
+    out
 }
 
 /// A plugin trigger or action a flow names.
@@ -249,7 +249,9 @@ impl FlowSpec {
             .map_err(|e| Invalid::new("trigger", e.to_string()))?;
         let filters = match map.get("filters") {
             None | Some(Value::Null) => Condition::default(),
-            Some(f) => serde_json::from_value(f.clone()).map_err(|e| Invalid::new("filters", e.to_string()))?,
+            Some(f) => {
+                serde_json::from_value(f.clone()).map_err(|e| Invalid::new("filters", e.to_string()))?
+            }
         };
         let Some(Value::Array(raw_steps)) = map.get("steps") else {
             return Err(Invalid::new("steps", "expected a list of steps"));
@@ -257,7 +259,8 @@ impl FlowSpec {
         let mut steps = Vec::with_capacity(raw_steps.len());
         for (i, s) in raw_steps.iter().enumerate() {
             steps.push(
-                serde_json::from_value(s.clone()).map_err(|e| Invalid::new(format!("steps[{i}]"), e.to_string()))?,
+                serde_json::from_value(s.clone())
+                    .map_err(|e| Invalid::new(format!("steps[{i}]"), e.to_string()))?,
             );
         }
         let pause_after = match map.get("pause_after") {
@@ -291,7 +294,10 @@ impl FlowSpec {
                 plugin_name("trigger.plugin", plugin)?;
                 plugin_name("trigger.trigger", trigger)?;
                 if *interval_secs < MIN_POLL_SECS {
-                    return Err(Invalid::new("trigger.interval_secs", format!("at least {MIN_POLL_SECS} seconds")));
+                    return Err(Invalid::new(
+                        "trigger.interval_secs",
+                        format!("at least {MIN_POLL_SECS} seconds"),
+                    ));
                 }
             }
             FlowTrigger::PluginWebhook { plugin, trigger } => {
@@ -370,7 +376,11 @@ fn plugin_name(path: &str, name: &str) -> Result<(), Invalid> {
     let ok = !name.is_empty()
         && name.len() <= 100
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok { Ok(()) } else { Err(Invalid::new(path, format!("'{name}' is not a plugin or trigger/action name"))) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Invalid::new(path, format!("'{name}' is not a plugin or trigger/action name")))
+    }
 }
 
 /// Every placeholder in a template value must be `trigger[.path]`, `steps` or
@@ -379,7 +389,8 @@ pub fn check_templates(v: &Value, path: &str, step: usize) -> Result<(), Invalid
     match v {
         Value::String(s) => {
             for p in placeholders(s) {
-                check_placeholder(p, step).map_err(|why| Invalid::new(path, format!("'{{{{{p}}}}}': {why}")))?;
+                check_placeholder(p, step)
+                    .map_err(|why| Invalid::new(path, format!("'{{{{{p}}}}}': {why}")))?;
             }
             Ok(())
         }
@@ -432,8 +443,10 @@ pub fn lookup<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
 
 /// The data templates and filters read: `{"trigger": ..., "steps": [{"output": ...}, ...]}`.
 pub fn context(trigger: &Value, steps: &[StepRecord]) -> Value {
-    let steps: Vec<Value> =
-        steps.iter().map(|s| serde_json::json!({"output": s.output.clone().unwrap_or(Value::Null)})).collect();
+    let steps: Vec<Value> = steps
+        .iter()
+        .map(|s| serde_json::json!({"output": s.output.clone().unwrap_or(Value::Null)}))
+        .collect();
     serde_json::json!({"trigger": trigger, "steps": steps})
 }
 
@@ -736,7 +749,8 @@ impl crate::desk::Desk {
         let store = self.store().as_ref();
         crate::desk::load::<Flow>(store, actor.workspace_id, flow).await?;
         let mut runs =
-            crate::store::list::<FlowRun>(store, actor.workspace_id, &RecordQuery::children_of(flow.0)).await?;
+            crate::store::list::<FlowRun>(store, actor.workspace_id, &RecordQuery::children_of(flow.0))
+                .await?;
         runs.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
         runs.truncate(limit);
         Ok(runs)
@@ -758,13 +772,15 @@ impl crate::desk::Desk {
     pub async fn hook_endpoint_by_token(&self, token: &str) -> Result<HookEndpoint, crate::DeskError> {
         let unknown = || crate::DeskError::not_found("incoming webhook");
         let (ws, id, secret) = parse_token(token).ok_or_else(unknown)?;
-        let hook = crate::store::get::<HookEndpoint>(self.store().as_ref(), ws, id.0).await?.ok_or_else(unknown)?;
+        let hook =
+            crate::store::get::<HookEndpoint>(self.store().as_ref(), ws, id.0).await?.ok_or_else(unknown)?;
         if crate::commands::hook_token_matches(&hook, secret) { Ok(hook) } else { Err(unknown()) }
     }
 }
 
 fn manage(actor: &crate::Actor) -> Result<(), crate::DeskError> {
-    crate::access::can(actor, crate::access::Action::ManageStructure, crate::access::Target::Workspace).into_result()
+    crate::access::can(actor, crate::access::Action::ManageStructure, crate::access::Target::Workspace)
+        .into_result()
 }
 
 #[cfg(test)]

@@ -83,15 +83,33 @@ fn specs_validate_and_errors_name_the_path() {
     };
     let table: &[(Value, &str)] = &[
         (with("name", json!("  ")), "name: must not be empty"),
-        (with("steps.1.body", json!("{{steps.1.output.id}}")), "steps[1].input.body: '{{steps.1.output.id}}'"),
-        (with("steps.0.input", json!({"t": "{{nope.x}}"})), "steps[0].input.t: '{{nope.x}}': unknown placeholder"),
+        (
+            with("steps.1.body", json!("{{steps.1.output.id}}")),
+            "steps[1].input.body: '{{steps.1.output.id}}'",
+        ),
+        (
+            with("steps.0.input", json!({"t": "{{nope.x}}"})),
+            "steps[0].input.t: '{{nope.x}}': unknown placeholder",
+        ),
         (with("steps.0.type", json!("teleport")), "steps[0]: unknown variant `teleport`"),
         (with("steps.0.plugin", json!("bad plugin!")), "steps[0].plugin:"),
-        (with("filters", json!({"field": "title", "op": "eq", "value": "x"})), "filters.field: flow filters read"),
-        (with("filters", json!({"field": "trigger.x", "op": "in", "value": "x"})), "filters.value: in and not_in"),
-        (with("trigger", json!({"type": "event", "on": {"type": "idle", "hours": 3}})), "trigger.on: 'idle' is time-based"),
         (
-            with("trigger", json!({"type": "plugin_poll", "plugin": "gh", "trigger": "issues", "interval_secs": 1})),
+            with("filters", json!({"field": "title", "op": "eq", "value": "x"})),
+            "filters.field: flow filters read",
+        ),
+        (
+            with("filters", json!({"field": "trigger.x", "op": "in", "value": "x"})),
+            "filters.value: in and not_in",
+        ),
+        (
+            with("trigger", json!({"type": "event", "on": {"type": "idle", "hours": 3}})),
+            "trigger.on: 'idle' is time-based",
+        ),
+        (
+            with(
+                "trigger",
+                json!({"type": "plugin_poll", "plugin": "gh", "trigger": "issues", "interval_secs": 1}),
+            ),
             "trigger.interval_secs: at least 10",
         ),
         (with("steps", json!([])), "steps: a flow needs at least one step"),
@@ -101,7 +119,8 @@ fn specs_validate_and_errors_name_the_path() {
         let got = invalid_at(v.clone());
         assert!(got.starts_with(expected), "expected '{expected}…', got '{got}'");
     }
-    let got = invalid_at(json!({"name": "x", "trigger": {"type": "incoming_webhook"}, "steps": [], "colour": 1}));
+    let got =
+        invalid_at(json!({"name": "x", "trigger": {"type": "incoming_webhook"}, "steps": [], "colour": 1}));
     assert!(got.starts_with("colour: unknown field"), "{got}");
 }
 
@@ -188,7 +207,10 @@ fn state(flow: &Flow, seeded: bool, seen: &[&str]) -> FlowPollState {
 }
 
 fn seen(id: &str, open: bool) -> SeenItem {
-    SeenItem { id: id.into(), data: json!({"id": id, "title": format!("Issue {id}"), "state": if open {"open"} else {"closed"}}) }
+    SeenItem {
+        id: id.into(),
+        data: json!({"id": id, "title": format!("Issue {id}"), "state": if open {"open"} else {"closed"}}),
+    }
 }
 
 fn written_state(changes: &crate::ChangeSet) -> FlowPollState {
@@ -209,7 +231,9 @@ fn written_state(changes: &crate::ChangeSet) -> FlowPollState {
 fn only_managers_and_admins_manage_flows() {
     let ids = SequentialIds::default();
     let s = spec(good()).unwrap();
-    for (role, ok) in [(Role::Admin, true), (Role::Manager, true), (Role::Agent, false), (Role::Customer, false)] {
+    for (role, ok) in
+        [(Role::Admin, true), (Role::Manager, true), (Role::Agent, false), (Role::Customer, false)]
+    {
         let got = CreateFlow { spec: s.clone(), enabled: true }.decide(&user(role), (), &env(&ids));
         assert_eq!(got.is_ok(), ok, "{role:?}");
         if !ok {
@@ -223,7 +247,10 @@ fn the_first_poll_seeds_without_firing_and_later_polls_dedupe() {
     let flow = poll_flow();
     let ids = SequentialIds::default();
     let system = Actor::system(ws());
-    let first = RecordPoll { flow: flow.id, outcome: Ok((vec![seen("1", true), seen("2", true)], Some("c2".into()))) };
+    let first = RecordPoll {
+        flow: flow.id,
+        outcome: Ok((vec![seen("1", true), seen("2", true)], Some("c2".into()))),
+    };
     let d = first.decide(&system, (flow.clone(), Some(state(&flow, false, &[]))), &env(&ids)).unwrap();
     assert!(d.output.seeded && d.output.runs.is_empty());
     assert!(d.changes.jobs.is_empty(), "seeding fires nothing");
@@ -303,7 +330,13 @@ fn failed_step(class: ErrorClass) -> StepRecord {
 
 fn record(flow: &Flow, run: &FlowRun, class: ErrorClass, final_attempt: bool) -> (FlowRun, Option<Flow>) {
     let ids = SequentialIds::default();
-    let cmd = RecordFlowStep { run: run.id, attempt: run.attempt, step: failed_step(class), final_attempt, counts: true };
+    let cmd = RecordFlowStep {
+        run: run.id,
+        attempt: run.attempt,
+        step: failed_step(class),
+        final_attempt,
+        counts: true,
+    };
     let state = crate::commands::StepState { run: run.clone(), flow: Some(flow.clone()) };
     let d = cmd.decide(&Actor::system(ws()), state, &env(&ids)).unwrap();
     let flow = d.changes.writes.iter().find_map(|w| match w {

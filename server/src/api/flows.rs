@@ -15,10 +15,12 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tandem_core::commands::{
-    CreateFlow, CreateHookEndpoint, CreateWebhook, DeleteFlow, DeleteHookEndpoint, DeleteWebhook, ReplayFlowRun,
-    SetFlowEnabled, UpdateFlow,
+    CreateFlow, CreateHookEndpoint, CreateWebhook, DeleteFlow, DeleteHookEndpoint, DeleteWebhook,
+    ReplayFlowRun, SetFlowEnabled, UpdateFlow,
 };
-use tandem_core::flows::{Flow, FlowPollState, FlowRun, FlowSpec, HookEndpoint, HookTarget, make_token, token_digest};
+use tandem_core::flows::{
+    Flow, FlowPollState, FlowRun, FlowSpec, HookEndpoint, HookTarget, make_token, token_digest,
+};
 use tandem_core::{FlowId, HookEndpointId, WebhookId};
 use tandem_integrations::flows::check_plugins;
 use tandem_integrations::{HookError, HookOutcome, IncomingRequest};
@@ -184,7 +186,10 @@ pub struct CreatedEndpoint {
     path: String,
 }
 
-pub async fn list_endpoints(State(s): State<AppState>, Auth(actor): Auth) -> ApiResult<Json<Vec<EndpointView>>> {
+pub async fn list_endpoints(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+) -> ApiResult<Json<Vec<EndpointView>>> {
     Ok(Json(s.desk().hook_endpoints(&actor).await?.into_iter().map(EndpointView::from).collect()))
 }
 
@@ -206,7 +211,11 @@ pub async fn create_endpoint(
     Ok(created(CreatedEndpoint { endpoint: hook.into(), token, path }))
 }
 
-pub async fn delete_endpoint(State(s): State<AppState>, Auth(actor): Auth, id: Param) -> ApiResult<StatusCode> {
+pub async fn delete_endpoint(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    id: Param,
+) -> ApiResult<StatusCode> {
     s.desk().execute(&actor, &DeleteHookEndpoint { id: id.id("incoming webhook")? }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -242,7 +251,8 @@ pub async fn receive(
     let outcome = s.flows()?.receive(&token.0, request).await.map_err(hook_error)?;
     let status = match outcome {
         HookOutcome::ItemCreated { .. } => StatusCode::CREATED,
-        _ => StatusCode::ACCEPTED,
+        HookOutcome::ItemUpdated { .. } => StatusCode::OK,
+        HookOutcome::FlowStarted { .. } => StatusCode::ACCEPTED,
     };
     Ok((status, Json(outcome)))
 }
