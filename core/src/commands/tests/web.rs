@@ -55,7 +55,7 @@ impl SubmitForm {
         self
     }
 
-    fn as_guest(self, name: &str, email: &str) -> Self {
+    fn by_guest(self, name: &str, email: &str) -> Self {
         SubmitForm { guest: Some(Guest { name: name.into(), email: email.into() }), ..self }
     }
 }
@@ -88,7 +88,7 @@ fn submitting_a_form() {
             ),
             (
                 System,
-                submit(&w, &w.purchase, "Laptops").as_guest("Nina Roth", "Nina@Clinic.example"),
+                submit(&w, &w.purchase, "Laptops").by_guest("Nina Roth", "Nina@Clinic.example"),
                 ok(&["+item:new2", "+user:new1"], &["item.created@new2", "record.created"]).then(
                     |_, i: &Item| {
                         assert_eq!(i.requester, Some(crate::ids::UserId(uuid::Uuid::from_u128(1))));
@@ -101,23 +101,23 @@ fn submitting_a_form() {
             ),
             (
                 System,
-                submit(&w, &w.purchase, "Laptops").as_guest("Agent?", &agent_email),
+                submit(&w, &w.purchase, "Laptops").by_guest("Agent?", &agent_email),
                 invalid("email", "staff sign in"),
             ),
             (
                 System,
-                submit(&w, &w.purchase, "Laptops").as_guest("", "x@clinic.example"),
+                submit(&w, &w.purchase, "Laptops").by_guest("", "x@clinic.example"),
                 invalid("name", "must not be empty"),
             ),
             (
                 System,
-                submit(&w, &w.purchase, "Laptops").as_guest("X", "not an address"),
+                submit(&w, &w.purchase, "Laptops").by_guest("X", "not an address"),
                 invalid("email", ""),
             ),
             (System, submit(&w, &w.purchase, "Laptops"), invalid("email", "who is asking")),
             (
                 Agent,
-                submit(&w, &w.purchase, "Laptops").as_guest("X", "x@clinic.example"),
+                submit(&w, &w.purchase, "Laptops").by_guest("X", "x@clinic.example"),
                 forbidden("as themselves"),
             ),
             (CustomerA, submit(&w, &w.ticket, "No form"), not_found("form for item type")),
@@ -142,7 +142,7 @@ fn submitting_a_form() {
         |w, _, c| state(w, c, false),
         vec![(
             System,
-            submit(&w, &w.purchase, "Laptops").as_guest("Nina Roth", "nina@clinic.example"),
+            submit(&w, &w.purchase, "Laptops").by_guest("Nina Roth", "nina@clinic.example"),
             forbidden("sign in"),
         )],
     );
