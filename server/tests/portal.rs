@@ -348,6 +348,17 @@ async fn uploads_are_limited_in_size_and_type() {
     let attachments = portal.http.get(&format!("/items/{}/attachments", items[0]["number"])).await;
     assert_eq!(attachments.as_array().unwrap().len(), 1);
     assert_eq!(attachments[0]["filename"], "photo.jpg");
+
+    // Tom downloads it from the portal; Eva, of another organization, gets a 404.
+    let download = format!("/attachments/{}", attachments[0]["id"].as_str().unwrap());
+    let mine = tom.get(&portal.portal_url(&download)).await;
+    assert_eq!(mine.status, StatusCode::OK);
+    assert_eq!(mine.text.len(), 1500);
+    let mut eva = Visitor::new();
+    eva.sign_in(&portal, "eva@hearwell.example").await;
+    let theirs = eva.get(&portal.portal_url(&download)).await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    assert!(!theirs.text.contains("aaaa"));
 }
 
 #[tokio::test]

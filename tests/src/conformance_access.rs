@@ -139,6 +139,17 @@ pub async fn memberships_are_records(store: TestStore) {
     let mut portal = PortalSettings::empty(ws.id);
     portal.visibility = PortalVisibility::Organization;
     portal.by_type.insert(ws.task_type, PortalVisibility::AllPublic);
+    portal.open_forms = true;
+    portal.branding = tandem_core::PortalBranding {
+        name: "Hearwell marketing".into(),
+        logo_url: Some("https://cdn.example/hearwell.png".into()),
+        primary_color: Some("#0b6e4f".into()),
+        background_color: None,
+    };
+    portal.forms.insert(
+        ws.task_type,
+        tandem_core::WebForm { title: Some("Campaign request".into()), survey: true, ..Default::default() },
+    );
     portal.version = 1;
     insert(store.as_ref(), &ws, portal.clone()).await;
     assert_eq!(store::get::<PortalSettings>(store.as_ref(), ws.id, ws.id.0).await.unwrap(), Some(portal));

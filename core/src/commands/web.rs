@@ -47,12 +47,12 @@ pub struct SubmitForm {
 
 #[derive(Debug, Clone)]
 pub struct FormState {
-    settings: PortalSettings,
-    item_type: Option<ItemType>,
-    all_types: Vec<ItemTypeId>,
+    pub(crate) settings: PortalSettings,
+    pub(crate) item_type: Option<ItemType>,
+    pub(crate) all_types: Vec<ItemTypeId>,
     /// The guest's account, when the address is known.
-    known: Option<User>,
-    organizations: Vec<Organization>,
+    pub(crate) known: Option<User>,
+    pub(crate) organizations: Vec<Organization>,
 }
 
 impl Command for SubmitForm {
@@ -155,6 +155,9 @@ impl Command for SubmitForm {
         };
         let Decided { mut changes, output: item } =
             create.decide(&requester, (t, References::default()), env)?;
+        // Like mail intake: the item is the requester's (`created_by`), the commit is Tandem's
+        // when it acts for a guest.
+        changes.actor = actor.reference();
         if let Some(contact) = contact {
             changes.event(
                 None,

@@ -14,4 +14,5 @@ mod planning;
 mod sign_in;
 mod structure;
 mod types;
+mod web;
 mod webhooks;
