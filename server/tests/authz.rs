@@ -376,6 +376,13 @@ impl World {
             ("POST", "/automations/{id}/enable" | "/automations/{id}/disable") => Payload::None,
             ("PUT", "/calendars/workspace" | "/users/{id}/calendar") => json(json!({"exceptions": []})),
             ("POST", "/views") => json(json!({"name": format!("View {unique}")})),
+            ("POST", "/projects/{id}/import/csv") => json(json!({
+                "csv": "title\nImported by the matrix\n", "item_type": self.id("ticket_type"), "dry_run": true
+            })),
+            ("POST", "/projects/{id}/import/mspdi") => json(json!({
+                "xml": "<Project><Tasks><Task><UID>1</UID><Name>T</Name></Task></Tasks></Project>",
+                "item_type": self.id("ticket_type"), "dry_run": true
+            })),
             ("PATCH", "/views/{id}") => json(json!({"name": "Renamed"})),
             ("POST", "/views/{id}/board/move") => json(json!({"item": 1, "status": "waiting"})),
             ("POST", "/items/{item}/time") => {

@@ -3,6 +3,7 @@
 mod access;
 mod automation;
 mod conversation;
+mod import;
 mod items;
 mod mail;
 mod notify;
@@ -24,6 +25,7 @@ pub use automation::{
     CreateRule, DeleteRule, DeliverAutomation, DryRun, FireTimedRule, ReorderRules, RulePatch, RunFilter,
     TimedState, UpdateRule,
 };
+pub use import::ImportItems;
 pub use conversation::{AddAttachment, MarkNotificationRead, NewFile, PostMessage, Posted};
 pub(crate) use items::move_to_status;
 pub use items::{
