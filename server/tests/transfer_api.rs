@@ -403,7 +403,8 @@ async fn mspdi_imports_as_ms_project_writes_it_and_round_trips() {
     assert_eq!(by_title("Press release")["plan"]["mode"], "manual");
     assert_eq!(by_title("Fit-out")["plan"]["duration"], Value::Null, "a summary rolls up");
     let calendar = api.get("/calendars/workspace", ADMIN).await.expect(StatusCode::OK);
-    assert_eq!(calendar["week"]["days"][5], "08:00-13:00", "{calendar:#}");
+    // DayType 6 is Friday: a short day.
+    assert_eq!(calendar["week"]["days"][4], "08:00-13:00", "{calendar:#}");
     assert_eq!(calendar["exceptions"].as_array().unwrap().len(), 2);
 
     // Export, import into a new project, export again: the same document but for its name.
@@ -519,7 +520,7 @@ async fn views_and_timesheets_export_as_csv_and_xlsx() {
     let rows: Vec<Vec<String>> = reader.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect();
     let titles: Vec<&str> = rows.iter().map(|r| r[2].as_str()).collect();
     assert!(titles.contains(&"Poster, large") && titles.contains(&"Flyer for Delft"), "{rows:?}");
-    assert!(rows.iter().any(|r| r[4] == "2026-03-10"), "{rows:?}");
+    assert!(rows.iter().any(|r| r[4].starts_with("2026-03-10")), "{rows:?}");
 
     let reply = api.get(&format!("/views/{id}/export?format=xlsx"), &api.agent).await;
     assert_eq!(reply.status, StatusCode::OK);
