@@ -19,6 +19,7 @@ use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
 use crate::people::{ApiToken, Notification, Organization, Team, User};
 use crate::planning::WorkCalendar;
 use crate::timesheet::TimeEntry;
+use crate::reports::ScheduledReport;
 use crate::views::SavedView;
 use crate::webhook::{EventCursor, Webhook};
 
@@ -57,10 +58,11 @@ pub enum RecordKind {
     Calendar,
     TimeEntry,
     View,
+    Report,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 31] = [
+    pub const ALL: [RecordKind; 32] = [
         RecordKind::Workspace,
         RecordKind::Portfolio,
         RecordKind::Project,
@@ -92,6 +94,7 @@ impl RecordKind {
         RecordKind::Calendar,
         RecordKind::TimeEntry,
         RecordKind::View,
+        RecordKind::Report,
     ];
 
     /// The table holding this kind in both backends.
@@ -128,6 +131,7 @@ impl RecordKind {
             RecordKind::Calendar => "work_calendars",
             RecordKind::TimeEntry => "time_entries",
             RecordKind::View => "saved_views",
+            RecordKind::Report => "scheduled_reports",
         }
     }
 
@@ -164,6 +168,7 @@ impl RecordKind {
             RecordKind::Calendar => "calendar",
             RecordKind::TimeEntry => "time entry",
             RecordKind::View => "view",
+            RecordKind::Report => "scheduled report",
         }
     }
 }
@@ -204,6 +209,7 @@ pub enum Record {
     Calendar(WorkCalendar),
     TimeEntry(TimeEntry),
     View(SavedView),
+    Report(ScheduledReport),
 }
 
 macro_rules! record_accessors {
@@ -271,7 +277,8 @@ record_accessors!(
     SignInLink,
     Calendar,
     TimeEntry,
-    View
+    View,
+    Report
 );
 
 impl Record {
@@ -319,6 +326,7 @@ impl Record {
             Record::Calendar(c) => c.user().map(|u| u.as_uuid()),
             Record::TimeEntry(e) => Some(e.item.as_uuid()),
             Record::View(v) => v.owner.map(|u| u.as_uuid()),
+            Record::Report(r) => Some(r.owner.as_uuid()),
         }
     }
 }

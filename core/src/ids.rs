@@ -100,6 +100,8 @@ ids! {
     TimeEntryId,
     /// A saved view.
     ViewId,
+    /// A scheduled report.
+    ReportId,
 }
 
 /// Where new ids come from. The server uses time-ordered UUIDv7; tests use a counter so that

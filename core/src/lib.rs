@@ -27,6 +27,7 @@ pub mod patch;
 pub mod people;
 pub mod planning;
 mod queries;
+pub mod reports;
 pub mod schedule;
 pub mod store;
 pub mod timesheet;

@@ -33,6 +33,7 @@ use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
 use crate::people::{ApiToken, Notification, Organization, Team, User};
 use crate::planning::WorkCalendar;
 use crate::timesheet::{EntryStatus, TimeEntry};
+use crate::reports::ScheduledReport;
 use crate::views::SavedView;
 use crate::webhook::{EventCursor, Webhook};
 use crate::workflow::StatusCategory;
@@ -555,6 +556,7 @@ typed_records! {
     WorkCalendar => Calendar,
     TimeEntry => TimeEntry,
     SavedView => View,
+    ScheduledReport => Report,
 }
 
 fn wrong_kind(kind: RecordKind) -> StoreError {

@@ -285,6 +285,7 @@ impl World {
             p if p.starts_with("/notifications/")
                 || p.starts_with("/jobs/")
                 || p.starts_with("/views/")
+                || p.starts_with("/reports/")
                 || p.starts_with("/time-entries/") =>
             {
                 nothing
@@ -376,6 +377,11 @@ impl World {
             ("POST", "/automations/{id}/enable" | "/automations/{id}/disable") => Payload::None,
             ("PUT", "/calendars/workspace" | "/users/{id}/calendar") => json(json!({"exceptions": []})),
             ("POST", "/views") => json(json!({"name": format!("View {unique}")})),
+            ("POST", "/reports") => json(json!({"name": format!("Report {unique}"),
+                "view": "0190f0f0-0000-7000-8000-000000000000", "schedule": {"every": "day", "at": "08:00"},
+                "recipients": [{"address": "ops@matrix.example"}]})),
+            ("PATCH", "/reports/{id}") => json(json!({"enabled": false})),
+            ("POST", "/reports/{id}/send") => Payload::None,
             ("POST", "/projects/{id}/import/csv") => json(json!({
                 "csv": "title\nImported by the matrix\n", "item_type": self.id("ticket_type"), "dry_run": true
             })),

@@ -49,6 +49,7 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::Calendar => Record::Calendar(decode_as(kind, doc)?),
         RecordKind::TimeEntry => Record::TimeEntry(decode_as(kind, doc)?),
         RecordKind::View => Record::View(decode_as(kind, doc)?),
+        RecordKind::Report => Record::Report(decode_as(kind, doc)?),
     })
 }
 
@@ -85,6 +86,7 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::Calendar(r) => serde_json::to_string(r),
         Record::TimeEntry(r) => serde_json::to_string(r),
         Record::View(r) => serde_json::to_string(r),
+        Record::Report(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }

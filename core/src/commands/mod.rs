@@ -9,6 +9,7 @@ mod mail;
 mod notify;
 mod people;
 mod planning;
+mod reports;
 mod sign_in;
 mod structure;
 mod timesheet;
@@ -41,6 +42,9 @@ pub use people::{
     CreateTeam, CreateUser, IssueToken, RevokeToken, TeamPatch, UpdateTeam, UpdateUser, UserPatch,
 };
 pub use planning::{CalendarBody, SetCalendar};
+pub use reports::{
+    CreateReport, DeleteReport, DeliverReport, QueueReport, REPORT_TEMPLATE, ReportFile, ReportPatch, UpdateReport,
+};
 pub use sign_in::{EndSession, RequestSignInLink, SetPassword, StartSession, UseSignInLink};
 pub use structure::{
     CreateFolder, CreatePortfolio, CreateProject, CreateWorkspace, DeleteFolder, DeletePortfolio,

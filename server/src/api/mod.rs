@@ -10,6 +10,7 @@ mod mail;
 mod ops;
 mod people;
 mod planning;
+mod reports;
 mod sign_in;
 mod structure;
 mod time;
@@ -249,6 +250,13 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
         route(M::GET, "/views/{id}/run", Staff, views::run_view),
         route(M::GET, "/views/{id}/gantt.svg", Staff, views::view_gantt),
         route(M::GET, "/views/{id}/export", Staff, transfer::export_view),
+        // Scheduled reports (a view mailed on a schedule; the owner's permissions)
+        route(M::GET, "/reports", Staff, reports::list_reports),
+        route(M::POST, "/reports", Staff, reports::create_report),
+        route(M::GET, "/reports/{id}", Staff, reports::get_report),
+        route(M::PATCH, "/reports/{id}", Staff, reports::update_report),
+        route(M::POST, "/reports/{id}/send", Staff, reports::send_report),
+        route(M::DELETE, "/reports/{id}", Staff, reports::delete_report),
         route(M::POST, "/views/{id}/board/move", Staff, views::move_card),
         // Time tracking
         route(M::GET, "/items/{item}/time", Staff, time::item_time),

@@ -17,6 +17,7 @@
 pub mod automations;
 pub mod backoff;
 pub mod relay;
+pub mod reports;
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
