@@ -16,7 +16,7 @@ use crate::event::EventData;
 use crate::hierarchy::validate_title;
 use crate::ids::{ReportId, ViewId};
 use crate::mail::{MAIL_SEND_JOB, MailAttachment, MailJob};
-use crate::people::{Role, Team, User};
+use crate::people::{Role, Team, TokenScope, User};
 use crate::reports::{
     REPORT_SEND_JOB, Recipient, ReportFormat, ReportJob, ReportSchedule, ScheduledReport, validate_recipients,
 };
@@ -26,11 +26,26 @@ use crate::views::SavedView;
 /// The template report mail is rendered from.
 pub const REPORT_TEMPLATE: &str = "scheduled_report";
 
+/// Keeping a report is writing: a read-only token may read reports, not make or change them.
+fn check_writer(actor: &Actor) -> Result<(), DeskError> {
+    can(actor, Action::ViewItem, Target::Workspace).into_result()?;
+    if actor.scope < TokenScope::Write {
+        return Err(DeskError::Forbidden(format!(
+            "this token's scope is {:?}; keeping reports needs {:?}",
+            actor.scope,
+            TokenScope::Write
+        )));
+    }
+    Ok(())
+}
+
+/// Any staff member (collaborators too: a report shows only what its owner may see) makes
+/// reports, as a person.
 fn check_maker(actor: &Actor) -> Result<crate::ids::UserId, DeskError> {
     if !actor.is_staff() {
         return Err(DeskError::Forbidden("customers do not schedule reports".into()));
     }
-    can(actor, Action::CreateItem, Target::Workspace).into_result()?;
+    check_writer(actor)?;
     actor.user_id().ok_or_else(|| {
         DeskError::Forbidden("a report runs with its owner's permissions: a person makes it, not a token of the server".into())
     })
@@ -48,7 +63,7 @@ fn check_editor(actor: &Actor, report: &ScheduledReport) -> Result<(), DeskError
     if !actor.is_staff() {
         return Err(DeskError::NotFound(format!("report {}", report.id)));
     }
-    can(actor, Action::CreateItem, Target::Workspace).into_result()?;
+    check_writer(actor)?;
     if actor.user_id() == Some(report.owner) || report_admin(actor) {
         return Ok(());
     }
