@@ -58,7 +58,7 @@ fn report_admin(actor: &Actor) -> bool {
     }
 }
 
-/// Who may change or delete a report: its owner, or an administrator.
+/// Who may change, send or delete a report: its owner, or an administrator.
 fn check_editor(actor: &Actor, report: &ScheduledReport) -> Result<(), DeskError> {
     if !actor.is_staff() {
         return Err(DeskError::NotFound(format!("report {}", report.id)));
@@ -67,7 +67,8 @@ fn check_editor(actor: &Actor, report: &ScheduledReport) -> Result<(), DeskError
     if actor.user_id() == Some(report.owner) || report_admin(actor) {
         return Ok(());
     }
-    Err(DeskError::Forbidden("only its owner or an administrator changes a report".into()))
+    // Others do not see it (as with `Desk::report`): the same answer as for no report at all.
+    Err(DeskError::NotFound(format!("report {}", report.id)))
 }
 
 /// The owner must see the view: a report shows nothing its owner could not open.
