@@ -20,6 +20,7 @@ use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
 use crate::people::{ApiToken, Notification, Organization, Team, User};
 use crate::planning::WorkCalendar;
 use crate::timesheet::TimeEntry;
+use crate::reports::ScheduledReport;
 use crate::views::SavedView;
 use crate::webhook::{EventCursor, Webhook};
 
@@ -62,10 +63,11 @@ pub enum RecordKind {
     FlowRun,
     FlowPollState,
     HookEndpoint,
+    Report,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 35] = [
+    pub const ALL: [RecordKind; 36] = [
         RecordKind::Workspace,
         RecordKind::Portfolio,
         RecordKind::Project,
@@ -101,6 +103,7 @@ impl RecordKind {
         RecordKind::FlowRun,
         RecordKind::FlowPollState,
         RecordKind::HookEndpoint,
+        RecordKind::Report,
     ];
 
     /// The table holding this kind in both backends.
@@ -141,6 +144,7 @@ impl RecordKind {
             RecordKind::FlowRun => "flow_runs",
             RecordKind::FlowPollState => "flow_poll_states",
             RecordKind::HookEndpoint => "hook_endpoints",
+            RecordKind::Report => "scheduled_reports",
         }
     }
 
@@ -181,6 +185,7 @@ impl RecordKind {
             RecordKind::FlowRun => "flow run",
             RecordKind::FlowPollState => "flow poll state",
             RecordKind::HookEndpoint => "incoming webhook",
+            RecordKind::Report => "scheduled report",
         }
     }
 }
@@ -225,6 +230,7 @@ pub enum Record {
     FlowRun(FlowRun),
     FlowPollState(FlowPollState),
     HookEndpoint(HookEndpoint),
+    Report(ScheduledReport),
 }
 
 macro_rules! record_accessors {
@@ -296,7 +302,8 @@ record_accessors!(
     Flow,
     FlowRun,
     FlowPollState,
-    HookEndpoint
+    HookEndpoint,
+    Report
 );
 
 impl Record {
@@ -349,6 +356,7 @@ impl Record {
             Record::Calendar(c) => c.user().map(|u| u.as_uuid()),
             Record::TimeEntry(e) => Some(e.item.as_uuid()),
             Record::View(v) => v.owner.map(|u| u.as_uuid()),
+            Record::Report(r) => Some(r.owner.as_uuid()),
         }
     }
 }

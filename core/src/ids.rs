@@ -108,6 +108,8 @@ ids! {
     FlowPollStateId,
     /// An incoming webhook endpoint.
     HookEndpointId,
+    /// A scheduled report.
+    ReportId,
 }
 
 /// Where new ids come from. The server uses time-ordered UUIDv7; tests use a counter so that

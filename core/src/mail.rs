@@ -46,6 +46,22 @@ pub struct MailJob {
     /// Automatic mail (notifications, automation replies) carries `Auto-Submitted` and counts
     /// against the rate limits; mail the recipient asked for (a sign-in link) does not count.
     pub automatic: bool,
+    /// Files attached to the mail, stored as blobs of the workspace in the commit that enqueued
+    /// the job (a scheduled report's CSV or XLSX).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<MailAttachment>,
+    /// HTML added to the rendered HTML body after the template's, already escaped by whoever
+    /// made it (a scheduled report's table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html_appendix: Option<String>,
+}
+
+/// A file attached to an outbound mail: a blob of the workspace, by SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailAttachment {
+    pub filename: String,
+    pub content_type: String,
+    pub sha256: String,
 }
 
 /// One of the workspace's own addresses and the item type mail to it creates.

@@ -34,6 +34,7 @@ use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
 use crate::people::{ApiToken, Notification, Organization, Team, User};
 use crate::planning::WorkCalendar;
 use crate::timesheet::{EntryStatus, TimeEntry};
+use crate::reports::ScheduledReport;
 use crate::views::SavedView;
 use crate::webhook::{EventCursor, Webhook};
 use crate::workflow::StatusCategory;
@@ -560,6 +561,7 @@ typed_records! {
     FlowRun => FlowRun,
     FlowPollState => FlowPollState,
     HookEndpoint => HookEndpoint,
+    ScheduledReport => Report,
 }
 
 fn wrong_kind(kind: RecordKind) -> StoreError {

@@ -236,7 +236,25 @@ impl JobHandler for MailDelivery {
                     .or_insert_with(|| format!("{}/items/{}", base.trim_end_matches('/'), item.number));
             }
         }
-        let rendered = render(&template, &vars);
+        let mut rendered = render(&template, &vars);
+        if let Some(extra) = &mail.html_appendix {
+            rendered.html.push_str(extra);
+        }
+        let mut attachments = Vec::new();
+        for a in &mail.attachments {
+            match store.blob(ws, &a.sha256).await.map_err(retry)? {
+                Some(bytes) => attachments.push(outbound::OutboundAttachment {
+                    filename: a.filename.clone(),
+                    content_type: a.content_type.clone(),
+                    bytes,
+                }),
+                None => {
+                    let reason = format!("the attachment {} is not stored", a.filename);
+                    self.record(job, withhold(record, OutboundStatus::Failed, reason.clone()), None).await?;
+                    return Err(JobFailure::Fatal(reason));
+                }
+            }
+        }
         let subject = match &item {
             Some(item) => tagged_subject(&rendered.subject, item.number),
             None => rendered.subject.clone(),
@@ -264,6 +282,7 @@ impl JobHandler for MailDelivery {
             references,
             loop_id: self.loop_id.clone(),
             date: SystemTime::from(now),
+            attachments,
         };
         record.subject = subject;
         let raw = match outbound::build(&outgoing) {

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox as LettreMailbox, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox as LettreMailbox, MultiPart};
 use tandem_core::mail::{MailClass, MailTemplate};
 
 use crate::classify::LOOP_HEADER;
@@ -40,6 +41,16 @@ pub struct OutboundMail {
     /// This server's loop id: mail carrying it that comes back is recognised and dropped.
     pub loop_id: String,
     pub date: SystemTime,
+    /// Files attached after the text and HTML parts.
+    pub attachments: Vec<OutboundAttachment>,
+}
+
+/// A file attached to an outbound mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundAttachment {
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
 }
 
 /// A Message-ID of ours: `tandem.<id>@<domain>`, unique as long as `id` is.
@@ -162,9 +173,20 @@ pub fn build(mail: &OutboundMail) -> Result<Vec<u8>, OutboundError> {
             .in_reply_to(bracket(last))
             .references(mail.references.iter().map(|r| bracket(r)).collect::<Vec<_>>().join(" "));
     }
-    let message = builder
-        .multipart(MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone()))
-        .map_err(|e| OutboundError::Build(e.to_string()))?;
+    let body = MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone());
+    let body = if mail.attachments.is_empty() {
+        body
+    } else {
+        let mut mixed = MultiPart::mixed().multipart(body);
+        for a in &mail.attachments {
+            let content_type = ContentType::parse(&a.content_type)
+                .map_err(|e| OutboundError::Build(format!("attachment {}: {e}", a.filename)))?;
+            let name = a.filename.replace(['\r', '\n', '"'], "_");
+            mixed = mixed.singlepart(Attachment::new(name).body(a.bytes.clone(), content_type));
+        }
+        mixed
+    };
+    let message = builder.multipart(body).map_err(|e| OutboundError::Build(e.to_string()))?;
     Ok(message.formatted())
 }
 
@@ -224,12 +246,17 @@ pub fn builtin_template(name: &str) -> Option<MailTemplate> {
             "Open this link to sign in to {{workspace}}:\n\n{{link}}\n\nIt works once and expires soon. If you did not ask for it, ignore this mail.",
             "<p>Open this link to sign in to {{workspace}}:</p><p><a href=\"{{link}}\">{{link}}</a></p><p style=\"color:#666\">It works once and expires soon. If you did not ask for it, ignore this mail.</p>",
         ),
+        "scheduled_report" => t(
+            "{{title}}",
+            "{{body}}\n\n-- \n{{workspace}}",
+            "<p>{{body}}</p>",
+        ),
         _ => return None,
     })
 }
 
 /// The names of the built-in templates.
-pub const BUILTIN_TEMPLATES: [&str; 8] = [
+pub const BUILTIN_TEMPLATES: [&str; 9] = [
     "item_created",
     "message_posted",
     "internal_note",
@@ -238,6 +265,7 @@ pub const BUILTIN_TEMPLATES: [&str; 8] = [
     "attachment_added",
     "automation_notify",
     "magic_link",
+    "scheduled_report",
 ];
 
 fn escape_html(s: &str) -> String {

@@ -357,6 +357,7 @@ async fn outbound_mail_reaches_a_real_smtp_server_and_threads_back() {
             references: vec!["p1@club.example".into()],
             loop_id: "peers-loop".into(),
             date: std::time::SystemTime::now(),
+            attachments: Vec::new(),
         };
         let raw = outbound::build(&mail).unwrap();
         sender.send("bounces@desk.example", &["maria@club.example".into()], &raw).await.unwrap();

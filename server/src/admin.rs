@@ -95,7 +95,7 @@ pub struct Failed {
 }
 
 impl Failed {
-    fn new(code: u8, message: impl Into<String>) -> Self {
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
         Self { code, message: message.into() }
     }
 }
@@ -142,7 +142,7 @@ pub async fn run(
     result
 }
 
-async fn resolve_workspace(desk: &Desk, wanted: Option<WorkspaceId>) -> Result<WorkspaceId, Failed> {
+pub(crate) async fn resolve_workspace(desk: &Desk, wanted: Option<WorkspaceId>) -> Result<WorkspaceId, Failed> {
     let store = desk.store().as_ref();
     match wanted {
         Some(ws) => store::get::<Workspace>(store, ws, ws.0)

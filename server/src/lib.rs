@@ -10,6 +10,7 @@ pub mod backend;
 pub mod bootstrap;
 pub mod demo;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod jobs;
 pub mod mail;
@@ -18,6 +19,7 @@ pub mod runtime;
 pub mod serve;
 pub mod sign_in;
 pub mod state;
+pub mod transfer;
 
 pub use api::router;
 pub use backend::{Backend, BackendOptions, DbLocation};

@@ -13,6 +13,7 @@ use tandem_intake_email::smtp::Protocol;
 use tandem_intake_email::{DeliveryConfig, IntakeLimits};
 use tandem_server::admin::{self, AdminCommand};
 use tandem_server::mail::OutboundConfig;
+use tandem_server::transfer::{self, TransferCommand};
 use tandem_server::serve::{
     JobsConfig, LogFormat, MailListen, ServeConfig, init_logging, mail_ingest, migrate, serve,
 };
@@ -148,6 +149,114 @@ enum Command {
         #[command(subcommand)]
         action: JoinAction,
     },
+    /// Import items into a project from CSV or MS Project XML. Prints the per-row report; exits
+    /// 3 when a row has problems (the valid rows are still written unless --all-or-nothing or
+    /// --dry-run).
+    Import {
+        #[command(subcommand)]
+        action: ImportAction,
+    },
+    /// Export a saved view or timesheets (CSV, XLSX) or a project's plan (MS Project XML).
+    Export {
+        #[command(subcommand)]
+        action: ExportAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportAction {
+    /// Rows of a CSV file (a header row first) as items.
+    Csv {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        project: ProjectId,
+        file: std::path::PathBuf,
+        /// `Header=field` (repeatable): title, description, type, status, priority, assignees,
+        /// requester, followers, parent, folder, key, start, finish, duration, work,
+        /// percent_complete, points, mode, predecessors, custom.<key> or ignore. Headers not
+        /// named are mapped by their name.
+        #[arg(long = "mapping")]
+        mapping: Vec<String>,
+        /// The type of rows without a type column (name or id).
+        #[arg(long = "type")]
+        item_type: Option<String>,
+        /// Check every row and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Write nothing when any row has a problem.
+        #[arg(long)]
+        all_or_nothing: bool,
+    },
+    /// The tasks of an MS Project XML (MSPDI) file as tasks.
+    Mspdi {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        project: ProjectId,
+        file: std::path::PathBuf,
+        /// The task type to create (name or id).
+        #[arg(long = "type")]
+        item_type: String,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        all_or_nothing: bool,
+        /// Also make the file's base calendar the workspace calendar.
+        #[arg(long)]
+        calendar: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ExportAction {
+    /// A saved view's rows with its columns.
+    View {
+        #[command(flatten)]
+        target: Target,
+        view: tandem_core::ViewId,
+        /// csv or xlsx.
+        #[arg(long, value_parser = parse_format, default_value = "csv")]
+        format: tandem_server::export::FileFormat,
+        #[arg(short = 'o', long = "output")]
+        output: std::path::PathBuf,
+    },
+    /// Timesheet entries: person, item, start, minutes, status.
+    Timesheet {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, value_parser = parse_format, default_value = "csv")]
+        format: tandem_server::export::FileFormat,
+        /// Only this person's entries (id).
+        #[arg(long)]
+        user: Option<tandem_core::UserId>,
+        /// Only entries in this state (repeatable): draft, submitted, approved, rejected.
+        #[arg(long = "status", value_parser = parse_status)]
+        statuses: Vec<tandem_core::EntryStatus>,
+        #[arg(short = 'o', long = "output")]
+        output: std::path::PathBuf,
+    },
+    /// A project's tasks, dependencies and calendar as MS Project XML.
+    Mspdi {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        project: ProjectId,
+        /// Only xml.
+        #[arg(long, default_value = "xml", value_parser = ["xml"])]
+        format: String,
+        #[arg(short = 'o', long = "output")]
+        output: std::path::PathBuf,
+    },
+}
+
+fn parse_format(s: &str) -> Result<tandem_server::export::FileFormat, String> {
+    tandem_server::export::FileFormat::parse(s).ok_or_else(|| format!("'{s}' is not a format; expected csv or xlsx"))
+}
+
+fn parse_status(s: &str) -> Result<tandem_core::EntryStatus, String> {
+    tandem_core::EntryStatus::parse(s.trim())
+        .ok_or_else(|| format!("'{s}' is not a state; expected draft, submitted, approved or rejected"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -348,7 +457,7 @@ fn read_password() -> Result<String, String> {
 }
 
 /// `tandem user …` / `tandem token …`: the result on stdout, or the error on stderr and its code.
-async fn administer(target: Target, command: AdminCommand) -> ExitCode {
+async fn administer(target: Target, command: Job) -> ExitCode {
     let (db, options) = match target.database.location() {
         Ok(location) => location,
         Err(e) => {
@@ -356,7 +465,11 @@ async fn administer(target: Target, command: AdminCommand) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match admin::run(&db, &options, target.workspace, command).await {
+    let result = match command {
+        Job::Admin(command) => admin::run(&db, &options, target.workspace, command).await,
+        Job::Transfer(command) => transfer::run(&db, &options, target.workspace, command).await,
+    };
+    match result {
         Ok(done) => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
@@ -372,8 +485,8 @@ async fn administer(target: Target, command: AdminCommand) -> ExitCode {
     }
 }
 
-fn admin_command(command: Command) -> Result<(Target, AdminCommand), Box<Command>> {
-    Ok(match command {
+fn admin_command(command: Command) -> Result<(Target, Job), Box<Command>> {
+    Ok::<_, Box<Command>>(match command {
         Command::User { action: UserAction::Add { target, name, email, handle, role, password_stdin } } => {
             let password = if password_stdin {
                 match read_password() {
@@ -427,8 +540,31 @@ fn admin_command(command: Command) -> Result<(Target, AdminCommand), Box<Command
         Command::JoinRequest { action: JoinAction::Deny { target, id } } => {
             (target, AdminCommand::JoinDecide { id, approve: false, role: None })
         }
+        Command::Import { action: ImportAction::Csv { target, project, file, mapping, item_type, dry_run, all_or_nothing } } => {
+            return Ok((target, Job::Transfer(TransferCommand::ImportCsv { project, file, mapping, item_type, dry_run, all_or_nothing })));
+        }
+        Command::Import { action: ImportAction::Mspdi { target, project, file, item_type, dry_run, all_or_nothing, calendar } } => {
+            return Ok((target, Job::Transfer(TransferCommand::ImportMspdi { project, file, item_type, dry_run, all_or_nothing, calendar })));
+        }
+        Command::Export { action: ExportAction::View { target, view, format, output } } => {
+            return Ok((target, Job::Transfer(TransferCommand::ExportView { view, format, out: output })));
+        }
+        Command::Export { action: ExportAction::Timesheet { target, format, user, statuses, output } } => {
+            return Ok((target, Job::Transfer(TransferCommand::ExportTimesheet { format, user, statuses, out: output })));
+        }
+        Command::Export { action: ExportAction::Mspdi { target, project, format: _, output } } => {
+            return Ok((target, Job::Transfer(TransferCommand::ExportMspdi { project, out: output })));
+        }
         other => return Err(Box::new(other)),
     })
+    .map(|(target, command)| (target, Job::Admin(command)))
+}
+
+/// What an administrative command line runs.
+#[derive(Debug)]
+enum Job {
+    Admin(AdminCommand),
+    Transfer(TransferCommand),
 }
 
 impl Database {
@@ -642,7 +778,9 @@ async fn run(log_format: LogFormat, command: Command) -> anyhow::Result<()> {
         | Command::Org { .. }
         | Command::Team { .. }
         | Command::Member { .. }
-        | Command::JoinRequest { .. } => {
+        | Command::JoinRequest { .. }
+        | Command::Import { .. }
+        | Command::Export { .. } => {
             anyhow::bail!("this command runs before logging starts")
         }
         Command::Migrate { database } => {

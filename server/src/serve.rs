@@ -310,6 +310,7 @@ async fn start_background(
         registry.register(handler);
     }
     registry.register(Arc::new(AutomationDelivery::new(desk.clone())));
+    registry.register(Arc::new(crate::jobs::reports::ReportDelivery::new(desk.clone())));
     if let Some(outbound) = &config.outbound {
         let mail = crate::mail::delivery(desk.clone(), outbound).await?;
         registry.register(Arc::new(mail));
@@ -331,7 +332,9 @@ async fn start_background(
     };
     let relay = relay::spawn(desk.clone(), relay_config, runner.waker(), stop.clone());
     let flows = crate::jobs::flows::spawn(desk.clone(), jobs.poll, runner.waker(), stop.clone());
-    let timed = automations::spawn(desk.clone(), jobs.automation_interval, stop);
+    let timed = automations::spawn(desk.clone(), jobs.automation_interval, stop.clone());
+    // Reports are due to the minute; the automation interval (a minute by default) suits them.
+    let reports = crate::jobs::reports::spawn(desk.clone(), jobs.automation_interval, stop);
     // One handle for the loops: the caller waits for them together on shutdown.
     let background = tokio::spawn(async move {
         if let Err(e) = flows.await {
@@ -339,6 +342,9 @@ async fn start_background(
         }
         if let Err(e) = timed.await {
             tracing::error!(error = %e, "the automation scheduler failed");
+        }
+        if let Err(e) = reports.await {
+            tracing::error!(error = %e, "the report scheduler failed");
         }
         if let Err(e) = relay.await {
             tracing::error!(error = %e, "the event relay failed");

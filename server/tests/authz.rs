@@ -313,6 +313,7 @@ impl World {
             p if p.starts_with("/notifications/")
                 || p.starts_with("/jobs/")
                 || p.starts_with("/views/")
+                || p.starts_with("/reports/")
                 || p.starts_with("/time-entries/") =>
             {
                 nothing
@@ -414,6 +415,18 @@ impl World {
                 json(json!({"event": "item.created", "target_url": "https://hooks.example/sub"}))
             }
             ("POST", "/views") => json(json!({"name": format!("View {unique}")})),
+            ("POST", "/reports") => json(json!({"name": format!("Report {unique}"),
+                "view": "0190f0f0-0000-7000-8000-000000000000", "schedule": {"every": "day", "at": "08:00"},
+                "recipients": [{"address": "ops@matrix.example"}]})),
+            ("PATCH", "/reports/{id}") => json(json!({"enabled": false})),
+            ("POST", "/reports/{id}/send") => Payload::None,
+            ("POST", "/projects/{id}/import/csv") => json(json!({
+                "csv": "title\nImported by the matrix\n", "item_type": self.id("ticket_type"), "dry_run": true
+            })),
+            ("POST", "/projects/{id}/import/mspdi") => json(json!({
+                "xml": "<Project><Tasks><Task><UID>1</UID><Name>T</Name></Task></Tasks></Project>",
+                "item_type": self.id("ticket_type"), "dry_run": true
+            })),
             ("PATCH", "/views/{id}") => json(json!({"name": "Renamed"})),
             ("POST", "/views/{id}/board/move") => json(json!({"item": 1, "status": "waiting"})),
             ("POST", "/items/{item}/time") => {

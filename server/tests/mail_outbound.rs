@@ -339,6 +339,7 @@ async fn start(dir: &Path, capture: &Capture, workers: usize) -> Harness {
         Arc::new(tandem_server::mail::delivery(desk.clone(), &outbound).await.unwrap()),
         KindPolicy { lease: Duration::from_secs(30), timeout: Duration::from_secs(20) },
     );
+    registry.register(Arc::new(tandem_server::jobs::reports::ReportDelivery::new(desk.clone())));
     let backoff = Backoff {
         base: Duration::from_millis(50),
         factor: 2,
@@ -742,4 +743,132 @@ async fn refusals_retry_bounce_and_rate_limits_withhold() {
         .await
         .unwrap();
     assert_eq!(dead.len(), 1, "only the 5.1.1 refusal is a dead letter");
+}
+
+const CLEO_TOKEN: &str = "tdm_cleo_outbound_test_token";
+
+/// The text of every `<t>` of an XLSX file's shared strings (the sheet's text cells).
+fn xlsx_strings(bytes: &[u8]) -> Vec<String> {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut xml = String::new();
+    zip.by_name("xl/sharedStrings.xml").unwrap().read_to_string(&mut xml).unwrap();
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    let (mut out, mut inside) = (Vec::new(), false);
+    loop {
+        match reader.read_event().unwrap() {
+            quick_xml::events::Event::Start(e) if e.local_name().as_ref() == b"t" => inside = true,
+            quick_xml::events::Event::End(e) if e.local_name().as_ref() == b"t" => inside = false,
+            quick_xml::events::Event::Text(t) if inside => out.push(t.unescape().unwrap().into_owned()),
+            quick_xml::events::Event::Eof => return out,
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_scheduled_report_arrives_with_its_file_and_shows_only_what_its_owner_sees() {
+    use mail_parser::MimeHeaders;
+    use tandem_core::commands::{CreateItem, CreateProject, SetProjectMember};
+    if !peers_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let capture = Capture::start(&dir.path().join("capture")).await;
+    let h = start(dir.path(), &capture, 2).await;
+    let admin = Actor::server_admin(h.ws);
+    let types: Vec<ItemType> = list(h.desk.store().as_ref(), h.ws, &RecordQuery::all()).await.unwrap();
+    let project = |name: &str| CreateProject { name: name.into(), description: String::new(), portfolio: None };
+    let clinics = h.desk.execute(&admin, &project("Clinics")).await.unwrap();
+    let payroll = h.desk.execute(&admin, &project("Payroll")).await.unwrap();
+    for (p, title) in [(clinics.id, "Booth <3> & audiometer"), (payroll.id, "Salary review")] {
+        let mut item = CreateItem::new(types[0].id, title);
+        item.project = Some(p);
+        h.desk.execute(&admin, &item).await.unwrap();
+    }
+    // Cleo collaborates on the clinics only; Max shares a view of everything with everyone.
+    let cleo = CreateUser {
+        name: "Cleo Collaborator".into(),
+        email: Some("cleo@desk.example".into()),
+        handle: None,
+        role: Role::Collaborator,
+    };
+    let cleo = h.desk.execute(&admin, &cleo).await.unwrap();
+    let member = SetProjectMember { project: clinics.id, user: cleo.id, role: ProjectRole::Member };
+    h.desk.execute(&admin, &member).await.unwrap();
+    let token = IssueToken {
+        user: cleo.id,
+        name: "test".into(),
+        scope: TokenScope::Write,
+        secret_sha256: tandem_core::conversation::sha256_hex(CLEO_TOKEN.as_bytes()),
+    };
+    h.desk.execute(&admin, &token).await.unwrap();
+    let post = reqwest::Method::POST;
+    let (status, view) = h
+        .call(MAX_TOKEN, post.clone(), "/views", Some(json!({"name": "Everything", "sharing": {"with": "everyone"},
+            "columns": ["number", "title", "project"]})))
+        .await;
+    assert_eq!(status, 201, "{view}");
+
+    // Cleo's weekly report of it, to Max and to an outside address.
+    let body = json!({"name": "Weekly status", "view": view["id"], "format": "xlsx",
+        "schedule": {"every": "week", "days": ["Mon", "Fri"], "at": "07:30"},
+        "recipients": [{"user": h.max.id}, {"address": "Board@Partner.example"}]});
+    let (status, report) = h.call(CLEO_TOKEN, post.clone(), "/reports", Some(body)).await;
+    assert_eq!(status, 201, "{report}");
+    let next: chrono::DateTime<chrono::Utc> = serde_json::from_value(report["next_run"].clone()).unwrap();
+    use chrono::{Datelike, Timelike};
+    assert!(next > chrono::Utc::now() && (next.hour(), next.minute()) == (7, 30), "{next}");
+    assert!(matches!(next.weekday(), chrono::Weekday::Mon | chrono::Weekday::Fri), "{next}");
+    let id = report["id"].as_str().unwrap().to_string();
+    // Bad input names the field; someone who neither owns nor administers the report cannot send it.
+    let (status, e) = h
+        .call(CLEO_TOKEN, post.clone(), "/reports", Some(json!({"name": "x", "view": view["id"],
+            "schedule": {"every": "cron", "expression": "0 25 * * *"}, "recipients": [{"address": "a@b.example"}]})))
+        .await;
+    assert_eq!((status, e["error"]["field"].as_str()), (422, Some("schedule.expression")), "{e}");
+    let (status, _) = h.call(ANA_TOKEN, post.clone(), &format!("/reports/{id}/send"), None).await;
+    assert_eq!(status, 404, "Ana neither owns nor administers the report");
+
+    // Sent now: both recipients get the XLSX, holding only what Cleo may see.
+    let (status, _) = h.call(CLEO_TOKEN, post.clone(), &format!("/reports/{id}/send"), None).await;
+    assert_eq!(status, 202);
+    eventually("the report mails", Duration::from_secs(30), || async {
+        !capture.to("max@desk.example").is_empty() && !capture.to("board@partner.example").is_empty()
+    })
+    .await;
+    for to in ["max@desk.example", "board@partner.example"] {
+        let raw = capture.to(to).remove(0);
+        let mail = MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(mail.subject(), Some("Weekly status"));
+        assert!(mail.body_text(0).unwrap().contains("Weekly status as of"), "{:?}", mail.body_text(0));
+        let files: Vec<_> = mail.attachments().collect();
+        assert_eq!(files.len(), 1, "{to}");
+        let name = files[0].attachment_name().unwrap();
+        assert!(name.starts_with("Weekly-status-") && name.ends_with(".xlsx"), "{name}");
+        let strings = xlsx_strings(files[0].contents());
+        assert!(strings.contains(&"Booth <3> & audiometer".to_string()), "{strings:?}");
+        assert!(!strings.iter().any(|s| s.contains("Salary")), "the owner cannot see payroll: {strings:?}");
+    }
+
+    // As HTML: the table in the body, every cell escaped.
+    let (status, _) = h
+        .call(CLEO_TOKEN, reqwest::Method::PATCH, &format!("/reports/{id}"), Some(json!({"format": "html"})))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = h.call(CLEO_TOKEN, post.clone(), &format!("/reports/{id}/send"), None).await;
+    assert_eq!(status, 202);
+    eventually("the HTML report", Duration::from_secs(30), || async { capture.to("max@desk.example").len() == 2 })
+        .await;
+    let mails = capture.to("max@desk.example");
+    let html_mail = mails
+        .iter()
+        .map(|raw| MessageParser::default().parse(raw).unwrap())
+        .find(|m| m.attachments().next().is_none())
+        .expect("the HTML report has no attachment");
+    let html = html_mail.body_html(0).unwrap();
+    assert!(html.contains("<td>Booth &lt;3&gt; &amp; audiometer</td>"), "{html}");
+    assert!(!html.contains("Salary"), "{html}");
+    let outbound = h.outbound("?limit=50").await;
+    assert!(outbound.iter().filter(|m| m.template == "scheduled_report").all(|m| m.status == OutboundStatus::Sent));
 }

@@ -53,6 +53,7 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::FlowRun => Record::FlowRun(decode_as(kind, doc)?),
         RecordKind::FlowPollState => Record::FlowPollState(decode_as(kind, doc)?),
         RecordKind::HookEndpoint => Record::HookEndpoint(decode_as(kind, doc)?),
+        RecordKind::Report => Record::Report(decode_as(kind, doc)?),
     })
 }
 
@@ -93,6 +94,7 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::FlowRun(r) => serde_json::to_string(r),
         Record::FlowPollState(r) => serde_json::to_string(r),
         Record::HookEndpoint(r) => serde_json::to_string(r),
+        Record::Report(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }

@@ -26,10 +26,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "sign_in", include_str!("../migrations/0009_sign_in.sql")),
     (10, "planning", include_str!("../migrations/0010_planning.sql")),
     (12, "flows", include_str!("../migrations/0012_flows.sql")),
+    (13, "reports", include_str!("../migrations/0013_reports.sql")),
 ];
 
 /// The latest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 #[derive(Debug)]
 struct Embedded;

@@ -50,6 +50,7 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::FlowRun => Record::FlowRun(from_doc(kind, doc)?),
         RecordKind::FlowPollState => Record::FlowPollState(from_doc(kind, doc)?),
         RecordKind::HookEndpoint => Record::HookEndpoint(from_doc(kind, doc)?),
+        RecordKind::Report => Record::Report(from_doc(kind, doc)?),
     })
 }
 
@@ -94,6 +95,7 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::FlowRun(r) => serde_json::to_string(r),
         Record::FlowPollState(r) => serde_json::to_string(r),
         Record::HookEndpoint(r) => serde_json::to_string(r),
+        Record::Report(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }

@@ -60,10 +60,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../migrations/0009_sign_in.sql")),
     (10, include_str!("../migrations/0010_planning.sql")),
     (12, include_str!("../migrations/0012_flows.sql")),
+    (13, include_str!("../migrations/0013_reports.sql")),
 ];
 
 /// The latest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 pub struct SqliteStore {
     path: PathBuf,

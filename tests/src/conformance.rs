@@ -1515,6 +1515,7 @@ macro_rules! conformance_suite {
             calendars_and_plans_are_stored,
             time_entries_filter_and_one_timer_runs,
             flow_records_round_trip,
+            scheduled_reports_are_stored,
         );
         $crate::stamp!($harness; conformance_access;
             organizations_own_their_domains,
@@ -1776,4 +1777,48 @@ pub async fn time_entries_filter_and_one_timer_runs(store: TestStore) {
     update(store.as_ref(), &ws, paused).await.unwrap();
     insert(store.as_ref(), &ws, entry(&ann, &b, 400, EntryStatus::Draft, running())).await;
     assert_eq!(ids(TimeEntryQuery { running: Some(true), ..all() }).await.len(), 3);
+}
+
+/// Scheduled reports are records listed under their owner; versions guard changes; a report is
+/// its workspace's alone.
+pub async fn scheduled_reports_are_stored(store: TestStore) {
+    use tandem_core::reports::{Recipient, ReportFormat, ReportSchedule, ScheduledReport};
+    let ws = workspace(store.as_ref(), "w").await;
+    let other = workspace(store.as_ref(), "other").await;
+    let ann = insert(store.as_ref(), &ws, ws.user("ann", Role::Agent)).await;
+    let bo = insert(store.as_ref(), &ws, ws.user("bo", Role::Agent)).await;
+    let report = |owner: UserId, name: &str| ScheduledReport {
+        id: id(),
+        workspace_id: ws.id,
+        name: name.into(),
+        owner,
+        view: id(),
+        schedule: ReportSchedule::Week { days: vec![chrono::Weekday::Mon], at: "08:00".into() },
+        format: ReportFormat::Xlsx,
+        recipients: vec![Recipient::User(bo.id), Recipient::Address("ops@partner.example".into())],
+        enabled: true,
+        next_run: ws.now + Duration::days(1),
+        last_run: None,
+        created_at: ws.now,
+        updated_at: ws.now,
+        version: 1,
+    };
+    let weekly = insert(store.as_ref(), &ws, report(ann.id, "Weekly")).await;
+    let daily = insert(store.as_ref(), &ws, report(bo.id, "Daily")).await;
+    let anns: Vec<ScheduledReport> =
+        store::list(store.as_ref(), ws.id, &RecordQuery::children_of(ann.id.0)).await.unwrap();
+    assert_eq!(anns, std::slice::from_ref(&weekly));
+    let all: Vec<ScheduledReport> = store::list(store.as_ref(), ws.id, &RecordQuery::all()).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(store::list::<ScheduledReport>(store.as_ref(), other.id, &RecordQuery::all()).await.unwrap().is_empty());
+    let sent = ScheduledReport { last_run: Some(ws.now), next_run: ws.now + Duration::days(7), version: 2, ..weekly.clone() };
+    update(store.as_ref(), &ws, sent.clone()).await.unwrap();
+    // A second server queueing the same occurrence read version 1: it conflicts.
+    let racing = ScheduledReport { version: 2, ..weekly.clone() };
+    assert!(matches!(update(store.as_ref(), &ws, racing).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store::get::<ScheduledReport>(store.as_ref(), ws.id, weekly.id.0).await.unwrap(), Some(sent));
+    let mut gone = ws.changes();
+    gone.delete(RecordKind::Report, daily.id.0, daily.version);
+    store.commit(gone).await.unwrap();
+    assert!(store::get::<ScheduledReport>(store.as_ref(), ws.id, daily.id.0).await.unwrap().is_none());
 }

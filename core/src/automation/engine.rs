@@ -725,6 +725,8 @@ pub(crate) fn notify(
                 item: Some(item.id),
                 vars,
                 automatic: true,
+                attachments: Vec::new(),
+                html_appendix: None,
             };
             changes.job(NewJob {
                 id: env.new_id(),

@@ -129,7 +129,7 @@ async fn load_teams(
     Ok(())
 }
 
-async fn load_ancestors(
+pub(super) async fn load_ancestors(
     store: &dyn Store,
     actor: &Actor,
     parent: Option<ItemId>,

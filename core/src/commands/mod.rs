@@ -4,11 +4,13 @@ mod access;
 mod automation;
 mod conversation;
 mod flows;
+mod import;
 mod items;
 mod mail;
 mod notify;
 mod people;
 mod planning;
+mod reports;
 mod sign_in;
 mod structure;
 mod timesheet;
@@ -26,6 +28,7 @@ pub use automation::{
     CreateRule, DeleteRule, DeliverAutomation, DryRun, FireTimedRule, ReorderRules, RulePatch, RunFilter,
     TimedState, UpdateRule,
 };
+pub use import::ImportItems;
 pub use conversation::{AddAttachment, MarkNotificationRead, NewFile, PostMessage, Posted};
 pub use flows::{
     CreateFlow, CreateHookEndpoint, DeleteFlow, DeleteHookEndpoint, FlowsRelayed, Polled, RecordFlowStep,
@@ -46,6 +49,9 @@ pub use people::{
     CreateTeam, CreateUser, IssueToken, RevokeToken, TeamPatch, UpdateTeam, UpdateUser, UserPatch,
 };
 pub use planning::{CalendarBody, SetCalendar};
+pub use reports::{
+    CreateReport, DeleteReport, DeliverReport, QueueReport, REPORT_TEMPLATE, ReportFile, ReportPatch, UpdateReport,
+};
 pub use sign_in::{EndSession, RequestSignInLink, SetPassword, StartSession, UseSignInLink};
 pub use structure::{
     CreateFolder, CreatePortfolio, CreateProject, CreateWorkspace, DeleteFolder, DeletePortfolio,

@@ -353,6 +353,8 @@ impl Command for NotifyFollowers {
                     item: Some(item.id),
                     vars: notice.vars.clone(),
                     automatic: true,
+                    attachments: Vec::new(),
+                    html_appendix: None,
                 };
                 let payload = serde_json::to_value(&job).map_err(|e| {
                     DeskError::Store(crate::StoreError::Corrupt(format!("a mail job cannot be encoded: {e}")))

@@ -268,6 +268,8 @@ impl Command for RequestSignInLink {
                 ("name".to_string(), user.name.clone()),
             ]),
             automatic: false,
+            attachments: Vec::new(),
+            html_appendix: None,
         };
         let payload = serde_json::to_value(&mail)
             .map_err(|e| DeskError::Conflict(format!("the sign-in mail cannot be queued: {e}")))?;

@@ -10,7 +10,7 @@ mod layout;
 mod queries;
 
 pub use filter::{Context, Field, Filter, Val};
-pub use layout::{BoardColumn, CalendarEntry, Card, Cell, Group, Row, TreeNode, ViewData};
+pub use layout::{BoardColumn, CalendarEntry, Card, Cell, Group, Row, TreeNode, ViewData, list};
 pub use queries::{ViewRequest, ViewResult};
 
 use chrono::{DateTime, Utc};

@@ -11,9 +11,11 @@ mod mail;
 mod ops;
 mod people;
 mod planning;
+mod reports;
 mod sign_in;
 mod structure;
 mod time;
+mod transfer;
 mod views;
 mod webhooks;
 
@@ -162,6 +164,10 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
         // Planning: schedules, Gantt charts, working calendars
         route(M::GET, "/projects/{id}/schedule", Ws(ViewDirectory), planning::project_schedule),
         route(M::GET, "/projects/{id}/gantt.svg", Ws(ViewDirectory), planning::project_gantt),
+        // Import and export: CSV and MS Project XML into a project, a project as MS Project XML
+        route(M::POST, "/projects/{id}/import/csv", Staff, transfer::import_csv),
+        route(M::POST, "/projects/{id}/import/mspdi", Staff, transfer::import_mspdi),
+        route(M::GET, "/projects/{id}/export/mspdi", Ws(ViewDirectory), transfer::export_mspdi),
         route(M::GET, "/calendars", Ws(ViewDirectory), planning::list_calendars),
         route(M::GET, "/calendars/workspace", Ws(ViewDirectory), planning::get_workspace_calendar),
         route(M::PUT, "/calendars/workspace", Ws(ManageStructure), planning::put_workspace_calendar),
@@ -245,6 +251,14 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
         route(M::DELETE, "/views/{id}", Staff, views::delete_view),
         route(M::GET, "/views/{id}/run", Staff, views::run_view),
         route(M::GET, "/views/{id}/gantt.svg", Staff, views::view_gantt),
+        route(M::GET, "/views/{id}/export", Staff, transfer::export_view),
+        // Scheduled reports (a view mailed on a schedule; the owner's permissions)
+        route(M::GET, "/reports", Staff, reports::list_reports),
+        route(M::POST, "/reports", Staff, reports::create_report),
+        route(M::GET, "/reports/{id}", Staff, reports::get_report),
+        route(M::PATCH, "/reports/{id}", Staff, reports::update_report),
+        route(M::POST, "/reports/{id}/send", Staff, reports::send_report),
+        route(M::DELETE, "/reports/{id}", Staff, reports::delete_report),
         route(M::POST, "/views/{id}/board/move", Staff, views::move_card),
         // Time tracking
         route(M::GET, "/items/{item}/time", Staff, time::item_time),
@@ -255,6 +269,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
         route(M::POST, "/timer/resume", Staff, time::resume_timer),
         route(M::POST, "/timer/stop", Staff, time::stop_timer),
         route(M::GET, "/time-entries", Staff, time::list_entries),
+        route(M::GET, "/time/export", Staff, transfer::export_time),
         route(M::POST, "/time-entries/submit", Staff, time::submit),
         route(M::GET, "/time-entries/{id}", Staff, time::get_entry),
         route(M::PATCH, "/time-entries/{id}", Staff, time::edit_entry),

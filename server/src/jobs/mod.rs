@@ -18,6 +18,7 @@ pub mod automations;
 pub mod backoff;
 pub mod flows;
 pub mod relay;
+pub mod reports;
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
