@@ -18,6 +18,7 @@ use crate::mail::{InboundMail, MailSettings, OutboundMail};
 use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
 use crate::people::{ApiToken, Notification, Organization, Team, User};
 use crate::planning::WorkCalendar;
+use crate::plugins::{PluginInstallation, PluginState};
 use crate::timesheet::TimeEntry;
 use crate::views::SavedView;
 use crate::webhook::{EventCursor, Webhook};
@@ -57,10 +58,12 @@ pub enum RecordKind {
     Calendar,
     TimeEntry,
     View,
+    PluginInstallation,
+    PluginState,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 31] = [
+    pub const ALL: [RecordKind; 33] = [
         RecordKind::Workspace,
         RecordKind::Portfolio,
         RecordKind::Project,
@@ -92,6 +95,8 @@ impl RecordKind {
         RecordKind::Calendar,
         RecordKind::TimeEntry,
         RecordKind::View,
+        RecordKind::PluginInstallation,
+        RecordKind::PluginState,
     ];
 
     /// The table holding this kind in both backends.
@@ -128,6 +133,8 @@ impl RecordKind {
             RecordKind::Calendar => "work_calendars",
             RecordKind::TimeEntry => "time_entries",
             RecordKind::View => "saved_views",
+            RecordKind::PluginInstallation => "plugin_installations",
+            RecordKind::PluginState => "plugin_state",
         }
     }
 
@@ -164,6 +171,8 @@ impl RecordKind {
             RecordKind::Calendar => "calendar",
             RecordKind::TimeEntry => "time entry",
             RecordKind::View => "view",
+            RecordKind::PluginInstallation => "plugin installation",
+            RecordKind::PluginState => "plugin state entry",
         }
     }
 }
@@ -204,6 +213,8 @@ pub enum Record {
     Calendar(WorkCalendar),
     TimeEntry(TimeEntry),
     View(SavedView),
+    PluginInstallation(PluginInstallation),
+    PluginState(PluginState),
 }
 
 macro_rules! record_accessors {
@@ -271,7 +282,9 @@ record_accessors!(
     SignInLink,
     Calendar,
     TimeEntry,
-    View
+    View,
+    PluginInstallation,
+    PluginState
 );
 
 impl Record {
@@ -284,7 +297,7 @@ impl Record {
     /// item, a project membership's user, a join request's project.
     /// item, a link's `from` item, a notification's or token's user, an inbound mail's item, a
     /// project membership's user, a join request's project, a personal calendar's user, a time
-    /// entry's item, a saved view's owner.
+    /// entry's item, a saved view's owner, a plugin state entry's installation.
     pub fn parent(&self) -> Option<Uuid> {
         match self {
             Record::Workspace(_)
@@ -297,7 +310,8 @@ impl Record {
             | Record::AutomationRule(_)
             | Record::AutomationState(_)
             | Record::Organization(_)
-            | Record::PortalSettings(_) => None,
+            | Record::PortalSettings(_)
+            | Record::PluginInstallation(_) => None,
             Record::Portfolio(p) => p.parent.map(|p| p.as_uuid()),
             Record::Project(p) => p.portfolio.map(|p| p.as_uuid()),
             Record::Folder(f) => Some(f.project.as_uuid()),
@@ -319,6 +333,8 @@ impl Record {
             Record::Calendar(c) => c.user().map(|u| u.as_uuid()),
             Record::TimeEntry(e) => Some(e.item.as_uuid()),
             Record::View(v) => v.owner.map(|u| u.as_uuid()),
+            // Listed and removed with their installation.
+            Record::PluginState(s) => Some(s.installation.as_uuid()),
         }
     }
 }

@@ -100,6 +100,10 @@ ids! {
     TimeEntryId,
     /// A saved view.
     ViewId,
+    /// A plugin installed in a workspace: derived from the workspace and the plugin id.
+    PluginInstallationId,
+    /// One key of a plugin installation's state: derived from the installation and the key.
+    PluginStateId,
 }
 
 /// Where new ids come from. The server uses time-ordered UUIDv7; tests use a counter so that

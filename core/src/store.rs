@@ -32,6 +32,7 @@ use crate::mail::{InboundMail, MailSettings, OutboundMail, OutboundStatus};
 use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
 use crate::people::{ApiToken, Notification, Organization, Team, User};
 use crate::planning::WorkCalendar;
+use crate::plugins::{PluginInstallation, PluginState};
 use crate::timesheet::{EntryStatus, TimeEntry};
 use crate::views::SavedView;
 use crate::webhook::{EventCursor, Webhook};
@@ -555,6 +556,8 @@ typed_records! {
     WorkCalendar => Calendar,
     TimeEntry => TimeEntry,
     SavedView => View,
+    PluginInstallation => PluginInstallation,
+    PluginState => PluginState,
 }
 
 fn wrong_kind(kind: RecordKind) -> StoreError {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod jobs;
 pub mod mail;
+pub mod plugins;
 pub mod runtime;
 pub mod serve;
 pub mod sign_in;

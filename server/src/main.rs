@@ -148,6 +148,65 @@ enum Command {
         #[command(subcommand)]
         action: JoinAction,
     },
+    /// WebAssembly plugins: install, upgrade, list, enable, disable, remove (exit codes as for
+    /// `user`).
+    Plugin {
+        #[command(subcommand)]
+        action: PluginAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginAction {
+    /// Install a plugin (a `.wasm` component built for wasm32-wasip2 and its `plugin.toml`).
+    /// Prints `plugin version state hosts`.
+    Install {
+        #[command(flatten)]
+        target: Target,
+        /// The component.
+        file: std::path::PathBuf,
+        /// The plugin's manifest.
+        #[arg(long)]
+        manifest: std::path::PathBuf,
+        /// Approve the hosts the manifest asks to call (otherwise the plugin waits for approval).
+        #[arg(long)]
+        approve: bool,
+    },
+    /// Upgrade an installed plugin to a newer version (settings, secrets and state stay).
+    Upgrade {
+        #[command(flatten)]
+        target: Target,
+        file: std::path::PathBuf,
+        #[arg(long)]
+        manifest: std::path::PathBuf,
+    },
+    /// List installed plugins: `plugin version state hosts`.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Approve the hosts a plugin asks to call.
+    Approve {
+        #[command(flatten)]
+        target: Target,
+        plugin: String,
+    },
+    Enable {
+        #[command(flatten)]
+        target: Target,
+        plugin: String,
+    },
+    Disable {
+        #[command(flatten)]
+        target: Target,
+        plugin: String,
+    },
+    /// Remove a plugin and its state.
+    Remove {
+        #[command(flatten)]
+        target: Target,
+        plugin: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -427,6 +486,23 @@ fn admin_command(command: Command) -> Result<(Target, AdminCommand), Box<Command
         Command::JoinRequest { action: JoinAction::Deny { target, id } } => {
             (target, AdminCommand::JoinDecide { id, approve: false, role: None })
         }
+        Command::Plugin { action } => match action {
+            PluginAction::Install { target, file, manifest, approve } => {
+                (target, AdminCommand::PluginInstall { file, manifest, approve, upgrade: false })
+            }
+            PluginAction::Upgrade { target, file, manifest } => {
+                (target, AdminCommand::PluginInstall { file, manifest, approve: false, upgrade: true })
+            }
+            PluginAction::List { target } => (target, AdminCommand::PluginList),
+            PluginAction::Approve { target, plugin } => (target, AdminCommand::PluginApprove { plugin }),
+            PluginAction::Enable { target, plugin } => {
+                (target, AdminCommand::PluginEnable { plugin, enabled: true })
+            }
+            PluginAction::Disable { target, plugin } => {
+                (target, AdminCommand::PluginEnable { plugin, enabled: false })
+            }
+            PluginAction::Remove { target, plugin } => (target, AdminCommand::PluginRemove { plugin }),
+        },
         other => return Err(Box::new(other)),
     })
 }
@@ -642,7 +718,8 @@ async fn run(log_format: LogFormat, command: Command) -> anyhow::Result<()> {
         | Command::Org { .. }
         | Command::Team { .. }
         | Command::Member { .. }
-        | Command::JoinRequest { .. } => {
+        | Command::JoinRequest { .. }
+        | Command::Plugin { .. } => {
             anyhow::bail!("this command runs before logging starts")
         }
         Command::Migrate { database } => {

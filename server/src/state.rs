@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use tandem_core::{Desk, WorkspaceId};
 
 use crate::error::ApiError;
+use crate::plugins::Plugins;
 use crate::sign_in::SignInConfig;
 
 /// The server administrator's credential, kept only as its SHA-256.
@@ -65,6 +66,8 @@ struct Inner {
     /// The oldest workspace, where the server administrator acts without a `Tandem-Workspace`
     /// header. Workspaces are never deleted, so once known it never changes.
     default_workspace: OnceLock<WorkspaceId>,
+    /// The plugin runtime: given by `serve` (shared with the job runner), else made on first use.
+    plugins: OnceLock<Arc<Plugins>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -79,7 +82,34 @@ impl AppState {
     }
 
     pub fn with_sign_in(desk: Desk, admin: AdminToken, sign_in: SignInConfig) -> Self {
-        Self { inner: Arc::new(Inner { desk, admin, sign_in, default_workspace: OnceLock::new() }) }
+        Self {
+            inner: Arc::new(Inner {
+                desk,
+                admin,
+                sign_in,
+                default_workspace: OnceLock::new(),
+                plugins: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Uses `plugins` as this server's plugin runtime (the one the job runner uses too).
+    pub fn with_plugins(self, plugins: Arc<Plugins>) -> Self {
+        let _ = self.inner.plugins.set(plugins);
+        self
+    }
+
+    /// The plugin runtime, made on first use when `serve` gave none.
+    pub fn plugins(&self) -> Result<Arc<Plugins>, ApiError> {
+        if let Some(p) = self.inner.plugins.get() {
+            return Ok(p.clone());
+        }
+        let config = Plugins::host_config(self.inner.desk.limits().allow_private_webhooks);
+        let made = Plugins::new(self.inner.desk.clone(), config).map_err(|e| {
+            tracing::error!(error = %e, "the plugin host cannot start");
+            ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable", "plugins cannot run on this server")
+        })?;
+        Ok(self.inner.plugins.get_or_init(|| Arc::new(made)).clone())
     }
 
     pub fn sign_in(&self) -> &SignInConfig {

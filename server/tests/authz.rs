@@ -282,6 +282,8 @@ impl World {
             p if p.starts_with("/join-requests/") => self.id("join_request"),
             p if p.starts_with("/auth/magic/") => "tdm_not_a_link",
             p if p.starts_with("/automations/") => self.id("automation"),
+            // No such plugin: past the rule, an administrator gets 404.
+            p if p.starts_with("/plugins/") => "matrix-plugin",
             p if p.starts_with("/notifications/")
                 || p.starts_with("/jobs/")
                 || p.starts_with("/views/")
@@ -375,6 +377,12 @@ impl World {
             ("PATCH", "/automations/{id}") => json(json!({"name": "Renamed"})),
             ("POST", "/automations/{id}/enable" | "/automations/{id}/disable") => Payload::None,
             ("PUT", "/calendars/workspace" | "/users/{id}/calendar") => json(json!({"exceptions": []})),
+            // Not a plugin upload (no wasm or manifest part): refused before it is read unless
+            // the caller is an administrator, who gets 422.
+            ("POST", "/plugins" | "/plugins/{id}/upgrade") => Payload::File,
+            ("POST", "/plugins/{id}/approve") => json(json!({})),
+            ("PUT", "/plugins/{id}/config") => json(json!({"team": "it"})),
+            ("POST", "/plugins/{id}/enable" | "/plugins/{id}/disable") => Payload::None,
             ("POST", "/views") => json(json!({"name": format!("View {unique}")})),
             ("PATCH", "/views/{id}") => json(json!({"name": "Renamed"})),
             ("POST", "/views/{id}/board/move") => json(json!({"item": 1, "status": "waiting"})),

@@ -49,6 +49,8 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::Calendar => Record::Calendar(decode_as(kind, doc)?),
         RecordKind::TimeEntry => Record::TimeEntry(decode_as(kind, doc)?),
         RecordKind::View => Record::View(decode_as(kind, doc)?),
+        RecordKind::PluginInstallation => Record::PluginInstallation(decode_as(kind, doc)?),
+        RecordKind::PluginState => Record::PluginState(decode_as(kind, doc)?),
     })
 }
 
@@ -85,6 +87,8 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::Calendar(r) => serde_json::to_string(r),
         Record::TimeEntry(r) => serde_json::to_string(r),
         Record::View(r) => serde_json::to_string(r),
+        Record::PluginInstallation(r) => serde_json::to_string(r),
+        Record::PluginState(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }

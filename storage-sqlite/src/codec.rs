@@ -46,6 +46,8 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::Calendar => Record::Calendar(from_doc(kind, doc)?),
         RecordKind::TimeEntry => Record::TimeEntry(from_doc(kind, doc)?),
         RecordKind::View => Record::View(from_doc(kind, doc)?),
+        RecordKind::PluginInstallation => Record::PluginInstallation(from_doc(kind, doc)?),
+        RecordKind::PluginState => Record::PluginState(from_doc(kind, doc)?),
     })
 }
 
@@ -86,6 +88,8 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::Calendar(r) => serde_json::to_string(r),
         Record::TimeEntry(r) => serde_json::to_string(r),
         Record::View(r) => serde_json::to_string(r),
+        Record::PluginInstallation(r) => serde_json::to_string(r),
+        Record::PluginState(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }

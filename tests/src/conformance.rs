@@ -1395,6 +1395,9 @@ macro_rules! conformance_suite {
             memberships_are_records,
             scopes_agree_with_admits,
         );
+        $crate::stamp!($harness; conformance_plugins;
+            plugin_installations_and_state,
+        );
     };
 }
 

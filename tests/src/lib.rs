@@ -12,6 +12,7 @@
 pub mod backends;
 pub mod conformance;
 pub mod conformance_access;
+pub mod conformance_plugins;
 pub mod fixture;
 pub mod scenarios;
 

@@ -10,6 +10,7 @@ mod mail;
 mod ops;
 mod people;
 mod planning;
+mod plugins;
 mod sign_in;
 mod structure;
 mod time;
@@ -278,6 +279,16 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
         route(M::GET, "/webhooks/{id}", Ws(ManageStructure), webhooks::get_webhook),
         route(M::PATCH, "/webhooks/{id}", Ws(ManageStructure), webhooks::update_webhook),
         route(M::DELETE, "/webhooks/{id}", Ws(ManageStructure), webhooks::delete_webhook),
+        // Plugins
+        route(M::GET, "/plugins", Ws(AdministerWorkspace), plugins::list_plugins),
+        route(M::POST, "/plugins", Ws(AdministerWorkspace), plugins::install_plugin),
+        route(M::GET, "/plugins/{id}", Ws(AdministerWorkspace), plugins::get_plugin),
+        route(M::DELETE, "/plugins/{id}", Ws(AdministerWorkspace), plugins::delete_plugin),
+        route(M::POST, "/plugins/{id}/upgrade", Ws(AdministerWorkspace), plugins::upgrade_plugin),
+        route(M::POST, "/plugins/{id}/approve", Ws(AdministerWorkspace), plugins::approve_plugin),
+        route(M::PUT, "/plugins/{id}/config", Ws(AdministerWorkspace), plugins::configure_plugin),
+        route(M::POST, "/plugins/{id}/enable", Ws(AdministerWorkspace), plugins::enable_plugin),
+        route(M::POST, "/plugins/{id}/disable", Ws(AdministerWorkspace), plugins::disable_plugin),
     ]
 }
 
