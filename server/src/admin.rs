@@ -237,7 +237,10 @@ fn describe_plugin(p: &PluginView) -> String {
     format!("{}\t{}\t{state}\t{hosts}", p.plugin, p.plugin_version)
 }
 
-async fn plugin_files(file: &std::path::Path, manifest: &std::path::Path) -> Result<(Vec<u8>, String), Failed> {
+async fn plugin_files(
+    file: &std::path::Path,
+    manifest: &std::path::Path,
+) -> Result<(Vec<u8>, String), Failed> {
     let wasm = tokio::fs::read(file)
         .await
         .map_err(|e| Failed::new(EXIT_INVALID, format!("cannot read {}: {e}", file.display())))?;
@@ -252,13 +255,15 @@ async fn execute(desk: &Desk, actor: &Actor, command: AdminCommand) -> Result<Do
         AdminCommand::PluginInstall { file, manifest, approve, upgrade } => {
             desk.may_manage_plugins(actor)?;
             let (wasm, text) = plugin_files(&file, &manifest).await?;
-            let plugins = crate::plugins::Plugins::new(desk.clone(), crate::plugins::Plugins::host_config(false))
-                .map_err(|e| Failed::new(EXIT_STORAGE, format!("cannot start the plugin host: {e}")))?;
+            let plugins =
+                crate::plugins::Plugins::new(desk.clone(), crate::plugins::Plugins::host_config(false))
+                    .map_err(|e| Failed::new(EXIT_STORAGE, format!("cannot start the plugin host: {e}")))?;
             let package = plugins.package(&text, wasm).await?;
             let view = if upgrade {
                 desk.execute(actor, &UpgradePlugin { package }).await?
             } else {
-                desk.execute(actor, &InstallPlugin { package, approve, config: serde_json::Value::Null }).await?
+                desk.execute(actor, &InstallPlugin { package, approve, config: serde_json::Value::Null })
+                    .await?
             };
             Ok(Done { output: describe_plugin(&view) })
         }

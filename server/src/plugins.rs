@@ -42,10 +42,7 @@ impl Plugins {
     /// The host's limits for a server: private destinations only when the operator allows them
     /// (the same switch as for webhooks).
     pub fn host_config(allow_private: bool) -> HostConfig {
-        HostConfig {
-            egress: tandem_integrations::Egress { allow_private },
-            ..HostConfig::default()
-        }
+        HostConfig { egress: tandem_integrations::Egress { allow_private }, ..HostConfig::default() }
     }
 
     pub fn host(&self) -> &Arc<PluginHost> {
@@ -81,7 +78,9 @@ impl Plugins {
         .map_err(|e| DeskError::invalid("wasm", format!("compiling the component failed: {e}")))?;
         match loaded {
             Ok(_) => {}
-            Err(e @ LoadError::Checksum { .. }) => return Err(DeskError::invalid("manifest.sha256", e.to_string())),
+            Err(e @ LoadError::Checksum { .. }) => {
+                return Err(DeskError::invalid("manifest.sha256", e.to_string()));
+            }
             Err(e) => return Err(DeskError::invalid("wasm", e.to_string())),
         }
         let manifest_json = serde_json::to_value(&parsed)
@@ -112,14 +111,21 @@ impl Plugins {
                     message: format!("plugin {} is not installed in this workspace", call.plugin),
                 });
             }
-            Err(e) => return Err(PluginFailure::Retryable { message: format!("reading plugin {}: {e}", call.plugin) }),
+            Err(e) => {
+                return Err(PluginFailure::Retryable {
+                    message: format!("reading plugin {}: {e}", call.plugin),
+                });
+            }
         };
         record.runnable().map_err(|message| PluginFailure::Unavailable { message })?;
         check(&record).map_err(|message| PluginFailure::Unavailable { message })?;
         if !self.host.is_loaded(&record.sha256) {
             let wasm = self.desk.plugin_component(&system, &record.sha256).await.map_err(|e| match e {
                 DeskError::NotFound(_) => PluginFailure::Fatal {
-                    message: format!("the component of plugin {} is missing from the database", record.plugin),
+                    message: format!(
+                        "the component of plugin {} is missing from the database",
+                        record.plugin
+                    ),
                 },
                 e => PluginFailure::Retryable { message: format!("reading plugin {}: {e}", record.plugin) },
             })?;
@@ -137,16 +143,28 @@ impl Plugins {
             credentials: record
                 .secrets
                 .iter()
-                .map(|s| Credential { host: s.host.clone(), header: s.header.clone(), value: s.value.clone() })
+                .map(|s| Credential {
+                    host: s.host.clone(),
+                    header: s.header.clone(),
+                    value: s.value.clone(),
+                })
                 .collect(),
             config: record.config.clone(),
-            state: Arc::new(DeskState { desk: self.desk.clone(), workspace: call.workspace, plugin: record.plugin.clone() }),
+            state: Arc::new(DeskState {
+                desk: self.desk.clone(),
+                workspace: call.workspace,
+                plugin: record.plugin.clone(),
+            }),
         })
     }
 }
 
 fn invocation(call: &PluginCall) -> Invocation {
-    Invocation { run_id: call.run_id.clone(), attempt: call.attempt, idempotency_key: call.idempotency_key.clone() }
+    Invocation {
+        run_id: call.run_id.clone(),
+        attempt: call.attempt,
+        idempotency_key: call.idempotency_key.clone(),
+    }
 }
 
 fn failure(error: PluginError) -> PluginFailure {
@@ -170,7 +188,11 @@ fn outcome<T, U>(outcome: Outcome<T>, map: impl FnOnce(T) -> U) -> PluginOutcome
     };
     PluginOutcome {
         result: outcome.result.map(map).map_err(failure),
-        log: outcome.log.into_iter().map(|l| format!("{} ms {}: {}", l.at_ms, level(l.level), l.message)).collect(),
+        log: outcome
+            .log
+            .into_iter()
+            .map(|l| format!("{} ms {}: {}", l.at_ms, level(l.level), l.message))
+            .collect(),
     }
 }
 
@@ -182,7 +204,11 @@ fn refused<T>(failure: PluginFailure) -> PluginOutcome<T> {
 impl PluginRuntime for Plugins {
     async fn run_action(&self, call: &PluginCall, action: &str, input: &Value) -> PluginOutcome<Value> {
         let has = |i: &PluginInstallation| {
-            if i.has_action(action) { Ok(()) } else { Err(format!("plugin {} has no action {action:?}", i.plugin)) }
+            if i.has_action(action) {
+                Ok(())
+            } else {
+                Err(format!("plugin {} has no action {action:?}", i.plugin))
+            }
         };
         match self.installation(call, has).await {
             Ok(installation) => {
@@ -192,18 +218,28 @@ impl PluginRuntime for Plugins {
         }
     }
 
-    async fn poll(&self, call: &PluginCall, trigger: &str, cursor: Option<&str>) -> PluginOutcome<PollResult> {
+    async fn poll(
+        &self,
+        call: &PluginCall,
+        trigger: &str,
+        cursor: Option<&str>,
+    ) -> PluginOutcome<PollResult> {
         let has = |i: &PluginInstallation| {
-            if i.has_trigger(trigger) { Ok(()) } else { Err(format!("plugin {} has no trigger {trigger:?}", i.plugin)) }
+            if i.has_trigger(trigger) {
+                Ok(())
+            } else {
+                Err(format!("plugin {} has no trigger {trigger:?}", i.plugin))
+            }
         };
         match self.installation(call, has).await {
-            Ok(installation) => outcome(
-                self.host.poll(&installation, trigger, cursor, &invocation(call)).await,
-                |p| PollResult {
-                    items: p.items.into_iter().map(|i| TriggerItem { id: i.id, data: i.data }).collect(),
-                    cursor: p.cursor,
-                },
-            ),
+            Ok(installation) => {
+                outcome(self.host.poll(&installation, trigger, cursor, &invocation(call)).await, |p| {
+                    PollResult {
+                        items: p.items.into_iter().map(|i| TriggerItem { id: i.id, data: i.data }).collect(),
+                        cursor: p.cursor,
+                    }
+                })
+            }
             Err(f) => refused(f),
         }
     }
@@ -215,7 +251,11 @@ impl PluginRuntime for Plugins {
         request: IncomingRequest,
     ) -> PluginOutcome<Vec<TriggerItem>> {
         let has = |i: &PluginInstallation| {
-            if i.has_trigger(trigger) { Ok(()) } else { Err(format!("plugin {} has no trigger {trigger:?}", i.plugin)) }
+            if i.has_trigger(trigger) {
+                Ok(())
+            } else {
+                Err(format!("plugin {} has no trigger {trigger:?}", i.plugin))
+            }
         };
         match self.installation(call, has).await {
             Ok(installation) => {
@@ -225,9 +265,10 @@ impl PluginRuntime for Plugins {
                     headers: request.headers,
                     body: request.body,
                 };
-                outcome(self.host.handle_webhook(&installation, trigger, request, &invocation(call)).await, |items| {
-                    items.into_iter().map(|i| TriggerItem { id: i.id, data: i.data }).collect()
-                })
+                outcome(
+                    self.host.handle_webhook(&installation, trigger, request, &invocation(call)).await,
+                    |items| items.into_iter().map(|i| TriggerItem { id: i.id, data: i.data }).collect(),
+                )
             }
             Err(f) => refused(f),
         }
@@ -370,7 +411,10 @@ mod tests {
         assert!(matches!(job_failure(PluginFailure::Retryable { message: m("x") }), JobFailure::Retry(_)));
         assert_eq!(
             job_failure(PluginFailure::RateLimited { retry_after_ms: 1500, message: m("slow") }),
-            JobFailure::RetryAfter(m("rate limited (retry after 1500 ms): slow"), std::time::Duration::from_millis(1500))
+            JobFailure::RetryAfter(
+                m("rate limited (retry after 1500 ms): slow"),
+                std::time::Duration::from_millis(1500)
+            )
         );
         for f in [
             PluginFailure::Auth { message: m("x") },

@@ -107,7 +107,11 @@ impl AppState {
         let config = Plugins::host_config(self.inner.desk.limits().allow_private_webhooks);
         let made = Plugins::new(self.inner.desk.clone(), config).map_err(|e| {
             tracing::error!(error = %e, "the plugin host cannot start");
-            ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable", "plugins cannot run on this server")
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "plugins cannot run on this server",
+            )
         })?;
         Ok(self.inner.plugins.get_or_init(|| Arc::new(made)).clone())
     }

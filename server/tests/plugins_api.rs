@@ -49,7 +49,13 @@ fn manifest() -> String {
     std::fs::read_to_string(path).unwrap().replace("\"api.example.com\"", "\"127.0.0.1\"")
 }
 
-async fn upload(http: &Http, path: &str, wasm: &[u8], manifest: &str, extra: &[(&str, &str)]) -> (StatusCode, Value) {
+async fn upload(
+    http: &Http,
+    path: &str,
+    wasm: &[u8],
+    manifest: &str,
+    extra: &[(&str, &str)],
+) -> (StatusCode, Value) {
     let mut form = reqwest::multipart::Form::new()
         .part("wasm", reqwest::multipart::Part::bytes(wasm.to_vec()).file_name("plugin.wasm"))
         .text("manifest", manifest.to_string());
@@ -63,7 +69,11 @@ async fn upload(http: &Http, path: &str, wasm: &[u8], manifest: &str, extra: &[(
 }
 
 fn field_of(error: &Value) -> String {
-    error["error"]["field"].as_str().or(error["error"]["details"]["field"].as_str()).unwrap_or_default().to_string()
+    error["error"]["field"]
+        .as_str()
+        .or(error["error"]["details"]["field"].as_str())
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,7 +105,8 @@ async fn an_automation_runs_an_installed_plugin_against_a_real_server() {
     assert_eq!(http.get("/plugins").await, json!([]));
 
     // Installed, awaiting approval.
-    let (status, installed) = upload(&http, "/plugins", &wasm, &manifest(), &[("config", "{\"team\": \"it\"}")]).await;
+    let (status, installed) =
+        upload(&http, "/plugins", &wasm, &manifest(), &[("config", "{\"team\": \"it\"}")]).await;
     assert_eq!(status, StatusCode::CREATED, "{installed}");
     assert_eq!(installed["plugin"], "http-json");
     assert_eq!(installed["plugin_version"], "0.1.0");
@@ -145,10 +156,11 @@ async fn an_automation_runs_an_installed_plugin_against_a_real_server() {
     assert_eq!(field_of(&bad), "hosts[0]", "{bad}");
 
     http.post("/items", json!({"item_type": ticket, "title": "VPN down"}), StatusCode::CREATED).await;
-    let (headers, body) = eventually("the receiver to get the plugin's call", Duration::from_secs(30), || async {
-        seen.lock().unwrap().first().cloned()
-    })
-    .await;
+    let (headers, body) =
+        eventually("the receiver to get the plugin's call", Duration::from_secs(30), || async {
+            seen.lock().unwrap().first().cloned()
+        })
+        .await;
     assert_eq!(body, json!({"source": "tandem"}));
     assert_eq!(headers["authorization"], "Bearer northwind-secret");
     let key = headers["idempotency-key"].to_str().unwrap().to_string();
@@ -163,7 +175,8 @@ async fn an_automation_runs_an_installed_plugin_against_a_real_server() {
     let listed = http.get("/plugins").await;
     assert_eq!(listed[0]["enabled"], false);
     http.post("/plugins/http-json/enable", json!({}), StatusCode::OK).await;
-    http.post("/items", json!({"item_type": ticket, "title": "Laptop will not boot"}), StatusCode::CREATED).await;
+    http.post("/items", json!({"item_type": ticket, "title": "Laptop will not boot"}), StatusCode::CREATED)
+        .await;
     eventually("the call after the restart", Duration::from_secs(30), || async {
         (seen.lock().unwrap().len() >= 2).then_some(())
     })
@@ -176,7 +189,9 @@ async fn an_automation_runs_an_installed_plugin_against_a_real_server() {
     http.post("/items", json!({"item_type": ticket, "title": "Monitor flickers"}), StatusCode::CREATED).await;
     eventually("the call to a removed plugin to fail", Duration::from_secs(30), || async {
         let jobs = http.jobs("plugin.action").await;
-        jobs.into_iter().find(|j| j["state"] == "dead" && j["last_error"].as_str().unwrap_or("").contains("not installed"))
+        jobs.into_iter().find(|j| {
+            j["state"] == "dead" && j["last_error"].as_str().unwrap_or("").contains("not installed")
+        })
     })
     .await;
     assert_eq!(seen.lock().unwrap().len(), 2);
@@ -192,10 +207,18 @@ async fn only_administrators_manage_plugins_and_upgrades_keep_settings() {
     let http = Http::new(&server, ADMIN);
     http.post("/workspaces", json!({"name": "Northwind IT"}), StatusCode::CREATED).await;
     let user = http
-        .post("/users", json!({"name": "Mia Manager", "email": "mia@northwind.example", "role": "manager"}), StatusCode::CREATED)
+        .post(
+            "/users",
+            json!({"name": "Mia Manager", "email": "mia@northwind.example", "role": "manager"}),
+            StatusCode::CREATED,
+        )
         .await;
     let token = http
-        .post(&format!("/users/{}/tokens", user["id"].as_str().unwrap()), json!({"name": "t", "scope": "admin"}), StatusCode::CREATED)
+        .post(
+            &format!("/users/{}/tokens", user["id"].as_str().unwrap()),
+            json!({"name": "t", "scope": "admin"}),
+            StatusCode::CREATED,
+        )
         .await;
     let manager = Http::new(&server, token["secret"].as_str().unwrap());
     let (status, _) = upload(&manager, "/plugins", &wasm, &manifest(), &[]).await;
@@ -204,7 +227,9 @@ async fn only_administrators_manage_plugins_and_upgrades_keep_settings() {
     let (status, _) = upload(&http, "/plugins", &wasm, &manifest(), &[("approve", "true")]).await;
     assert_eq!(status, StatusCode::CREATED);
     http.call(Method::PUT, "/plugins/http-json/config", Some(json!({"team": "it"})), StatusCode::OK).await;
-    let bad = http.call(Method::PUT, "/plugins/http-json/config", Some(json!([1])), StatusCode::UNPROCESSABLE_ENTITY).await;
+    let bad = http
+        .call(Method::PUT, "/plugins/http-json/config", Some(json!([1])), StatusCode::UNPROCESSABLE_ENTITY)
+        .await;
     assert_eq!(field_of(&bad), "config", "{bad}");
 
     // The same version again is no upgrade; a newer one is, and keeps config and approval.

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 use tandem_core::plugins::{
-    ApprovePlugin, ConfigurePlugin, InstallPlugin, PluginPackage, PluginSecret, RemovePlugin, SetPluginEnabled,
-    SetPluginState, StateWritten, UpgradePlugin,
+    ApprovePlugin, ConfigurePlugin, InstallPlugin, PluginPackage, PluginSecret, RemovePlugin,
+    SetPluginEnabled, SetPluginState, StateWritten, UpgradePlugin,
 };
 use tandem_core::*;
 
@@ -34,7 +34,14 @@ pub async fn plugin_installations_and_state(store: TestStore) {
     let system = Actor::system(ws.id);
 
     let installed = desk
-        .execute(&admin, &InstallPlugin { package: package("0.1.0", &["api.github.com"], b"v1"), approve: false, config: json!(null) })
+        .execute(
+            &admin,
+            &InstallPlugin {
+                package: package("0.1.0", &["api.github.com"], b"v1"),
+                approve: false,
+                config: json!(null),
+            },
+        )
         .await
         .unwrap();
     assert!(!installed.approved && installed.enabled);
@@ -42,7 +49,10 @@ pub async fn plugin_installations_and_state(store: TestStore) {
     let stored = desk.plugin_installation(&system, "issue-poll").await.unwrap();
     assert_eq!(stored.sha256, tandem_core::plugins::digest(b"v1"));
     assert_eq!(store.blob(ws.id, &stored.sha256).await.unwrap().as_deref(), Some(&b"v1"[..]));
-    assert_eq!(stored.runnable().unwrap_err(), "plugin issue-poll asks for capabilities an administrator has not approved yet");
+    assert_eq!(
+        stored.runnable().unwrap_err(),
+        "plugin issue-poll asks for capabilities an administrator has not approved yet"
+    );
     // One installation per plugin per workspace.
     let again = InstallPlugin { package: package("0.1.0", &[], b"v1"), approve: true, config: json!({}) };
     assert!(matches!(desk.execute(&admin, &again).await, Err(DeskError::Conflict(_))));
@@ -52,8 +62,13 @@ pub async fn plugin_installations_and_state(store: TestStore) {
         Err(DeskError::NotFound(_))
     ));
 
-    let secret = PluginSecret { host: "api.github.com".into(), header: "authorization".into(), value: "Bearer t".into() };
-    let approve = ApprovePlugin { plugin: "issue-poll".into(), hosts: None, secrets: Some(vec![secret.clone()]) };
+    let secret = PluginSecret {
+        host: "api.github.com".into(),
+        header: "authorization".into(),
+        value: "Bearer t".into(),
+    };
+    let approve =
+        ApprovePlugin { plugin: "issue-poll".into(), hosts: None, secrets: Some(vec![secret.clone()]) };
     let approved = desk.execute(&admin, &approve).await.unwrap();
     assert!(approved.approved);
     let config = ConfigurePlugin { plugin: "issue-poll".into(), config: json!({ "repo": "acme/vpn" }) };
@@ -100,17 +115,23 @@ pub async fn plugin_installations_and_state(store: TestStore) {
     assert_eq!(won, 1);
 
     // An upgrade keeps config, secrets, state and approval when it asks for nothing new.
-    let upgraded =
-        desk.execute(&admin, &UpgradePlugin { package: package("0.2.0", &["api.github.com"], b"v2") }).await.unwrap();
+    let upgraded = desk
+        .execute(&admin, &UpgradePlugin { package: package("0.2.0", &["api.github.com"], b"v2") })
+        .await
+        .unwrap();
     assert_eq!((upgraded.plugin_version.as_str(), upgraded.approved), ("0.2.0", true));
     assert_eq!(upgraded.config, json!({ "repo": "acme/vpn" }));
     assert_eq!(desk.plugin_installation(&system, "issue-poll").await.unwrap().secrets, vec![secret]);
     assert!(desk.plugin_state(&system, "issue-poll", "cursor").await.unwrap().is_some());
     let older = UpgradePlugin { package: package("0.1.5", &[], b"v3") };
-    assert!(matches!(desk.execute(&admin, &older).await, Err(DeskError::Invalid(i)) if i.field == "manifest.version"));
+    assert!(
+        matches!(desk.execute(&admin, &older).await, Err(DeskError::Invalid(i)) if i.field == "manifest.version")
+    );
 
-    let disabled =
-        desk.execute(&admin, &SetPluginEnabled { plugin: "issue-poll".into(), enabled: false }).await.unwrap();
+    let disabled = desk
+        .execute(&admin, &SetPluginEnabled { plugin: "issue-poll".into(), enabled: false })
+        .await
+        .unwrap();
     assert!(!disabled.enabled);
 
     // Removing takes the state with it.

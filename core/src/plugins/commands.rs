@@ -94,7 +94,12 @@ impl Command for InstallPlugin {
         load_installation(store, actor, &self.package.plugin).await
     }
 
-    fn decide(&self, actor: &Actor, existing: Self::State, env: &Env<'_>) -> Result<Decided<PluginView>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        existing: Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<PluginView>, DeskError> {
         check(actor)?;
         let sha256 = check_package(&self.package)?;
         if let Some(existing) = existing {
@@ -157,7 +162,12 @@ impl Command for UpgradePlugin {
         load_installation(store, actor, &self.package.plugin).await
     }
 
-    fn decide(&self, actor: &Actor, old: Self::State, env: &Env<'_>) -> Result<Decided<PluginView>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        old: Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<PluginView>, DeskError> {
         check(actor)?;
         let sha256 = check_package(&self.package)?;
         let old = found(&self.package.plugin, old)?;
@@ -192,7 +202,11 @@ impl Command for UpgradePlugin {
             to: json!(next.plugin_version),
         }];
         if old.approved != next.approved {
-            audit.push(FieldChange { field: "approved".into(), from: json!(old.approved), to: json!(next.approved) });
+            audit.push(FieldChange {
+                field: "approved".into(),
+                from: json!(old.approved),
+                to: json!(next.approved),
+            });
         }
         changes.event(
             None,
@@ -229,7 +243,12 @@ impl Command for ApprovePlugin {
         load_installation(store, actor, &self.plugin).await
     }
 
-    fn decide(&self, actor: &Actor, old: Self::State, env: &Env<'_>) -> Result<Decided<PluginView>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        old: Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<PluginView>, DeskError> {
         check(actor)?;
         let old = found(&self.plugin, old)?;
         let hosts = self.hosts.clone().unwrap_or_else(|| old.requested_hosts.clone());
@@ -240,7 +259,11 @@ impl Command for ApprovePlugin {
                     format!(
                         "plugin {} does not ask for {host:?} (it asks for: {})",
                         old.plugin,
-                        if old.requested_hosts.is_empty() { "none".into() } else { old.requested_hosts.join(", ") }
+                        if old.requested_hosts.is_empty() {
+                            "none".into()
+                        } else {
+                            old.requested_hosts.join(", ")
+                        }
                     ),
                 ));
             }
@@ -279,8 +302,13 @@ impl Command for ApprovePlugin {
         }
         if old.secrets != next.secrets {
             // Never the values: which headers for which hosts.
-            let refs = |s: &[PluginSecret]| s.iter().map(|s| format!("{} {}", s.host, s.header)).collect::<Vec<_>>();
-            audit.push(FieldChange { field: "secrets".into(), from: json!(refs(&old.secrets)), to: json!(refs(&next.secrets)) });
+            let refs =
+                |s: &[PluginSecret]| s.iter().map(|s| format!("{} {}", s.host, s.header)).collect::<Vec<_>>();
+            audit.push(FieldChange {
+                field: "secrets".into(),
+                from: json!(refs(&old.secrets)),
+                to: json!(refs(&next.secrets)),
+            });
         }
         if audit.is_empty() {
             return Ok(Decided { changes: env.changes(actor), output: old.view() });
@@ -311,7 +339,12 @@ impl Command for ConfigurePlugin {
         load_installation(store, actor, &self.plugin).await
     }
 
-    fn decide(&self, actor: &Actor, old: Self::State, env: &Env<'_>) -> Result<Decided<PluginView>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        old: Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<PluginView>, DeskError> {
         check(actor)?;
         let old = found(&self.plugin, old)?;
         let config = check_config(&self.config)?;
@@ -328,7 +361,11 @@ impl Command for ConfigurePlugin {
             EventData::RecordUpdated {
                 record: RecordKind::PluginInstallation,
                 id: old.id.0,
-                changes: vec![FieldChange { field: "config".into(), from: old.config.clone(), to: next.config.clone() }],
+                changes: vec![FieldChange {
+                    field: "config".into(),
+                    from: old.config.clone(),
+                    to: next.config.clone(),
+                }],
             },
         );
         let view = next.view();
@@ -352,7 +389,12 @@ impl Command for SetPluginEnabled {
         load_installation(store, actor, &self.plugin).await
     }
 
-    fn decide(&self, actor: &Actor, old: Self::State, env: &Env<'_>) -> Result<Decided<PluginView>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        old: Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<PluginView>, DeskError> {
         check(actor)?;
         let old = found(&self.plugin, old)?;
         if old.enabled == self.enabled {
@@ -368,7 +410,11 @@ impl Command for SetPluginEnabled {
             EventData::RecordUpdated {
                 record: RecordKind::PluginInstallation,
                 id: old.id.0,
-                changes: vec![FieldChange { field: "enabled".into(), from: json!(old.enabled), to: json!(self.enabled) }],
+                changes: vec![FieldChange {
+                    field: "enabled".into(),
+                    from: json!(old.enabled),
+                    to: json!(self.enabled),
+                }],
             },
         );
         let view = next.view();
@@ -391,20 +437,28 @@ impl Command for RemovePlugin {
         let Some(installation) = load_installation(store, actor, &self.plugin).await? else {
             return Ok(None);
         };
-        let state = store::list::<PluginState>(store, actor.workspace_id, &RecordQuery::children_of(installation.id.0))
-            .await?;
+        let state = store::list::<PluginState>(
+            store,
+            actor.workspace_id,
+            &RecordQuery::children_of(installation.id.0),
+        )
+        .await?;
         Ok(Some((installation, state)))
     }
 
     fn decide(&self, actor: &Actor, state: Self::State, env: &Env<'_>) -> Result<Decided<()>, DeskError> {
         check(actor)?;
-        let (installation, entries) = state.ok_or_else(|| DeskError::not_found(format!("plugin {}", self.plugin)))?;
+        let (installation, entries) =
+            state.ok_or_else(|| DeskError::not_found(format!("plugin {}", self.plugin)))?;
         let mut changes = env.changes(actor);
         for entry in entries {
             changes.delete(RecordKind::PluginState, entry.id.0, entry.version);
         }
         changes.delete(RecordKind::PluginInstallation, installation.id.0, installation.version);
-        changes.event(None, EventData::RecordDeleted { record: RecordKind::PluginInstallation, id: installation.id.0 });
+        changes.event(
+            None,
+            EventData::RecordDeleted { record: RecordKind::PluginInstallation, id: installation.id.0 },
+        );
         Ok(Decided { changes, output: () })
     }
 }
@@ -437,7 +491,8 @@ impl Command for SetPluginState {
         let installation = load_installation(store, actor, &self.plugin).await?;
         let entry = match &installation {
             Some(i) => {
-                store::get::<PluginState>(store, actor.workspace_id, PluginState::id_for(i.id, &self.key).0).await?
+                store::get::<PluginState>(store, actor.workspace_id, PluginState::id_for(i.id, &self.key).0)
+                    .await?
             }
             None => None,
         };
@@ -448,7 +503,12 @@ impl Command for SetPluginState {
         false
     }
 
-    fn decide(&self, actor: &Actor, state: Self::State, env: &Env<'_>) -> Result<Decided<StateWritten>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        state: Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<StateWritten>, DeskError> {
         if actor.kind != ActorKind::System {
             return Err(DeskError::Forbidden("only the plugin host writes plugin state".into()));
         }
@@ -473,7 +533,12 @@ impl Command for SetPluginState {
         }
         let output = match (&self.value, entry) {
             (Some(value), Some(entry)) => {
-                let next = PluginState { value: value.clone(), updated_at: env.now, version: entry.version + 1, ..entry.clone() };
+                let next = PluginState {
+                    value: value.clone(),
+                    updated_at: env.now,
+                    version: entry.version + 1,
+                    ..entry.clone()
+                };
                 changes.update(Record::PluginState(next), entry.version);
                 StateWritten::Written(entry.version + 1)
             }

@@ -73,7 +73,10 @@ pub struct PluginSecret {
 
 impl std::fmt::Debug for PluginSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginSecret").field("host", &self.host).field("header", &self.header).finish_non_exhaustive()
+        f.debug_struct("PluginSecret")
+            .field("host", &self.host)
+            .field("header", &self.header)
+            .finish_non_exhaustive()
     }
 }
 
@@ -113,8 +116,11 @@ pub struct PluginInstallation {
 impl PluginInstallation {
     /// The installation id of `plugin` in `workspace`: the first 16 bytes of a SHA-256.
     pub fn id_for(workspace: WorkspaceId, plugin: &str) -> PluginInstallationId {
-        let digest =
-            Sha256::new().chain_update(b"tandem.plugin.").chain_update(workspace.0.as_bytes()).chain_update(plugin).finalize();
+        let digest = Sha256::new()
+            .chain_update(b"tandem.plugin.")
+            .chain_update(workspace.0.as_bytes())
+            .chain_update(plugin)
+            .finalize();
         let mut bytes = [0u8; 16];
         bytes.copy_from_slice(&digest[..16]);
         PluginInstallationId(uuid::Uuid::from_bytes(bytes))
@@ -248,7 +254,10 @@ pub fn validate_plugin_id(field: &str, id: &str) -> Result<(), Invalid> {
     if is_name(id) {
         Ok(())
     } else {
-        Err(Invalid::new(field, format!("{id:?} is not a plugin id (1–64 lowercase letters, digits and '-')")))
+        Err(Invalid::new(
+            field,
+            format!("{id:?} is not a plugin id (1–64 lowercase letters, digits and '-')"),
+        ))
     }
 }
 
@@ -295,7 +304,8 @@ mod tests {
 
     #[test]
     fn secrets_do_not_print_their_value() {
-        let s = PluginSecret { host: "h".into(), header: "authorization".into(), value: "Bearer s3cret".into() };
+        let s =
+            PluginSecret { host: "h".into(), header: "authorization".into(), value: "Bearer s3cret".into() };
         assert!(!format!("{s:?}").contains("s3cret"));
     }
 }

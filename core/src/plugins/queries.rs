@@ -30,7 +30,11 @@ impl Desk {
     }
 
     /// The whole installation, secrets included: for the plugin host only (Tandem itself).
-    pub async fn plugin_installation(&self, actor: &Actor, plugin: &str) -> Result<PluginInstallation, DeskError> {
+    pub async fn plugin_installation(
+        &self,
+        actor: &Actor,
+        plugin: &str,
+    ) -> Result<PluginInstallation, DeskError> {
         if actor.kind != ActorKind::System {
             return Err(DeskError::Forbidden("only the plugin host reads a plugin's secrets".into()));
         }
@@ -41,13 +45,22 @@ impl Desk {
     }
 
     /// One key of an installation's state (the plugin host only).
-    pub async fn plugin_state(&self, actor: &Actor, plugin: &str, key: &str) -> Result<Option<PluginState>, DeskError> {
+    pub async fn plugin_state(
+        &self,
+        actor: &Actor,
+        plugin: &str,
+        key: &str,
+    ) -> Result<Option<PluginState>, DeskError> {
         if actor.kind != ActorKind::System {
             return Err(DeskError::Forbidden("only the plugin host reads plugin state".into()));
         }
         let installation = PluginInstallation::id_for(actor.workspace_id, plugin);
-        Ok(store::get::<PluginState>(self.store().as_ref(), actor.workspace_id, PluginState::id_for(installation, key).0)
-            .await?)
+        Ok(store::get::<PluginState>(
+            self.store().as_ref(),
+            actor.workspace_id,
+            PluginState::id_for(installation, key).0,
+        )
+        .await?)
     }
 
     /// The component's bytes of an installation (the plugin host only; loaded once per process).

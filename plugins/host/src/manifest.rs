@@ -166,8 +166,17 @@ pub fn json_schema(path: &str, schema: &Value) -> Result<(), ManifestError> {
                     json_schema(&format!("{at}[{i}]"), member)?;
                 }
             }
-            "items" | "additionalProperties" | "additionalItems" | "not" | "if" | "then" | "else" | "contains"
-            | "propertyNames" | "unevaluatedProperties" | "unevaluatedItems" => json_schema(&at, value)?,
+            "items"
+            | "additionalProperties"
+            | "additionalItems"
+            | "not"
+            | "if"
+            | "then"
+            | "else"
+            | "contains"
+            | "propertyNames"
+            | "unevaluatedProperties"
+            | "unevaluatedItems" => json_schema(&at, value)?,
             "allOf" | "anyOf" | "oneOf" | "prefixItems" => {
                 let members = value.as_array().filter(|m| !m.is_empty());
                 let members = members.ok_or_else(|| bad(&at, "a non-empty list of schemas is expected"))?;
@@ -346,7 +355,10 @@ kind = "poll"
         }
         for (schema, field) in [
             ("{ type = \"objet\" }", "actions.request.input.type"),
-            ("{ type = \"object\", properties = { url = { type = 3 } } }", "actions.request.input.properties.url.type"),
+            (
+                "{ type = \"object\", properties = { url = { type = 3 } } }",
+                "actions.request.input.properties.url.type",
+            ),
             ("{ required = \"url\" }", "actions.request.input.required"),
             ("{ anyOf = [] }", "actions.request.input.anyOf"),
             ("{ items = { minLength = -1 } }", "actions.request.input.items.minLength"),

@@ -86,12 +86,18 @@ async fn the_chat_notifier_posts_to_an_incoming_webhook() {
         .with_state(seen.clone());
     let addr = serve(app).await;
     let hook = format!("http://{addr}/services/T000/B000/XXXX");
-    let Some((host, inst)) = install("tandem-example-chat-notify", json!({ "webhook_url": hook, "username": "Tandem" }))
+    let Some((host, inst)) =
+        install("tandem-example-chat-notify", json!({ "webhook_url": hook, "username": "Tandem" }))
     else {
         return;
     };
     let out = host
-        .run_action(&inst, "notify", &json!({ "text": "Ticket #42 (printer on fire) is urgent" }), &ctx("k-1"))
+        .run_action(
+            &inst,
+            "notify",
+            &json!({ "text": "Ticket #42 (printer on fire) is urgent" }),
+            &ctx("k-1"),
+        )
         .await
         .unwrap();
     assert_eq!(out, json!({ "delivered": true, "status": 200 }));
@@ -140,7 +146,8 @@ async fn list_issues(
     query.sort();
     api.requests.lock().unwrap().push((query.join("&"), auth));
     let mut all = api.issues.lock().unwrap().clone();
-    let key = |i: &Value| (i["updated_at"].as_str().unwrap_or_default().to_string(), i["id"].as_u64().unwrap_or(0));
+    let key =
+        |i: &Value| (i["updated_at"].as_str().unwrap_or_default().to_string(), i["id"].as_u64().unwrap_or(0));
     all.sort_by_key(key);
     if q.get("direction").map(String::as_str) == Some("desc") {
         all.reverse();
@@ -157,7 +164,10 @@ async fn list_issues(
             q.iter().filter(|(k, _)| k.as_str() != "page").map(|(k, v)| format!("{k}={v}")).collect();
         next.push(format!("page={}", page + 1));
         let host = headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or_default();
-        let link = format!("<http://{host}/repos/acme/vpn/issues?{}>; rel=\"next\", <http://{host}/x>; rel=\"last\"", next.join("&"));
+        let link = format!(
+            "<http://{host}/repos/acme/vpn/issues?{}>; rel=\"next\", <http://{host}/x>; rel=\"last\"",
+            next.join("&")
+        );
         response.headers_mut().insert("link", link.parse().unwrap());
     }
     response
@@ -180,8 +190,11 @@ async fn the_issue_trigger_seeds_then_pages_through_what_is_new() {
     let addr = serve(app).await;
     let config = json!({ "api_url": format!("http://{addr}"), "repo": "acme/vpn" });
     let Some((host, mut inst)) = install("tandem-example-issue-poll", config) else { return };
-    inst.credentials =
-        vec![Credential { host: "127.0.0.1".into(), header: "authorization".into(), value: "Bearer gh-token".into() }];
+    inst.credentials = vec![Credential {
+        host: "127.0.0.1".into(),
+        header: "authorization".into(),
+        value: "Bearer gh-token".into(),
+    }];
 
     // The first poll seeds the cursor at the newest issue and fires nothing.
     let first = host.poll(&inst, "issue-updated", None, &ctx("p")).await.result.unwrap();
@@ -198,7 +211,12 @@ async fn the_issue_trigger_seeds_then_pages_through_what_is_new() {
     {
         let mut issues = api.issues.lock().unwrap();
         for n in 0..120u64 {
-            issues.push(issue(100 + n, 10 + n, &format!("Issue {n}"), &format!("2026-03-03T10:{:02}:{:02}Z", n / 60, n % 60)));
+            issues.push(issue(
+                100 + n,
+                10 + n,
+                &format!("Issue {n}"),
+                &format!("2026-03-03T10:{:02}:{:02}Z", n / 60, n % 60),
+            ));
         }
         issues[0] = issue(1, 1, "VPN drops every hour (again)", "2026-03-04T09:00:00Z");
     }
@@ -216,7 +234,8 @@ async fn the_issue_trigger_seeds_then_pages_through_what_is_new() {
 
     // Pagination followed the Link header; the host added the credential to every request.
     let requests = api.requests.lock().unwrap().clone();
-    let paged: Vec<&(String, String)> = requests.iter().filter(|(q, _)| q.contains("since=2026-03-02")).collect();
+    let paged: Vec<&(String, String)> =
+        requests.iter().filter(|(q, _)| q.contains("since=2026-03-02")).collect();
     assert_eq!(paged.len(), 1 + 3, "{requests:?}");
     assert!(paged.iter().any(|(q, _)| q.contains("page=3")), "{requests:?}");
     assert!(requests.iter().all(|(_, auth)| auth == "Bearer gh-token"), "{requests:?}");

@@ -52,7 +52,9 @@ async fn read_upload(req: Request, s: &AppState, install: bool) -> ApiResult<Upl
                 approve = match text.trim() {
                     "true" | "1" | "yes" => true,
                     "false" | "0" | "no" | "" => false,
-                    other => return Err(ApiError::invalid("approve", format!("{other:?} is not true or false"))),
+                    other => {
+                        return Err(ApiError::invalid("approve", format!("{other:?} is not true or false")));
+                    }
                 };
             }
             "config" if install => {
@@ -62,7 +64,10 @@ async fn read_upload(req: Request, s: &AppState, install: bool) -> ApiResult<Upl
             }
             other => {
                 let expected = if install { "wasm, manifest, approve or config" } else { "wasm or manifest" };
-                return Err(ApiError::invalid(other.to_string(), format!("unknown form field; expected {expected}")));
+                return Err(ApiError::invalid(
+                    other.to_string(),
+                    format!("unknown form field; expected {expected}"),
+                ));
             }
         }
     }
@@ -111,7 +116,11 @@ pub async fn upgrade_plugin(
     Ok(Json(s.desk().execute(&actor, &UpgradePlugin { package }).await?))
 }
 
-pub async fn get_plugin(State(s): State<AppState>, Auth(actor): Auth, id: Param) -> ApiResult<Json<PluginView>> {
+pub async fn get_plugin(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    id: Param,
+) -> ApiResult<Json<PluginView>> {
     Ok(Json(s.desk().plugin(&actor, &id.0).await?))
 }
 
@@ -146,11 +155,19 @@ pub async fn configure_plugin(
     Ok(Json(s.desk().execute(&actor, &ConfigurePlugin { plugin: id.0, config }).await?))
 }
 
-pub async fn enable_plugin(State(s): State<AppState>, Auth(actor): Auth, id: Param) -> ApiResult<Json<PluginView>> {
+pub async fn enable_plugin(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    id: Param,
+) -> ApiResult<Json<PluginView>> {
     Ok(Json(s.desk().execute(&actor, &SetPluginEnabled { plugin: id.0, enabled: true }).await?))
 }
 
-pub async fn disable_plugin(State(s): State<AppState>, Auth(actor): Auth, id: Param) -> ApiResult<Json<PluginView>> {
+pub async fn disable_plugin(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    id: Param,
+) -> ApiResult<Json<PluginView>> {
     Ok(Json(s.desk().execute(&actor, &SetPluginEnabled { plugin: id.0, enabled: false }).await?))
 }
 

@@ -61,7 +61,8 @@ fn parse_cursor(cursor: &str) -> Result<(String, u64), Error> {
     let (updated, id) = cursor
         .rsplit_once('|')
         .ok_or_else(|| Error::invalid_input(format!("cursor {cursor:?} is not \"<updated_at>|<id>\"")))?;
-    let id = id.parse().map_err(|_| Error::invalid_input(format!("cursor {cursor:?}: the id is not a number")))?;
+    let id =
+        id.parse().map_err(|_| Error::invalid_input(format!("cursor {cursor:?}: the id is not a number")))?;
     Ok((updated.to_string(), id))
 }
 
@@ -117,7 +118,9 @@ fn item(issue: &Value, (updated, id): &(String, u64)) -> TriggerItem {
 impl Plugin for IssuePoll {
     fn poll(_ctx: &Invocation, trigger: &str, config: &Value, cursor: Option<String>) -> Result<Poll, Error> {
         if trigger != "issue-updated" {
-            return Err(Error::invalid_input(format!("no trigger {trigger:?}; this plugin has \"issue-updated\"")));
+            return Err(Error::invalid_input(format!(
+                "no trigger {trigger:?}; this plugin has \"issue-updated\""
+            )));
         }
         let config = read_config(config)?;
         let base = format!("{}/repos/{}/issues?state=all&sort=updated", config.api, config.repo);

@@ -27,8 +27,9 @@ impl Plugin for Transform {
             return Err(Error::invalid_input(format!("no action {action:?}; this plugin has \"map\"")));
         }
         let source = input.get("source").cloned().unwrap_or(Value::Null);
-        let mapping =
-            input.get("mapping").ok_or_else(|| Error::invalid_input("input.mapping: a mapping is required"))?;
+        let mapping = input
+            .get("mapping")
+            .ok_or_else(|| Error::invalid_input("input.mapping: a mapping is required"))?;
         map(&source, mapping, "mapping")
     }
 }
