@@ -251,3 +251,58 @@ async fn only_administrators_manage_plugins_and_upgrades_keep_settings() {
     assert_eq!(upgraded["approved"], false);
     server.stop().await;
 }
+
+/// `tandem plugin …` on a database file: install (with approval), list, disable, remove; a bad
+/// manifest is exit code 3 naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_installs_lists_and_removes_plugins() {
+    let Some(dir) = plugin_build::built() else { return };
+    let wasm = dir.join("tandem_example_http_json.wasm");
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("tandem.db").display().to_string();
+    // A workspace to install into.
+    let server = start(&db, Some(ADMIN), &["--workers", "0"]).await;
+    Http::new(&server, ADMIN).post("/workspaces", json!({"name": "Northwind IT"}), StatusCode::CREATED).await;
+    server.stop().await;
+    let manifest_file = tmp.path().join("plugin.toml");
+    std::fs::write(&manifest_file, manifest()).unwrap();
+    let bad_file = tmp.path().join("bad.toml");
+    std::fs::write(&bad_file, manifest().replace("tandem:plugin@0.1.0", "tandem:plugin@9.9.9")).unwrap();
+
+    let run = |args: Vec<String>| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+            .arg("plugin")
+            .args(&args)
+            .args(["--db", &db])
+            .env_remove("TANDEM_DB")
+            .env_remove("TANDEM_WORKSPACE")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let path = |p: &std::path::Path| p.display().to_string();
+    let (code, _, err) = run(vec!["install".into(), path(&wasm), "--manifest".into(), path(&bad_file)]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("manifest.api"), "{err}");
+    let (code, out, err) = run(vec![
+        "install".into(),
+        path(&wasm),
+        "--manifest".into(),
+        path(&manifest_file),
+        "--approve".into(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "http-json\t0.1.0\tenabled\t127.0.0.1");
+    let (code, out, _) = run(vec!["disable".into(), "http-json".into()]);
+    assert_eq!((code, out.trim()), (0, "http-json\t0.1.0\tdisabled\t127.0.0.1"));
+    let (code, out, _) = run(vec!["list".into()]);
+    assert_eq!((code, out.trim()), (0, "http-json\t0.1.0\tdisabled\t127.0.0.1"));
+    let (code, out, _) = run(vec!["remove".into(), "http-json".into()]);
+    assert_eq!((code, out.trim()), (0, "http-json\tremoved"));
+    let (code, _, err) = run(vec!["remove".into(), "http-json".into()]);
+    assert_eq!(code, 4, "{err}");
+}
