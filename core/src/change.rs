@@ -19,8 +19,9 @@ use crate::mail::{InboundMail, MailSettings, OutboundMail};
 use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
 use crate::people::{ApiToken, Notification, Organization, Team, User};
 use crate::planning::WorkCalendar;
-use crate::timesheet::TimeEntry;
+use crate::plugins::{PluginInstallation, PluginState};
 use crate::reports::ScheduledReport;
+use crate::timesheet::TimeEntry;
 use crate::views::SavedView;
 use crate::webhook::{EventCursor, Webhook};
 
@@ -64,10 +65,12 @@ pub enum RecordKind {
     FlowPollState,
     HookEndpoint,
     Report,
+    PluginInstallation,
+    PluginState,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 36] = [
+    pub const ALL: [RecordKind; 38] = [
         RecordKind::Workspace,
         RecordKind::Portfolio,
         RecordKind::Project,
@@ -104,6 +107,8 @@ impl RecordKind {
         RecordKind::FlowPollState,
         RecordKind::HookEndpoint,
         RecordKind::Report,
+        RecordKind::PluginInstallation,
+        RecordKind::PluginState,
     ];
 
     /// The table holding this kind in both backends.
@@ -145,6 +150,8 @@ impl RecordKind {
             RecordKind::FlowPollState => "flow_poll_states",
             RecordKind::HookEndpoint => "hook_endpoints",
             RecordKind::Report => "scheduled_reports",
+            RecordKind::PluginInstallation => "plugin_installations",
+            RecordKind::PluginState => "plugin_state",
         }
     }
 
@@ -186,6 +193,8 @@ impl RecordKind {
             RecordKind::FlowPollState => "flow poll state",
             RecordKind::HookEndpoint => "incoming webhook",
             RecordKind::Report => "scheduled report",
+            RecordKind::PluginInstallation => "plugin installation",
+            RecordKind::PluginState => "plugin state entry",
         }
     }
 }
@@ -231,6 +240,8 @@ pub enum Record {
     FlowPollState(FlowPollState),
     HookEndpoint(HookEndpoint),
     Report(ScheduledReport),
+    PluginInstallation(PluginInstallation),
+    PluginState(PluginState),
 }
 
 macro_rules! record_accessors {
@@ -303,7 +314,9 @@ record_accessors!(
     FlowRun,
     FlowPollState,
     HookEndpoint,
-    Report
+    Report,
+    PluginInstallation,
+    PluginState
 );
 
 impl Record {
@@ -316,7 +329,7 @@ impl Record {
     /// item, a project membership's user, a join request's project.
     /// item, a link's `from` item, a notification's or token's user, an inbound mail's item, a
     /// project membership's user, a join request's project, a personal calendar's user, a time
-    /// entry's item, a saved view's owner.
+    /// entry's item, a saved view's owner, a plugin state entry's installation.
     pub fn parent(&self) -> Option<Uuid> {
         match self {
             Record::Workspace(_)
@@ -335,6 +348,7 @@ impl Record {
             // A flow's runs and poll state are listed by flow.
             Record::FlowRun(r) => Some(r.flow.as_uuid()),
             Record::FlowPollState(s) => Some(s.flow.as_uuid()),
+            Record::PluginInstallation(_) => None,
             Record::Portfolio(p) => p.parent.map(|p| p.as_uuid()),
             Record::Project(p) => p.portfolio.map(|p| p.as_uuid()),
             Record::Folder(f) => Some(f.project.as_uuid()),
@@ -357,6 +371,8 @@ impl Record {
             Record::TimeEntry(e) => Some(e.item.as_uuid()),
             Record::View(v) => v.owner.map(|u| u.as_uuid()),
             Record::Report(r) => Some(r.owner.as_uuid()),
+            // Listed and removed with their installation.
+            Record::PluginState(s) => Some(s.installation.as_uuid()),
         }
     }
 }

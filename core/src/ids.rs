@@ -110,6 +110,10 @@ ids! {
     HookEndpointId,
     /// A scheduled report.
     ReportId,
+    /// A plugin installed in a workspace: derived from the workspace and the plugin id.
+    PluginInstallationId,
+    /// One key of a plugin installation's state: derived from the installation and the key.
+    PluginStateId,
 }
 
 /// Where new ids come from. The server uses time-ordered UUIDv7; tests use a counter so that

@@ -27,6 +27,7 @@ pub mod membership;
 pub mod patch;
 pub mod people;
 pub mod planning;
+pub mod plugins;
 mod queries;
 pub mod reports;
 pub mod schedule;
@@ -57,6 +58,7 @@ pub use membership::{
 };
 pub use people::{ApiToken, Notification, NotificationKind, Organization, Role, Team, TokenScope, User};
 pub use planning::{CalendarOwner, DependencyTiming, TaskPlan, WorkCalendar};
+pub use plugins::{PluginInstallation, PluginState};
 pub use store::{ItemFilter, ItemQuery, ItemScope, Page, PortalScope, SortKey, Store, UserFilter};
 pub use timesheet::{EntryStatus, TimeEntry};
 pub use webhook::{EventCursor, Webhook};

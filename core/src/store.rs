@@ -33,8 +33,9 @@ use crate::mail::{InboundMail, MailSettings, OutboundMail, OutboundStatus};
 use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
 use crate::people::{ApiToken, Notification, Organization, Team, User};
 use crate::planning::WorkCalendar;
-use crate::timesheet::{EntryStatus, TimeEntry};
+use crate::plugins::{PluginInstallation, PluginState};
 use crate::reports::ScheduledReport;
+use crate::timesheet::{EntryStatus, TimeEntry};
 use crate::views::SavedView;
 use crate::webhook::{EventCursor, Webhook};
 use crate::workflow::StatusCategory;
@@ -562,6 +563,8 @@ typed_records! {
     FlowPollState => FlowPollState,
     HookEndpoint => HookEndpoint,
     ScheduledReport => Report,
+    PluginInstallation => PluginInstallation,
+    PluginState => PluginState,
 }
 
 fn wrong_kind(kind: RecordKind) -> StoreError {

@@ -13,6 +13,9 @@ use tandem_core::commands::{
 use tandem_core::conversation::sha256_hex;
 use tandem_core::credentials::check_password;
 use tandem_core::people::normalise_email;
+use tandem_core::plugins::{
+    ApprovePlugin, InstallPlugin, PluginView, RemovePlugin, SetPluginEnabled, UpgradePlugin,
+};
 use tandem_core::store::{self, RecordQuery};
 use tandem_core::{
     Actor, Desk, DeskError, JoinRequest, JoinRequestId, Limits, Organization, ProjectId, ProjectRole, Role,
@@ -86,6 +89,24 @@ pub enum AdminCommand {
         approve: bool,
         role: Option<ProjectRole>,
     },
+    /// Installs (or, with `upgrade`, upgrades) a plugin from its files.
+    PluginInstall {
+        file: std::path::PathBuf,
+        manifest: std::path::PathBuf,
+        approve: bool,
+        upgrade: bool,
+    },
+    PluginList,
+    PluginApprove {
+        plugin: String,
+    },
+    PluginEnable {
+        plugin: String,
+        enabled: bool,
+    },
+    PluginRemove {
+        plugin: String,
+    },
 }
 
 #[derive(Debug)]
@@ -142,7 +163,10 @@ pub async fn run(
     result
 }
 
-pub(crate) async fn resolve_workspace(desk: &Desk, wanted: Option<WorkspaceId>) -> Result<WorkspaceId, Failed> {
+pub(crate) async fn resolve_workspace(
+    desk: &Desk,
+    wanted: Option<WorkspaceId>,
+) -> Result<WorkspaceId, Failed> {
     let store = desk.store().as_ref();
     match wanted {
         Some(ws) => store::get::<Workspace>(store, ws, ws.0)
@@ -206,8 +230,59 @@ async fn find_org(desk: &Desk, actor: &Actor, which: &str) -> Result<Organizatio
         .ok_or_else(|| Failed::new(EXIT_NOT_FOUND, format!("no organization '{which}'")))
 }
 
+fn describe_plugin(p: &PluginView) -> String {
+    let state = match (p.enabled, p.approved) {
+        (false, _) => "disabled",
+        (true, false) => "awaiting-approval",
+        (true, true) => "enabled",
+    };
+    let hosts = if p.requested_hosts.is_empty() { "-".to_string() } else { p.requested_hosts.join(",") };
+    format!("{}\t{}\t{state}\t{hosts}", p.plugin, p.plugin_version)
+}
+
+async fn plugin_files(
+    file: &std::path::Path,
+    manifest: &std::path::Path,
+) -> Result<(Vec<u8>, String), Failed> {
+    let wasm = tokio::fs::read(file)
+        .await
+        .map_err(|e| Failed::new(EXIT_INVALID, format!("cannot read {}: {e}", file.display())))?;
+    let text = tokio::fs::read_to_string(manifest)
+        .await
+        .map_err(|e| Failed::new(EXIT_INVALID, format!("cannot read {}: {e}", manifest.display())))?;
+    Ok((wasm, text))
+}
+
 async fn execute(desk: &Desk, actor: &Actor, command: AdminCommand) -> Result<Done, Failed> {
     match command {
+        AdminCommand::PluginInstall { file, manifest, approve, upgrade } => {
+            desk.may_manage_plugins(actor)?;
+            let (wasm, text) = plugin_files(&file, &manifest).await?;
+            let plugins =
+                crate::plugins::Plugins::new(desk.clone(), crate::plugins::Plugins::host_config(false))
+                    .map_err(|e| Failed::new(EXIT_STORAGE, format!("cannot start the plugin host: {e}")))?;
+            let package = plugins.package(&text, wasm).await?;
+            let view = if upgrade {
+                desk.execute(actor, &UpgradePlugin { package }).await?
+            } else {
+                desk.execute(actor, &InstallPlugin { package, approve, config: serde_json::Value::Null })
+                    .await?
+            };
+            Ok(Done { output: describe_plugin(&view) })
+        }
+        AdminCommand::PluginList => Ok(lines(&desk.plugins(actor).await?, describe_plugin)),
+        AdminCommand::PluginApprove { plugin } => {
+            let view = desk.execute(actor, &ApprovePlugin { plugin, hosts: None, secrets: None }).await?;
+            Ok(Done { output: describe_plugin(&view) })
+        }
+        AdminCommand::PluginEnable { plugin, enabled } => {
+            let view = desk.execute(actor, &SetPluginEnabled { plugin, enabled }).await?;
+            Ok(Done { output: describe_plugin(&view) })
+        }
+        AdminCommand::PluginRemove { plugin } => {
+            desk.execute(actor, &RemovePlugin { plugin: plugin.clone() }).await?;
+            Ok(Done { output: format!("{plugin}\tremoved") })
+        }
         AdminCommand::UserAdd { name, email, handle, role, password } => {
             if let Some(password) = &password {
                 check_password("password", password, email.as_deref(), &name)

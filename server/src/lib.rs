@@ -14,6 +14,7 @@ pub mod export;
 pub mod extract;
 pub mod jobs;
 pub mod mail;
+pub mod plugins;
 pub mod portal;
 pub mod runtime;
 pub mod serve;

@@ -13,10 +13,10 @@ use tandem_intake_email::smtp::Protocol;
 use tandem_intake_email::{DeliveryConfig, IntakeLimits};
 use tandem_server::admin::{self, AdminCommand};
 use tandem_server::mail::OutboundConfig;
-use tandem_server::transfer::{self, TransferCommand};
 use tandem_server::serve::{
     JobsConfig, LogFormat, MailListen, ServeConfig, init_logging, mail_ingest, migrate, serve,
 };
+use tandem_server::transfer::{self, TransferCommand};
 use tandem_server::{BackendOptions, DbLocation, SignInConfig};
 
 #[derive(Debug, Parser)]
@@ -161,6 +161,12 @@ enum Command {
         #[command(subcommand)]
         action: ExportAction,
     },
+    /// WebAssembly plugins: install, upgrade, list, enable, disable, remove (exit codes as for
+    /// `user`).
+    Plugin {
+        #[command(subcommand)]
+        action: PluginAction,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -251,12 +257,66 @@ enum ExportAction {
 }
 
 fn parse_format(s: &str) -> Result<tandem_server::export::FileFormat, String> {
-    tandem_server::export::FileFormat::parse(s).ok_or_else(|| format!("'{s}' is not a format; expected csv or xlsx"))
+    tandem_server::export::FileFormat::parse(s)
+        .ok_or_else(|| format!("'{s}' is not a format; expected csv or xlsx"))
 }
 
 fn parse_status(s: &str) -> Result<tandem_core::EntryStatus, String> {
     tandem_core::EntryStatus::parse(s.trim())
         .ok_or_else(|| format!("'{s}' is not a state; expected draft, submitted, approved or rejected"))
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginAction {
+    /// Install a plugin (a `.wasm` component built for wasm32-wasip2 and its `plugin.toml`).
+    /// Prints `plugin version state hosts`.
+    Install {
+        #[command(flatten)]
+        target: Target,
+        /// The component.
+        file: std::path::PathBuf,
+        /// The plugin's manifest.
+        #[arg(long)]
+        manifest: std::path::PathBuf,
+        /// Approve the hosts the manifest asks to call (otherwise the plugin waits for approval).
+        #[arg(long)]
+        approve: bool,
+    },
+    /// Upgrade an installed plugin to a newer version (settings, secrets and state stay).
+    Upgrade {
+        #[command(flatten)]
+        target: Target,
+        file: std::path::PathBuf,
+        #[arg(long)]
+        manifest: std::path::PathBuf,
+    },
+    /// List installed plugins: `plugin version state hosts`.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Approve the hosts a plugin asks to call.
+    Approve {
+        #[command(flatten)]
+        target: Target,
+        plugin: String,
+    },
+    Enable {
+        #[command(flatten)]
+        target: Target,
+        plugin: String,
+    },
+    Disable {
+        #[command(flatten)]
+        target: Target,
+        plugin: String,
+    },
+    /// Remove a plugin and its state.
+    Remove {
+        #[command(flatten)]
+        target: Target,
+        plugin: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -540,21 +600,66 @@ fn admin_command(command: Command) -> Result<(Target, Job), Box<Command>> {
         Command::JoinRequest { action: JoinAction::Deny { target, id } } => {
             (target, AdminCommand::JoinDecide { id, approve: false, role: None })
         }
-        Command::Import { action: ImportAction::Csv { target, project, file, mapping, item_type, dry_run, all_or_nothing } } => {
-            return Ok((target, Job::Transfer(TransferCommand::ImportCsv { project, file, mapping, item_type, dry_run, all_or_nothing })));
+        Command::Import {
+            action: ImportAction::Csv { target, project, file, mapping, item_type, dry_run, all_or_nothing },
+        } => {
+            return Ok((
+                target,
+                Job::Transfer(TransferCommand::ImportCsv {
+                    project,
+                    file,
+                    mapping,
+                    item_type,
+                    dry_run,
+                    all_or_nothing,
+                }),
+            ));
         }
-        Command::Import { action: ImportAction::Mspdi { target, project, file, item_type, dry_run, all_or_nothing, calendar } } => {
-            return Ok((target, Job::Transfer(TransferCommand::ImportMspdi { project, file, item_type, dry_run, all_or_nothing, calendar })));
+        Command::Import {
+            action:
+                ImportAction::Mspdi { target, project, file, item_type, dry_run, all_or_nothing, calendar },
+        } => {
+            return Ok((
+                target,
+                Job::Transfer(TransferCommand::ImportMspdi {
+                    project,
+                    file,
+                    item_type,
+                    dry_run,
+                    all_or_nothing,
+                    calendar,
+                }),
+            ));
         }
         Command::Export { action: ExportAction::View { target, view, format, output } } => {
             return Ok((target, Job::Transfer(TransferCommand::ExportView { view, format, out: output })));
         }
         Command::Export { action: ExportAction::Timesheet { target, format, user, statuses, output } } => {
-            return Ok((target, Job::Transfer(TransferCommand::ExportTimesheet { format, user, statuses, out: output })));
+            return Ok((
+                target,
+                Job::Transfer(TransferCommand::ExportTimesheet { format, user, statuses, out: output }),
+            ));
         }
         Command::Export { action: ExportAction::Mspdi { target, project, format: _, output } } => {
             return Ok((target, Job::Transfer(TransferCommand::ExportMspdi { project, out: output })));
         }
+        Command::Plugin { action } => match action {
+            PluginAction::Install { target, file, manifest, approve } => {
+                (target, AdminCommand::PluginInstall { file, manifest, approve, upgrade: false })
+            }
+            PluginAction::Upgrade { target, file, manifest } => {
+                (target, AdminCommand::PluginInstall { file, manifest, approve: false, upgrade: true })
+            }
+            PluginAction::List { target } => (target, AdminCommand::PluginList),
+            PluginAction::Approve { target, plugin } => (target, AdminCommand::PluginApprove { plugin }),
+            PluginAction::Enable { target, plugin } => {
+                (target, AdminCommand::PluginEnable { plugin, enabled: true })
+            }
+            PluginAction::Disable { target, plugin } => {
+                (target, AdminCommand::PluginEnable { plugin, enabled: false })
+            }
+            PluginAction::Remove { target, plugin } => (target, AdminCommand::PluginRemove { plugin }),
+        },
         other => return Err(Box::new(other)),
     })
     .map(|(target, command)| (target, Job::Admin(command)))
@@ -780,7 +885,8 @@ async fn run(log_format: LogFormat, command: Command) -> anyhow::Result<()> {
         | Command::Member { .. }
         | Command::JoinRequest { .. }
         | Command::Import { .. }
-        | Command::Export { .. } => {
+        | Command::Export { .. }
+        | Command::Plugin { .. } => {
             anyhow::bail!("this command runs before logging starts")
         }
         Command::Migrate { database } => {

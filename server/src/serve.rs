@@ -207,7 +207,15 @@ async fn run(backend: &Backend, config: ServeConfig) -> anyhow::Result<()> {
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let background = start_background(&desk, &config, stopping.clone()).await?;
+    let plugins = Arc::new(
+        crate::plugins::Plugins::new(
+            desk.clone(),
+            crate::plugins::Plugins::host_config(config.limits.allow_private_webhooks),
+        )
+        .map_err(anyhow::Error::msg)
+        .context("cannot start the plugin host")?,
+    );
+    let background = start_background(&desk, &config, plugins.clone(), stopping.clone()).await?;
     let mail = match &config.mail {
         Some(m) => {
             let limits = tandem_intake_email::IntakeLimits {
@@ -246,7 +254,9 @@ async fn run(backend: &Backend, config: ServeConfig) -> anyhow::Result<()> {
         None => None,
     };
     tracing::info!(%addr, db = %config.db, workers = config.jobs.workers, "Tandem is listening");
-    let app = crate::app(AppState::with_sign_in(desk, boot.token, config.sign_in.clone())).await?;
+    let app =
+        crate::app(AppState::with_sign_in(desk, boot.token, config.sign_in.clone()).with_plugins(plugins))
+            .await?;
     // The peer's address limits failed sign-ins per network address.
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(stopped(stopping))
@@ -279,6 +289,7 @@ async fn run(backend: &Backend, config: ServeConfig) -> anyhow::Result<()> {
 async fn start_background(
     desk: &Desk,
     config: &ServeConfig,
+    plugins: Arc<crate::plugins::Plugins>,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Option<(Runner, tokio::task::JoinHandle<()>)>> {
     let jobs = &config.jobs;
@@ -300,10 +311,11 @@ async fn start_background(
     .context("cannot set up webhook delivery")?;
     let delivery = delivery.unsubscribing_gone(desk.clone());
     let egress = Egress { allow_private: config.limits.allow_private_webhooks };
-    // No plugin host is linked into this build yet: plugin steps and triggers fail as
-    // unavailable, and flows naming plugins are refused when saved.
-    let engine =
-        Arc::new(FlowEngine::new(desk.clone(), None, egress, request).context("cannot set up flows")?);
+    // Flows run plugin steps and triggers through the same runtime as "run plugin action".
+    let runtime: Arc<dyn tandem_integrations::PluginRuntime> = plugins.clone();
+    let engine = Arc::new(
+        FlowEngine::new(desk.clone(), Some(runtime), egress, request).context("cannot set up flows")?,
+    );
     let mut registry = Registry::new();
     registry.register(Arc::new(delivery));
     for handler in engine.handlers() {
@@ -311,6 +323,8 @@ async fn start_background(
     }
     registry.register(Arc::new(AutomationDelivery::new(desk.clone())));
     registry.register(Arc::new(crate::jobs::reports::ReportDelivery::new(desk.clone())));
+    // "Run plugin action": through the same runtime as flows.
+    registry.register(Arc::new(crate::plugins::PluginActionJob::new(plugins)));
     if let Some(outbound) = &config.outbound {
         let mail = crate::mail::delivery(desk.clone(), outbound).await?;
         registry.register(Arc::new(mail));

@@ -8,6 +8,7 @@ use tandem_core::{Desk, WorkspaceId};
 use tandem_integrations::{Egress, FlowEngine, PluginRuntime};
 
 use crate::error::ApiError;
+use crate::plugins::Plugins;
 use crate::sign_in::SignInConfig;
 
 /// The server administrator's credential, kept only as its SHA-256.
@@ -61,8 +62,6 @@ pub struct AppState {
 
 struct Inner {
     desk: Desk,
-    /// Runs installed plugins, when this server has a plugin host.
-    plugins: Option<Arc<dyn PluginRuntime>>,
     /// The flow engine incoming webhooks use (made on first use).
     flows: OnceLock<Arc<FlowEngine>>,
     admin: AdminToken,
@@ -70,6 +69,8 @@ struct Inner {
     /// The oldest workspace, where the server administrator acts without a `Tandem-Workspace`
     /// header. Workspaces are never deleted, so once known it never changes.
     default_workspace: OnceLock<WorkspaceId>,
+    /// The plugin runtime: given by `serve` (shared with the job runner), else made on first use.
+    plugins: OnceLock<Arc<Plugins>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -87,27 +88,13 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 desk,
-                plugins: None,
                 flows: OnceLock::new(),
                 admin,
                 sign_in,
                 default_workspace: OnceLock::new(),
+                plugins: OnceLock::new(),
             }),
         }
-    }
-
-    /// Gives the API a plugin runtime (flows naming plugins are checked against it, plugin
-    /// webhook triggers are handed to it). Call before the state is shared.
-    pub fn with_plugins(mut self, plugins: Arc<dyn PluginRuntime>) -> Self {
-        match Arc::get_mut(&mut self.inner) {
-            Some(inner) => inner.plugins = Some(plugins),
-            None => tracing::error!("the plugin runtime was given after the API state was shared; ignored"),
-        }
-        self
-    }
-
-    pub fn plugins(&self) -> Option<&Arc<dyn PluginRuntime>> {
-        self.inner.plugins.as_ref()
     }
 
     /// The flow engine incoming webhooks run through.
@@ -118,7 +105,7 @@ impl AppState {
         let egress = Egress { allow_private: self.inner.desk.limits().allow_private_webhooks };
         let engine = FlowEngine::new(
             self.inner.desk.clone(),
-            self.inner.plugins.clone(),
+            self.plugins().ok().map(|p| p as Arc<dyn PluginRuntime>),
             egress,
             std::time::Duration::from_secs(15),
         )
@@ -127,6 +114,29 @@ impl AppState {
             ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable", "flows are unavailable")
         })?;
         Ok(self.inner.flows.get_or_init(|| Arc::new(engine)))
+    }
+
+    /// Uses `plugins` as this server's plugin runtime (the one the job runner uses too).
+    pub fn with_plugins(self, plugins: Arc<Plugins>) -> Self {
+        let _ = self.inner.plugins.set(plugins);
+        self
+    }
+
+    /// The plugin runtime, made on first use when `serve` gave none.
+    pub fn plugins(&self) -> Result<Arc<Plugins>, ApiError> {
+        if let Some(p) = self.inner.plugins.get() {
+            return Ok(p.clone());
+        }
+        let config = Plugins::host_config(self.inner.desk.limits().allow_private_webhooks);
+        let made = Plugins::new(self.inner.desk.clone(), config).map_err(|e| {
+            tracing::error!(error = %e, "the plugin host cannot start");
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "plugins cannot run on this server",
+            )
+        })?;
+        Ok(self.inner.plugins.get_or_init(|| Arc::new(made)).clone())
     }
 
     pub fn sign_in(&self) -> &SignInConfig {

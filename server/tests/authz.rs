@@ -310,6 +310,8 @@ impl World {
             p if p.starts_with("/hooks/subscriptions/") => self.id("subscription"),
             p if p.starts_with("/hooks/in/") => "hk_not_a_token",
             p if p.starts_with("/flow-runs/") => nothing,
+            // No such plugin: past the rule, an administrator gets 404.
+            p if p.starts_with("/plugins/") => "matrix-plugin",
             p if p.starts_with("/notifications/")
                 || p.starts_with("/jobs/")
                 || p.starts_with("/views/")
@@ -414,6 +416,12 @@ impl World {
             ("POST", "/hooks/subscriptions") => {
                 json(json!({"event": "item.created", "target_url": "https://hooks.example/sub"}))
             }
+            // Not a plugin upload (no wasm or manifest part): refused before it is read unless
+            // the caller is an administrator, who gets 422.
+            ("POST", "/plugins" | "/plugins/{id}/upgrade") => Payload::File,
+            ("POST", "/plugins/{id}/approve") => json(json!({})),
+            ("PUT", "/plugins/{id}/config") => json(json!({"team": "it"})),
+            ("POST", "/plugins/{id}/enable" | "/plugins/{id}/disable") => Payload::None,
             ("POST", "/views") => json(json!({"name": format!("View {unique}")})),
             ("POST", "/reports") => json(json!({"name": format!("Report {unique}"),
                 "view": "0190f0f0-0000-7000-8000-000000000000", "schedule": {"every": "day", "at": "08:00"},

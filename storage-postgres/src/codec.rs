@@ -54,6 +54,8 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::FlowPollState => Record::FlowPollState(decode_as(kind, doc)?),
         RecordKind::HookEndpoint => Record::HookEndpoint(decode_as(kind, doc)?),
         RecordKind::Report => Record::Report(decode_as(kind, doc)?),
+        RecordKind::PluginInstallation => Record::PluginInstallation(decode_as(kind, doc)?),
+        RecordKind::PluginState => Record::PluginState(decode_as(kind, doc)?),
     })
 }
 
@@ -95,6 +97,8 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::FlowPollState(r) => serde_json::to_string(r),
         Record::HookEndpoint(r) => serde_json::to_string(r),
         Record::Report(r) => serde_json::to_string(r),
+        Record::PluginInstallation(r) => serde_json::to_string(r),
+        Record::PluginState(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }

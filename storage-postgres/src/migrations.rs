@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "outbound_mail", include_str!("../migrations/0007_outbound_mail.sql")),
     (9, "sign_in", include_str!("../migrations/0009_sign_in.sql")),
     (10, "planning", include_str!("../migrations/0010_planning.sql")),
+    (11, "plugins", include_str!("../migrations/0011_plugins.sql")),
     (12, "flows", include_str!("../migrations/0012_flows.sql")),
     (13, "reports", include_str!("../migrations/0013_reports.sql")),
 ];

@@ -51,6 +51,8 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::FlowPollState => Record::FlowPollState(from_doc(kind, doc)?),
         RecordKind::HookEndpoint => Record::HookEndpoint(from_doc(kind, doc)?),
         RecordKind::Report => Record::Report(from_doc(kind, doc)?),
+        RecordKind::PluginInstallation => Record::PluginInstallation(from_doc(kind, doc)?),
+        RecordKind::PluginState => Record::PluginState(from_doc(kind, doc)?),
     })
 }
 
@@ -96,6 +98,8 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::FlowPollState(r) => serde_json::to_string(r),
         Record::HookEndpoint(r) => serde_json::to_string(r),
         Record::Report(r) => serde_json::to_string(r),
+        Record::PluginInstallation(r) => serde_json::to_string(r),
+        Record::PluginState(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }

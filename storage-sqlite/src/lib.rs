@@ -59,6 +59,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/0007_outbound_mail.sql")),
     (9, include_str!("../migrations/0009_sign_in.sql")),
     (10, include_str!("../migrations/0010_planning.sql")),
+    (11, include_str!("../migrations/0011_plugins.sql")),
     (12, include_str!("../migrations/0012_flows.sql")),
     (13, include_str!("../migrations/0013_reports.sql")),
 ];

@@ -1522,6 +1522,9 @@ macro_rules! conformance_suite {
             memberships_are_records,
             scopes_agree_with_admits,
         );
+        $crate::stamp!($harness; conformance_plugins;
+            plugin_installations_and_state,
+        );
     };
 }
 
@@ -1810,8 +1813,18 @@ pub async fn scheduled_reports_are_stored(store: TestStore) {
     assert_eq!(anns, std::slice::from_ref(&weekly));
     let all: Vec<ScheduledReport> = store::list(store.as_ref(), ws.id, &RecordQuery::all()).await.unwrap();
     assert_eq!(all.len(), 2);
-    assert!(store::list::<ScheduledReport>(store.as_ref(), other.id, &RecordQuery::all()).await.unwrap().is_empty());
-    let sent = ScheduledReport { last_run: Some(ws.now), next_run: ws.now + Duration::days(7), version: 2, ..weekly.clone() };
+    assert!(
+        store::list::<ScheduledReport>(store.as_ref(), other.id, &RecordQuery::all())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let sent = ScheduledReport {
+        last_run: Some(ws.now),
+        next_run: ws.now + Duration::days(7),
+        version: 2,
+        ..weekly.clone()
+    };
     update(store.as_ref(), &ws, sent.clone()).await.unwrap();
     // A second server queueing the same occurrence read version 1: it conflicts.
     let racing = ScheduledReport { version: 2, ..weekly.clone() };

@@ -28,13 +28,13 @@ pub use automation::{
     CreateRule, DeleteRule, DeliverAutomation, DryRun, FireTimedRule, ReorderRules, RulePatch, RunFilter,
     TimedState, UpdateRule,
 };
-pub use import::ImportItems;
 pub use conversation::{AddAttachment, MarkNotificationRead, NewFile, PostMessage, Posted};
 pub use flows::{
     CreateFlow, CreateHookEndpoint, DeleteFlow, DeleteHookEndpoint, FlowsRelayed, Polled, RecordFlowStep,
     RecordPoll, RelayFlowEvents, ReplayFlowRun, ScheduleFlowPolls, SeenItem, SetFlowEnabled, StepState,
     TriggerFlow, UpdateFlow, event_payload, run_job, starts_flows, token_matches as hook_token_matches,
 };
+pub use import::ImportItems;
 pub(crate) use items::move_to_status;
 pub use items::{
     ChangeFollowers, ConvertItem, CreateItem, ItemPatch, LinkItems, SetAssignees, TransitionItem,
@@ -50,7 +50,8 @@ pub use people::{
 };
 pub use planning::{CalendarBody, SetCalendar};
 pub use reports::{
-    CreateReport, DeleteReport, DeliverReport, QueueReport, REPORT_TEMPLATE, ReportFile, ReportPatch, UpdateReport,
+    CreateReport, DeleteReport, DeliverReport, QueueReport, REPORT_TEMPLATE, ReportFile, ReportPatch,
+    UpdateReport,
 };
 pub use sign_in::{EndSession, RequestSignInLink, SetPassword, StartSession, UseSignInLink};
 pub use structure::{

@@ -125,9 +125,101 @@ fn is_host_pattern(s: &str) -> bool {
 
 fn check_schema(field: String, schema: &Option<Value>) -> Result<(), ManifestError> {
     match schema {
-        None | Some(Value::Object(_)) | Some(Value::Bool(_)) => Ok(()),
-        Some(_) => Err(bad(field, "a JSON Schema (a table) is expected")),
+        None => Ok(()),
+        Some(schema) => json_schema(&field, schema),
     }
+}
+
+const TYPES: &[&str] = &["null", "boolean", "object", "array", "number", "string", "integer"];
+
+/// Checks that `schema` is a JSON Schema (draft 7 to 2020-12): a table or a boolean whose
+/// keywords Tandem knows have values of the right shape. Unknown keywords are allowed, as the
+/// specification says. The error names the keyword's path.
+pub fn json_schema(path: &str, schema: &Value) -> Result<(), ManifestError> {
+    let fields = match schema {
+        Value::Bool(_) => return Ok(()),
+        Value::Object(fields) => fields,
+        _ => return Err(bad(path, "a JSON Schema (a table, or true/false) is expected")),
+    };
+    for (key, value) in fields {
+        let at = format!("{path}.{key}");
+        let is_count = |v: &Value| v.as_u64().is_some();
+        match key.as_str() {
+            "type" => {
+                let ok = |v: &Value| v.as_str().is_some_and(|t| TYPES.contains(&t));
+                let good = match value {
+                    Value::Array(types) => !types.is_empty() && types.iter().all(ok),
+                    other => ok(other),
+                };
+                if !good {
+                    return Err(bad(at, format!("{value} is not a JSON type (one of {})", TYPES.join(", "))));
+                }
+            }
+            "properties" | "patternProperties" | "$defs" | "definitions" | "dependentSchemas" => {
+                let members = value.as_object().ok_or_else(|| bad(&at, "a table of schemas is expected"))?;
+                for (name, member) in members {
+                    json_schema(&format!("{at}.{name}"), member)?;
+                }
+            }
+            "items" if value.is_array() => {
+                for (i, member) in value.as_array().into_iter().flatten().enumerate() {
+                    json_schema(&format!("{at}[{i}]"), member)?;
+                }
+            }
+            "items"
+            | "additionalProperties"
+            | "additionalItems"
+            | "not"
+            | "if"
+            | "then"
+            | "else"
+            | "contains"
+            | "propertyNames"
+            | "unevaluatedProperties"
+            | "unevaluatedItems" => json_schema(&at, value)?,
+            "allOf" | "anyOf" | "oneOf" | "prefixItems" => {
+                let members = value.as_array().filter(|m| !m.is_empty());
+                let members = members.ok_or_else(|| bad(&at, "a non-empty list of schemas is expected"))?;
+                for (i, member) in members.iter().enumerate() {
+                    json_schema(&format!("{at}[{i}]"), member)?;
+                }
+            }
+            "required" => {
+                let names = value.as_array().filter(|names| names.iter().all(Value::is_string));
+                if names.is_none() {
+                    return Err(bad(at, "a list of property names is expected"));
+                }
+            }
+            "enum" => {
+                if !value.as_array().is_some_and(|v| !v.is_empty()) {
+                    return Err(bad(at, "a non-empty list of values is expected"));
+                }
+            }
+            "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" if !value.is_number() => {
+                return Err(bad(at, "a number is expected"));
+            }
+            "multipleOf" if !value.as_f64().is_some_and(|n| n > 0.0) => {
+                return Err(bad(at, "a number greater than 0 is expected"));
+            }
+            "minLength" | "maxLength" | "minItems" | "maxItems" | "minProperties" | "maxProperties"
+            | "minContains" | "maxContains"
+                if !is_count(value) =>
+            {
+                return Err(bad(at, "a whole number of at least 0 is expected"));
+            }
+            "title" | "description" | "format" | "pattern" | "$ref" | "$id" | "$schema" | "$comment"
+            | "$anchor"
+                if !value.is_string() =>
+            {
+                return Err(bad(at, "a string is expected"));
+            }
+            "uniqueItems" | "readOnly" | "writeOnly" | "deprecated" if !value.is_boolean() => {
+                return Err(bad(at, "true or false is expected"));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 impl Manifest {
@@ -260,6 +352,21 @@ kind = "poll"
         for (text, field) in table {
             let err = Manifest::parse(&text).unwrap_err();
             assert!(err.field.starts_with(field), "{field}: got {err}");
+        }
+        for (schema, field) in [
+            ("{ type = \"objet\" }", "actions.request.input.type"),
+            (
+                "{ type = \"object\", properties = { url = { type = 3 } } }",
+                "actions.request.input.properties.url.type",
+            ),
+            ("{ required = \"url\" }", "actions.request.input.required"),
+            ("{ anyOf = [] }", "actions.request.input.anyOf"),
+            ("{ items = { minLength = -1 } }", "actions.request.input.items.minLength"),
+            ("{ properties = [1] }", "actions.request.input.properties"),
+        ] {
+            let text = GOOD.replace("{ type = \"object\", required = [\"url\"] }", schema);
+            let err = Manifest::parse(&text).unwrap_err();
+            assert_eq!(err.field, field, "{schema}: {err}");
         }
         let nothing = "id = \"x\"\nname = \"X\"\nversion = \"1.0.0\"\napi = \"tandem:plugin@0.1.0\"\n";
         assert_eq!(Manifest::parse(nothing).unwrap_err().field, "actions");

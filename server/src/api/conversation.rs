@@ -41,7 +41,7 @@ pub struct PostedView {
     item: Item,
 }
 
-fn multipart_error(e: MultipartError) -> ApiError {
+pub(crate) fn multipart_error(e: MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::too_large("the request body is larger than this server accepts")
     } else {
@@ -49,7 +49,7 @@ fn multipart_error(e: MultipartError) -> ApiError {
     }
 }
 
-async fn multipart(req: Request, s: &AppState) -> ApiResult<Multipart> {
+pub(crate) async fn multipart(req: Request, s: &AppState) -> ApiResult<Multipart> {
     Multipart::from_request(req, s).await.map_err(|e| ApiError::bad_request(e.body_text()))
 }
 
@@ -67,7 +67,7 @@ async fn file_part(field: Field<'_>) -> ApiResult<NewFile> {
     Ok(NewFile { filename, content_type, bytes: Arc::from(&bytes[..]) })
 }
 
-fn is_multipart(req: &Request) -> bool {
+pub(crate) fn is_multipart(req: &Request) -> bool {
     req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -63,7 +63,8 @@ fn spec_of(body: &Value) -> Result<(FlowSpec, Option<bool>, Option<i64>), ApiErr
 }
 
 async fn plugins_known(s: &AppState, ws: tandem_core::WorkspaceId, spec: &FlowSpec) -> Result<(), ApiError> {
-    check_plugins(s.plugins(), ws, &spec.trigger, &spec.steps).await.map_err(ApiError::from)
+    let runtime = s.plugins().ok().map(|p| p as std::sync::Arc<dyn tandem_integrations::PluginRuntime>);
+    check_plugins(runtime.as_ref(), ws, &spec.trigger, &spec.steps).await.map_err(ApiError::from)
 }
 
 pub async fn list_flows(State(s): State<AppState>, Auth(actor): Auth) -> ApiResult<Json<Vec<Flow>>> {

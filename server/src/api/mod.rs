@@ -11,6 +11,7 @@ mod mail;
 mod ops;
 mod people;
 mod planning;
+mod plugins;
 mod reports;
 mod sign_in;
 mod structure;
@@ -312,6 +313,16 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
         route(M::POST, "/hooks/in/{token}", Public, flows::receive),
         route(M::POST, "/hooks/subscriptions", Ws(ManageStructure), flows::subscribe),
         route(M::DELETE, "/hooks/subscriptions/{id}", Ws(ManageStructure), flows::unsubscribe),
+        // Plugins
+        route(M::GET, "/plugins", Ws(AdministerWorkspace), plugins::list_plugins),
+        route(M::POST, "/plugins", Ws(AdministerWorkspace), plugins::install_plugin),
+        route(M::GET, "/plugins/{id}", Ws(AdministerWorkspace), plugins::get_plugin),
+        route(M::DELETE, "/plugins/{id}", Ws(AdministerWorkspace), plugins::delete_plugin),
+        route(M::POST, "/plugins/{id}/upgrade", Ws(AdministerWorkspace), plugins::upgrade_plugin),
+        route(M::POST, "/plugins/{id}/approve", Ws(AdministerWorkspace), plugins::approve_plugin),
+        route(M::PUT, "/plugins/{id}/config", Ws(AdministerWorkspace), plugins::configure_plugin),
+        route(M::POST, "/plugins/{id}/enable", Ws(AdministerWorkspace), plugins::enable_plugin),
+        route(M::POST, "/plugins/{id}/disable", Ws(AdministerWorkspace), plugins::disable_plugin),
     ]
 }
 

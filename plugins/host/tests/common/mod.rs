@@ -1,5 +1,6 @@
 //! Builds the example and fixture plugins from source for `wasm32-wasip2` (once per test binary)
-//! and hands out their bytes.
+//! and hands out their bytes. They are the guest workspace `plugins/Cargo.toml`, built into
+//! `target/plugins` of the root workspace.
 
 #![allow(dead_code)]
 
@@ -10,11 +11,26 @@ use std::sync::OnceLock;
 /// The packages built for the tests, and the `.wasm` file each becomes.
 pub const PLUGINS: &[(&str, &str)] = &[
     ("tandem-example-http-json", "tandem_example_http_json.wasm"),
+    ("tandem-example-chat-notify", "tandem_example_chat_notify.wasm"),
+    ("tandem-example-issue-poll", "tandem_example_issue_poll.wasm"),
+    ("tandem-example-transform", "tandem_example_transform.wasm"),
     ("tandem-fixture-misbehave", "tandem_fixture_misbehave.wasm"),
 ];
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+/// The root of the Tandem workspace (the first directory above the crate holding
+/// `plugins/Cargo.toml`, so that other crates' tests can use this module too).
+pub fn workspace() -> PathBuf {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    crate_dir
+        .ancestors()
+        .find(|dir| dir.join("plugins/Cargo.toml").is_file())
+        .expect("the crate lives in the Tandem workspace")
+        .to_path_buf()
+}
+
+/// The guest workspace (`plugins/`).
+pub fn guests() -> PathBuf {
+    workspace().join("plugins")
 }
 
 fn target_installed() -> bool {
@@ -35,9 +51,13 @@ pub fn built() -> Option<&'static Path> {
         }
         let target_dir = workspace().join("target/plugins");
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.current_dir(workspace())
-            .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
-            .arg(&target_dir);
+        cmd.current_dir(guests())
+            .args(["build", "--release", "--locked", "--target", "wasm32-wasip2", "--target-dir"])
+            .arg(&target_dir)
+            // Flags meant for the host build do not apply to the guests.
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_BUILD_TARGET");
         for (package, _) in PLUGINS {
             cmd.args(["-p", package]);
         }
