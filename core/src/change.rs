@@ -8,12 +8,14 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::automation::{AutomationRun, AutomationState, Rule};
+use crate::chat::{Chat, ChatMessage};
 use crate::conversation::{Attachment, Message};
 use crate::credentials::{Credential, Session, SignInLink};
 use crate::event::{EventData, NewEvent};
 use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
 use crate::ids::{ItemId, JobId, WorkspaceId};
 use crate::item::{ActorRef, Item, ItemLink, ItemType};
+use crate::kb::{KbArticle, KbCategory};
 use crate::mail::{InboundMail, MailSettings, OutboundMail};
 use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
 use crate::people::{ApiToken, Notification, Organization, Team, User};
@@ -57,10 +59,14 @@ pub enum RecordKind {
     Calendar,
     TimeEntry,
     View,
+    KbCategory,
+    KbArticle,
+    Chat,
+    ChatMessage,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 31] = [
+    pub const ALL: [RecordKind; 35] = [
         RecordKind::Workspace,
         RecordKind::Portfolio,
         RecordKind::Project,
@@ -92,6 +98,10 @@ impl RecordKind {
         RecordKind::Calendar,
         RecordKind::TimeEntry,
         RecordKind::View,
+        RecordKind::KbCategory,
+        RecordKind::KbArticle,
+        RecordKind::Chat,
+        RecordKind::ChatMessage,
     ];
 
     /// The table holding this kind in both backends.
@@ -128,6 +138,10 @@ impl RecordKind {
             RecordKind::Calendar => "work_calendars",
             RecordKind::TimeEntry => "time_entries",
             RecordKind::View => "saved_views",
+            RecordKind::KbCategory => "kb_categories",
+            RecordKind::KbArticle => "kb_articles",
+            RecordKind::Chat => "chats",
+            RecordKind::ChatMessage => "chat_messages",
         }
     }
 
@@ -164,6 +178,10 @@ impl RecordKind {
             RecordKind::Calendar => "calendar",
             RecordKind::TimeEntry => "time entry",
             RecordKind::View => "view",
+            RecordKind::KbCategory => "knowledge base category",
+            RecordKind::KbArticle => "article",
+            RecordKind::Chat => "chat",
+            RecordKind::ChatMessage => "chat message",
         }
     }
 }
@@ -204,6 +222,10 @@ pub enum Record {
     Calendar(WorkCalendar),
     TimeEntry(TimeEntry),
     View(SavedView),
+    KbCategory(KbCategory),
+    KbArticle(KbArticle),
+    Chat(Chat),
+    ChatMessage(ChatMessage),
 }
 
 macro_rules! record_accessors {
@@ -271,7 +293,11 @@ record_accessors!(
     SignInLink,
     Calendar,
     TimeEntry,
-    View
+    View,
+    KbCategory,
+    KbArticle,
+    Chat,
+    ChatMessage
 );
 
 impl Record {
@@ -284,7 +310,8 @@ impl Record {
     /// item, a project membership's user, a join request's project.
     /// item, a link's `from` item, a notification's or token's user, an inbound mail's item, a
     /// project membership's user, a join request's project, a personal calendar's user, a time
-    /// entry's item, a saved view's owner.
+    /// entry's item, a saved view's owner, an article's category, a chat's signed-in requester, a
+    /// chat message's chat.
     pub fn parent(&self) -> Option<Uuid> {
         match self {
             Record::Workspace(_)
@@ -297,7 +324,8 @@ impl Record {
             | Record::AutomationRule(_)
             | Record::AutomationState(_)
             | Record::Organization(_)
-            | Record::PortalSettings(_) => None,
+            | Record::PortalSettings(_)
+            | Record::KbCategory(_) => None,
             Record::Portfolio(p) => p.parent.map(|p| p.as_uuid()),
             Record::Project(p) => p.portfolio.map(|p| p.as_uuid()),
             Record::Folder(f) => Some(f.project.as_uuid()),
@@ -319,6 +347,9 @@ impl Record {
             Record::Calendar(c) => c.user().map(|u| u.as_uuid()),
             Record::TimeEntry(e) => Some(e.item.as_uuid()),
             Record::View(v) => v.owner.map(|u| u.as_uuid()),
+            Record::KbArticle(a) => a.category.map(|c| c.as_uuid()),
+            Record::Chat(c) => c.requester.map(|u| u.as_uuid()),
+            Record::ChatMessage(m) => Some(m.chat.as_uuid()),
         }
     }
 }

@@ -100,6 +100,11 @@ ids! {
     TimeEntryId,
     /// A saved view.
     ViewId,
+    KbCategoryId,
+    KbArticleId,
+    /// A live chat from the widget.
+    ChatId,
+    ChatMessageId,
 }
 
 /// Where new ids come from. The server uses time-ordered UUIDv7; tests use a counter so that

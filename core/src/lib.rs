@@ -7,6 +7,7 @@
 pub mod access;
 pub mod automation;
 pub mod change;
+pub mod chat;
 pub mod commands;
 pub mod conversation;
 pub mod credentials;
@@ -19,6 +20,7 @@ pub mod hierarchy;
 pub mod ids;
 pub mod item;
 pub mod job;
+pub mod kb;
 pub mod mail;
 pub mod membership;
 pub mod patch;

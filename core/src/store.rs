@@ -17,6 +17,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::automation::{AutomationRun, AutomationState, Rule};
+use crate::chat::{Chat, ChatMessage};
 use crate::change::{ChangeSet, CommitReceipt, Record, RecordKind};
 use crate::conversation::Attachment;
 use crate::conversation::Message;
@@ -28,6 +29,7 @@ use crate::ids::{
     FolderId, ItemId, ItemTypeId, JobId, OrganizationId, ProjectId, TokenId, UserId, WorkspaceId,
 };
 use crate::item::{Assignee, Item, ItemKind, ItemLink, ItemType, Priority};
+use crate::kb::{KbArticle, KbCategory};
 use crate::mail::{InboundMail, MailSettings, OutboundMail, OutboundStatus};
 use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
 use crate::people::{ApiToken, Notification, Organization, Team, User};
@@ -555,6 +557,10 @@ typed_records! {
     WorkCalendar => Calendar,
     TimeEntry => TimeEntry,
     SavedView => View,
+    KbCategory => KbCategory,
+    KbArticle => KbArticle,
+    Chat => Chat,
+    ChatMessage => ChatMessage,
 }
 
 fn wrong_kind(kind: RecordKind) -> StoreError {

@@ -49,6 +49,10 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::Calendar => Record::Calendar(decode_as(kind, doc)?),
         RecordKind::TimeEntry => Record::TimeEntry(decode_as(kind, doc)?),
         RecordKind::View => Record::View(decode_as(kind, doc)?),
+        RecordKind::KbCategory => Record::KbCategory(decode_as(kind, doc)?),
+        RecordKind::KbArticle => Record::KbArticle(decode_as(kind, doc)?),
+        RecordKind::Chat => Record::Chat(decode_as(kind, doc)?),
+        RecordKind::ChatMessage => Record::ChatMessage(decode_as(kind, doc)?),
     })
 }
 
@@ -85,6 +89,10 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::Calendar(r) => serde_json::to_string(r),
         Record::TimeEntry(r) => serde_json::to_string(r),
         Record::View(r) => serde_json::to_string(r),
+        Record::KbCategory(r) => serde_json::to_string(r),
+        Record::KbArticle(r) => serde_json::to_string(r),
+        Record::Chat(r) => serde_json::to_string(r),
+        Record::ChatMessage(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }

@@ -25,10 +25,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "outbound_mail", include_str!("../migrations/0007_outbound_mail.sql")),
     (9, "sign_in", include_str!("../migrations/0009_sign_in.sql")),
     (10, "planning", include_str!("../migrations/0010_planning.sql")),
+    (15, "kb_chat", include_str!("../migrations/0015_kb_chat.sql")),
 ];
 
 /// The latest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 15;
 
 #[derive(Debug)]
 struct Embedded;

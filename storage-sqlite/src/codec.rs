@@ -46,6 +46,10 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::Calendar => Record::Calendar(from_doc(kind, doc)?),
         RecordKind::TimeEntry => Record::TimeEntry(from_doc(kind, doc)?),
         RecordKind::View => Record::View(from_doc(kind, doc)?),
+        RecordKind::KbCategory => Record::KbCategory(from_doc(kind, doc)?),
+        RecordKind::KbArticle => Record::KbArticle(from_doc(kind, doc)?),
+        RecordKind::Chat => Record::Chat(from_doc(kind, doc)?),
+        RecordKind::ChatMessage => Record::ChatMessage(from_doc(kind, doc)?),
     })
 }
 
@@ -86,6 +90,10 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::Calendar(r) => serde_json::to_string(r),
         Record::TimeEntry(r) => serde_json::to_string(r),
         Record::View(r) => serde_json::to_string(r),
+        Record::KbCategory(r) => serde_json::to_string(r),
+        Record::KbArticle(r) => serde_json::to_string(r),
+        Record::Chat(r) => serde_json::to_string(r),
+        Record::ChatMessage(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }

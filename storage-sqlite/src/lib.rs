@@ -59,10 +59,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/0007_outbound_mail.sql")),
     (9, include_str!("../migrations/0009_sign_in.sql")),
     (10, include_str!("../migrations/0010_planning.sql")),
+    (15, include_str!("../migrations/0015_kb_chat.sql")),
 ];
 
 /// The latest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 15;
 
 pub struct SqliteStore {
     path: PathBuf,

@@ -2,8 +2,10 @@
 
 mod access;
 mod automation;
+mod chat;
 mod conversation;
 mod items;
+mod kb;
 mod mail;
 mod notify;
 mod people;
@@ -24,11 +26,16 @@ pub use automation::{
     CreateRule, DeleteRule, DeliverAutomation, DryRun, FireTimedRule, ReorderRules, RulePatch, RunFilter,
     TimedState, UpdateRule,
 };
+pub use chat::{ChatParty, ChatState, EndChat, EndChatState, PostChatMessage, StartChat, TakeChat};
 pub use conversation::{AddAttachment, MarkNotificationRead, NewFile, PostMessage, Posted};
 pub(crate) use items::move_to_status;
 pub use items::{
     ChangeFollowers, ConvertItem, CreateItem, ItemPatch, LinkItems, SetAssignees, TransitionItem,
     TransitionTo, UnlinkItems, UpdateItem,
+};
+pub use kb::{
+    ArticlePatch, ArticleRefs, CreateArticle, CreateKbCategory, DeleteArticle, DeleteKbCategory, KbCategoryPatch,
+    UpdateArticle, UpdateKbCategory,
 };
 pub use mail::{ConfigureMail, MailState, ReceiveEmail, Received};
 pub use notify::{
