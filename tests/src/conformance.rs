@@ -1395,6 +1395,10 @@ macro_rules! conformance_suite {
             memberships_are_records,
             scopes_agree_with_admits,
         );
+        $crate::stamp!($harness; conformance_kb;
+            kb_and_chat_records_are_stored,
+            kb_visibility_and_chats_through_desk,
+        );
     };
 }
 
