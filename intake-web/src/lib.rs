@@ -18,7 +18,7 @@ pub mod portal;
 pub mod state;
 pub mod widget;
 
-pub use state::WebState;
+pub use state::{NoSessions, Sessions, WebState};
 
 /// The web channel's routes, to be merged into the server's router.
 pub fn router(state: WebState) -> Router {

@@ -572,3 +572,12 @@ impl crate::desk::Desk {
         Ok((state.chat.public(), state.messages))
     }
 }
+
+impl crate::desk::Desk {
+    /// The workspace whose widget snippet the actor may copy and paste (those who set up the
+    /// workspace: managers and administrators).
+    pub async fn widget_workspace(&self, actor: &Actor) -> Result<crate::hierarchy::Workspace, DeskError> {
+        can(actor, Action::ManageStructure, Target::Workspace).into_result()?;
+        load(self.store().as_ref(), actor.workspace_id, actor.workspace_id).await
+    }
+}
