@@ -132,6 +132,7 @@ async fn the_widget_searches_the_knowledge_base_and_chats_with_an_agent() {
     .await;
     let chat_id = chat["id"].as_str().unwrap().to_string();
     assert_eq!(chat["visitor_name"], "Vera Visitor");
+    assert_eq!(chat["page"], site.as_str(), "the chat says which page the visitor was on");
     assert!(chat.get("token_sha256").is_none(), "the token's digest is not in the API: {chat}");
     agent.post(&format!("/chats/{chat_id}/take"), Value::Null, StatusCode::OK).await;
     let seen = agent.get(&format!("/chats/{chat_id}")).await;
@@ -142,19 +143,30 @@ async fn the_widget_searches_the_knowledge_base_and_chats_with_an_agent() {
     let stream = agent.request(Method::GET, &format!("/chats/{chat_id}/stream")).send().await.unwrap();
     assert_eq!(stream.status(), StatusCode::OK);
     assert!(stream.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    // The agent's arrival shows in the panel first (the log grows, moving the send button).
+    eventually("the agent's arrival in the panel", Duration::from_secs(20), || async {
+        let log = in_panel(&browser, "return document.getElementById('chat-log').innerText").await;
+        log.as_str().unwrap().contains("Ana Agent joined the chat").then_some(())
+    })
+    .await;
     browser.find("#chat-text").await.send_keys("It hums but no water moves").await.unwrap();
     browser.find("#chat-send").await.click().await.unwrap();
-    eventually("the visitor's message in the panel", Duration::from_secs(20), || async {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
         let state = in_panel(
             &browser,
-            "return [document.getElementById('chat-log').innerText, document.getElementById('chat-error').innerText]",
+            "return [document.getElementById('chat-log').innerText, document.getElementById('chat-error').innerText, \
+             document.getElementById('chat-text').value, document.getElementById('chat-send').disabled]",
         )
         .await;
         let error = state[1].as_str().unwrap();
         assert!(error.is_empty(), "sending failed: {error}");
-        state[0].as_str().unwrap().contains("It hums but no water moves").then_some(())
-    })
-    .await;
+        if state[0].as_str().unwrap().contains("It hums but no water moves") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the visitor's message never showed in the panel: {state}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     stream_until(stream, "It hums but no water moves").await;
 
     // The agent answers through the API; the answer appears in the panel live.

@@ -114,7 +114,7 @@ impl Command for StartChat {
                 (None, name, email)
             }
         };
-        let page = self.page.as_deref().map(|p| p.chars().take(500).collect::<String>());
+        let page = self.page.as_deref().map(str::trim).filter(|p| !p.is_empty()).map(|p| p.chars().take(500).collect());
         let mut chat = Chat {
             id: env.new_id(),
             workspace_id: actor.workspace_id,

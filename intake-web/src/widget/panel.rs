@@ -50,10 +50,11 @@ form.inline{display:flex;gap:.4rem}
 form.inline button{margin-top:0}
 ";
 
-fn kb_tab(ws: &str, q: &str, hits: &[KbHit], searched: bool) -> Markup {
+fn kb_tab(ws: &str, page: &str, q: &str, hits: &[KbHit], searched: bool) -> Markup {
     html! {
         form method="get" action="/widget/panel" role="search" {
             input type="hidden" name="workspace" value=(ws);
+            input type="hidden" name="page" value=(page);
             input type="hidden" name="tab" value="kb";
             label for="kb-q" { "Search the help centre" }
             div.inline style="display:flex;gap:.4rem" {
@@ -160,7 +161,7 @@ pub(crate) async fn panel(State(s): State<WebState>, Query(q): Query<PanelQuery>
                     p.error #chat-error role="alert" {}
                 }
                 section #tab-kb role="tabpanel" aria-labelledby="tab-button-kb" {
-                    (kb_tab(&ws_id, &text, &hits, searched))
+                    (kb_tab(&ws_id, &page, &text, &hits, searched))
                 }
                 section #tab-forms role="tabpanel" aria-labelledby="tab-button-forms" {
                     p { "Send us a request with the form that fits, and follow it in the portal." }
