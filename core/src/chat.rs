@@ -79,7 +79,9 @@ impl Chat {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ChatAuthor {
     Visitor,
-    Agent { user: UserId },
+    Agent {
+        user: UserId,
+    },
     /// Tandem itself (an agent joined, the chat ended).
     System,
 }
@@ -112,7 +114,8 @@ mod tests {
     #[test]
     fn visitors_are_limited_per_window() {
         let now = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
-        let burst: Vec<_> = (0..VISITOR_MESSAGES_PER_WINDOW as i64).map(|s| now - Duration::seconds(s)).collect();
+        let burst: Vec<_> =
+            (0..VISITOR_MESSAGES_PER_WINDOW as i64).map(|s| now - Duration::seconds(s)).collect();
         assert!(!visitor_may_send(&burst, now));
         assert!(visitor_may_send(&burst[1..], now));
         let old: Vec<_> = burst.iter().map(|t| *t - Duration::seconds(61)).collect();

@@ -17,8 +17,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::automation::{AutomationRun, AutomationState, Rule};
-use crate::chat::{Chat, ChatMessage};
 use crate::change::{ChangeSet, CommitReceipt, Record, RecordKind};
+use crate::chat::{Chat, ChatMessage};
 use crate::conversation::Attachment;
 use crate::conversation::Message;
 use crate::credentials::{Credential, Session, SignInLink, Throttle, ThrottlePolicy};

@@ -62,7 +62,12 @@ async fn world() -> World {
     let customer = desk
         .execute(
             &admin,
-            &CreateUser { name: "Carl".into(), email: Some("carl@north-ponds.example".into()), handle: None, role: Role::Customer },
+            &CreateUser {
+                name: "Carl".into(),
+                email: Some("carl@north-ponds.example".into()),
+                handle: None,
+                role: Role::Customer,
+            },
         )
         .await
         .unwrap();
@@ -75,7 +80,10 @@ async fn world() -> World {
     ] {
         let body = ArticleBody::Html(format!("<p>About the pump.</p><script>alert('{title}')</script>"));
         let a = desk
-            .execute(&admin, &CreateArticle { title: title.into(), body, category: None, visibility, published: true })
+            .execute(
+                &admin,
+                &CreateArticle { title: title.into(), body, category: None, visibility, published: true },
+            )
             .await
             .unwrap();
         made.push(a);
@@ -103,7 +111,8 @@ async fn get(app: &axum::Router, uri: &str, cookie: Option<&str>) -> (StatusCode
 }
 
 fn widget_post(uri: &str, body: Value, token: Option<&str>) -> Request<Body> {
-    let mut req = Request::post(uri).header("x-tandem-widget", "1").header(header::CONTENT_TYPE, "application/json");
+    let mut req =
+        Request::post(uri).header("x-tandem-widget", "1").header(header::CONTENT_TYPE, "application/json");
     if let Some(t) = token {
         req = req.header("x-chat-token", t);
     }
@@ -127,18 +136,23 @@ async fn knowledge_base_pages_show_each_reader_their_articles_escaped() {
     let (_, found) = get(&w.app, &format!("/kb/search?workspace={ws}&q=pump"), None).await;
     assert!(found.contains("Cleaning the pond pump") && !found.contains("escalation"), "{found}");
     let (_, none) = get(&w.app, &format!("/kb/search?workspace={ws}&q=%3Cscript%3Ezzz"), None).await;
-    assert!(none.contains("&lt;script&gt;zzz") && !none.contains("<script>zzz"), "the query is escaped: {none}");
+    assert!(
+        none.contains("&lt;script&gt;zzz") && !none.contains("<script>zzz"),
+        "the query is escaped: {none}"
+    );
 
     let (status, page) = get(&w.app, &format!("/kb/articles/{}?workspace={ws}", w.internal.id), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
-    let (status, _) = get(&w.app, &format!("/kb/articles/{}?workspace={ws}", w.internal.id), Some("who=carl")).await;
+    let (status, _) =
+        get(&w.app, &format!("/kb/articles/{}?workspace={ws}", w.internal.id), Some("who=carl")).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "customers do not read internal articles");
     let (status, _) = get(&w.app, &format!("/kb/articles/not-an-id?workspace={ws}"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = get(&w.app, "/kb?workspace=nonsense", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    let (_, panel) = get(&w.app, &format!("/widget/panel?workspace={ws}&q=%3Cscript%3Ealert(1)%3C/script%3E"), None).await;
+    let (_, panel) =
+        get(&w.app, &format!("/widget/panel?workspace={ws}&q=%3Cscript%3Ealert(1)%3C/script%3E"), None).await;
     assert!(!panel.contains("<script>alert(1)") && panel.contains("&lt;script&gt;alert(1)"), "{panel}");
     let (_, panel) = get(&w.app, &format!("/widget/panel?workspace={ws}&q=pump"), None).await;
     assert!(panel.contains("Cleaning the pond pump") && !panel.contains("escalation"));
@@ -148,12 +162,14 @@ async fn knowledge_base_pages_show_each_reader_their_articles_escaped() {
 async fn widget_chat_requests_need_the_widget_header_and_the_token() {
     let w = world().await;
     let ws = w.ws.to_string();
-    let (status, headers, script) = call(&w.app, Request::get("/widget.js").body(Body::empty()).unwrap()).await;
+    let (status, headers, script) =
+        call(&w.app, Request::get("/widget.js").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/javascript"));
     assert!(script.contains("/widget/panel?workspace="));
 
-    let start = json!({"workspace": ws, "name": "Vera", "email": "vera@north-ponds.example", "text": "Hello"});
+    let start =
+        json!({"workspace": ws, "name": "Vera", "email": "vera@north-ponds.example", "text": "Hello"});
     // Without the widget's header (what a form on another site could send): refused.
     let plain = Request::post("/widget/chats")
         .header(header::CONTENT_TYPE, "application/json")
@@ -161,10 +177,12 @@ async fn widget_chat_requests_need_the_widget_header_and_the_token() {
         .unwrap();
     let (status, _, body) = call(&w.app, plain).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    let (status, _, body) = call(&w.app, widget_post("/widget/chats", json!({"workspace": ws, "name": "Vera"}), None)).await;
+    let (status, _, body) =
+        call(&w.app, widget_post("/widget/chats", json!({"workspace": ws, "name": "Vera"}), None)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(body.contains("email"), "{body}");
-    let (status, _, body) = call(&w.app, widget_post("/widget/chats", json!({"workspace": ws, "nonsense": 1}), None)).await;
+    let (status, _, body) =
+        call(&w.app, widget_post("/widget/chats", json!({"workspace": ws, "nonsense": 1}), None)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 
     let (status, _, body) = call(&w.app, widget_post("/widget/chats", start.clone(), None)).await;
@@ -182,7 +200,8 @@ async fn widget_chat_requests_need_the_widget_header_and_the_token() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _, body) = call(&w.app, widget_post(&send, json!({"text": "  "}), Some(token))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    let (status, _, body) = call(&w.app, widget_post(&send, json!({"text": "My pump stopped"}), Some(token))).await;
+    let (status, _, body) =
+        call(&w.app, widget_post(&send, json!({"text": "My pump stopped"}), Some(token))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
     let events = |token: Option<&str>| {

@@ -395,9 +395,9 @@ impl World {
             ("POST", "/time-entries/{id}/reject") => json(json!({"reason": "Wrong item"})),
             ("POST", "/kb/categories") => json(json!({"name": format!("Pumps {unique}")})),
             ("PATCH", "/kb/categories/{id}") => json(json!({"name": "Filters"})),
-            ("POST", "/kb/articles") => {
-                json(json!({"title": "Cleaning the pump", "body": {"format": "text", "content": "Unplug it."}}))
-            }
+            ("POST", "/kb/articles") => json(
+                json!({"title": "Cleaning the pump", "body": {"format": "text", "content": "Unplug it."}}),
+            ),
             ("PATCH", "/kb/articles/{id}") => json(json!({"title": "Cleaning the filter"})),
             ("POST", "/kb/articles/{id}/publish" | "/kb/articles/{id}/unpublish") => Payload::None,
             ("POST", "/chats/{id}/take" | "/chats/{id}/end") => Payload::None,

@@ -62,7 +62,11 @@ async fn the_widget_searches_the_knowledge_base_and_chats_with_an_agent() {
     let ws = admin.post("/workspaces", json!({"name": "Pond supplies"}), StatusCode::CREATED).await;
     let ws_id = ws["id"].as_str().unwrap().to_string();
     let ana = admin
-        .post("/users", json!({"name": "Ana Agent", "email": "ana@pond-supplies.example", "role": "agent"}), StatusCode::CREATED)
+        .post(
+            "/users",
+            json!({"name": "Ana Agent", "email": "ana@pond-supplies.example", "role": "agent"}),
+            StatusCode::CREATED,
+        )
         .await;
     let token = admin
         .post(
@@ -73,10 +77,9 @@ async fn the_widget_searches_the_knowledge_base_and_chats_with_an_agent() {
         .await;
     let agent = Http::new(&server, token["secret"].as_str().unwrap());
     let pumps = agent.post("/kb/categories", json!({"name": "Pumps"}), StatusCode::CREATED).await;
-    for (title, visibility) in [
-        ("Cleaning the pond pump", "public"),
-        ("Pump supplier escalation contacts", "internal"),
-    ] {
+    for (title, visibility) in
+        [("Cleaning the pond pump", "public"), ("Pump supplier escalation contacts", "internal")]
+    {
         agent
             .post(
                 "/kb/articles",
@@ -136,7 +139,8 @@ async fn the_widget_searches_the_knowledge_base_and_chats_with_an_agent() {
     assert!(chat.get("token_sha256").is_none(), "the token's digest is not in the API: {chat}");
     agent.post(&format!("/chats/{chat_id}/take"), Value::Null, StatusCode::OK).await;
     let seen = agent.get(&format!("/chats/{chat_id}")).await;
-    let texts: Vec<&str> = seen["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    let texts: Vec<&str> =
+        seen["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
     assert!(texts.contains(&"My pump <b>stopped</b>"), "{texts:?}");
 
     // The agent's live stream carries what the visitor sends next.
@@ -164,7 +168,10 @@ async fn the_widget_searches_the_knowledge_base_and_chats_with_an_agent() {
         if state[0].as_str().unwrap().contains("It hums but no water moves") {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the visitor's message never showed in the panel: {state}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the visitor's message never showed in the panel: {state}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     stream_until(stream, "It hums but no water moves").await;
@@ -199,7 +206,11 @@ async fn the_widget_searches_the_knowledge_base_and_chats_with_an_agent() {
         messages.as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
     assert_eq!(
         transcript,
-        ["My pump <b>stopped</b>", "It hums but no water moves", "Please unplug it and clean the intake filter."]
+        [
+            "My pump <b>stopped</b>",
+            "It hums but no water moves",
+            "Please unplug it and clean the intake filter."
+        ]
     );
     let ticket = admin.get(&format!("/items/{item}")).await;
     assert_eq!(ticket["channel"], "widget");

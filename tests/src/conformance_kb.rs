@@ -56,7 +56,9 @@ pub async fn kb_and_chat_records_are_stored(store: TestStore) {
     let all: Vec<KbArticle> = store::list(store.as_ref(), ws.id, &RecordQuery::all()).await.unwrap();
     assert_eq!(all.len(), 2);
     assert!(all.contains(&loose));
-    assert!(store::list::<KbArticle>(store.as_ref(), other.id, &RecordQuery::all()).await.unwrap().is_empty());
+    assert!(
+        store::list::<KbArticle>(store.as_ref(), other.id, &RecordQuery::all()).await.unwrap().is_empty()
+    );
     assert_eq!(store::get::<KbArticle>(store.as_ref(), other.id, filed.id.0).await.unwrap(), None);
 
     let org_only = KbArticle {
@@ -90,7 +92,8 @@ pub async fn kb_and_chat_records_are_stored(store: TestStore) {
     };
     let anonymous = insert(store.as_ref(), &ws, chat(None)).await;
     let signed_in = insert(store.as_ref(), &ws, chat(Some(carl.id))).await;
-    let carls: Vec<Chat> = store::list(store.as_ref(), ws.id, &RecordQuery::children_of(carl.id.0)).await.unwrap();
+    let carls: Vec<Chat> =
+        store::list(store.as_ref(), ws.id, &RecordQuery::children_of(carl.id.0)).await.unwrap();
     assert_eq!(carls, std::slice::from_ref(&signed_in));
     let stored = store::get::<Chat>(store.as_ref(), ws.id, anonymous.id.0).await.unwrap().unwrap();
     assert_eq!(stored.token_sha256, sha256_hex(b"secret"), "the token's digest is kept in storage");
@@ -147,15 +150,20 @@ pub async fn kb_visibility_and_chats_through_desk(store: TestStore) {
         role,
     };
     let north = desk
-        .execute(&admin, &CreateOrganization { name: "North Ponds".into(), domains: vec!["north-ponds.example".into()] })
+        .execute(
+            &admin,
+            &CreateOrganization { name: "North Ponds".into(), domains: vec!["north-ponds.example".into()] },
+        )
         .await
         .unwrap();
     let ana = desk.execute(&admin, &person("Ana", "ana@pond-supplies.example", Role::Agent)).await.unwrap();
     let ana = Actor::user(ana, TokenScope::Admin);
-    let carl = desk.execute(&admin, &person("Carl", "carl@north-ponds.example", Role::Customer)).await.unwrap();
+    let carl =
+        desk.execute(&admin, &person("Carl", "carl@north-ponds.example", Role::Customer)).await.unwrap();
     assert_eq!(carl.organization, Some(north.id));
     let carl = Actor::user(carl, TokenScope::Admin);
-    let dina = desk.execute(&admin, &person("Dina", "dina@south-lakes.example", Role::Customer)).await.unwrap();
+    let dina =
+        desk.execute(&admin, &person("Dina", "dina@south-lakes.example", Role::Customer)).await.unwrap();
     let dina = Actor::user(dina, TokenScope::Admin);
 
     let pumps = desk
@@ -202,7 +210,8 @@ pub async fn kb_visibility_and_chats_through_desk(store: TestStore) {
     let hits = desk.kb_search(ws.id, None, "pump", 10).await.unwrap();
     assert_eq!(hits.iter().map(|h| h.article.title.as_str()).collect::<Vec<_>>(), ["Cleaning the pond pump"]);
     assert_eq!(desk.kb_search(ws.id, Some(&ana), "pump", 10).await.unwrap().len(), 5);
-    let internal = read(Some(ana.clone())).await.into_iter().find(|a| a.title.starts_with("Supplier")).unwrap();
+    let internal =
+        read(Some(ana.clone())).await.into_iter().find(|a| a.title.starts_with("Supplier")).unwrap();
     let e = desk.kb_article(ws.id, Some(&carl), internal.id).await.unwrap_err();
     assert!(matches!(e, DeskError::NotFound(_)), "{e:?}");
     let e = desk.kb_article(ws.id, None, internal.id).await.unwrap_err();
@@ -258,9 +267,12 @@ pub async fn kb_visibility_and_chats_through_desk(store: TestStore) {
         .await
         .unwrap_err();
     assert!(matches!(e, DeskError::Forbidden(_)), "customers do not answer chats: {e:?}");
-    desk.execute(&ana, &PostChatMessage { chat: chat.id, from: ChatParty::Agent, text: "Is it plugged in?".into() })
-        .await
-        .unwrap();
+    desk.execute(
+        &ana,
+        &PostChatMessage { chat: chat.id, from: ChatParty::Agent, text: "Is it plugged in?".into() },
+    )
+    .await
+    .unwrap();
     // The visitor's burst: the first message counts; the limit holds within the window.
     for n in 1..VISITOR_MESSAGES_PER_WINDOW {
         desk.execute(&visitor, &visitor_says(&format!("still broken {n}"), &token)).await.unwrap();
@@ -276,16 +288,15 @@ pub async fn kb_visibility_and_chats_through_desk(store: TestStore) {
     assert!(later.iter().all(|m| m.seq > agent_line.seq));
 
     // Ending makes a ticket for a new contact (joined to the organization owning the domain).
-    let ended = desk
-        .execute(&ana, &EndChat { chat: chat.id, by: ChatParty::Agent, item_type: None })
-        .await
-        .unwrap();
+    let ended =
+        desk.execute(&ana, &EndChat { chat: chat.id, by: ChatParty::Agent, item_type: None }).await.unwrap();
     assert_eq!(ended.status, ChatStatus::Ended);
     let item = ended.item.expect("an ended chat with messages is a ticket");
     let ticket = desk.item(&admin, ItemRef::Id(item)).await.unwrap();
     assert_eq!(ticket.channel, Channel::Widget);
     assert_eq!(ticket.title, "Chat with Vera Visitor");
-    let contact = store::get::<User>(desk.store().as_ref(), ws.id, ticket.requester.unwrap().0).await.unwrap().unwrap();
+    let contact =
+        store::get::<User>(desk.store().as_ref(), ws.id, ticket.requester.unwrap().0).await.unwrap().unwrap();
     assert_eq!(contact.email.as_deref(), Some("vera@north-ponds.example"));
     assert_eq!(contact.organization, Some(north.id));
     let transcript = desk.messages(&admin, ItemRef::Id(item)).await.unwrap();
@@ -316,7 +327,10 @@ pub async fn kb_visibility_and_chats_through_desk(store: TestStore) {
     assert!(desk.my_chats(&dina).await.unwrap().is_empty());
     assert!(matches!(desk.my_chat(&dina, mine.id).await.unwrap_err(), DeskError::NotFound(_)));
     let ended = desk
-        .execute(&carl, &EndChat { chat: mine.id, by: ChatParty::Visitor { token_sha256: carl_token }, item_type: None })
+        .execute(
+            &carl,
+            &EndChat { chat: mine.id, by: ChatParty::Visitor { token_sha256: carl_token }, item_type: None },
+        )
         .await
         .unwrap();
     let ticket = desk.item(&carl, ItemRef::Id(ended.item.unwrap())).await.unwrap();

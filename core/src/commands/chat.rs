@@ -3,7 +3,6 @@
 //! [`Actor::system`] and the token is their only credential. Agents, managers and
 //! administrators take, answer and end chats.
 
-
 use crate::access::{Action, Actor, ActorKind, Target, can};
 use crate::change::{Record, RecordKind};
 use crate::chat::{
@@ -114,7 +113,12 @@ impl Command for StartChat {
                 (None, name, email)
             }
         };
-        let page = self.page.as_deref().map(str::trim).filter(|p| !p.is_empty()).map(|p| p.chars().take(500).collect());
+        let page = self
+            .page
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| p.chars().take(500).collect());
         let mut chat = Chat {
             id: env.new_id(),
             workspace_id: actor.workspace_id,
@@ -139,7 +143,11 @@ impl Command for StartChat {
         let mut changes = env.changes(actor);
         changes.event(
             None,
-            EventData::RecordCreated { record: RecordKind::Chat, id: chat.id.0, name: chat.visitor_name.clone() },
+            EventData::RecordCreated {
+                record: RecordKind::Chat,
+                id: chat.id.0,
+                name: chat.visitor_name.clone(),
+            },
         );
         changes.insert(Record::Chat(chat.clone()));
         for m in &messages {
@@ -188,7 +196,12 @@ impl Command for PostChatMessage {
         load_chat(store, actor, self.chat).await
     }
 
-    fn decide(&self, actor: &Actor, state: ChatState, env: &Env<'_>) -> Result<Decided<ChatMessage>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        state: ChatState,
+        env: &Env<'_>,
+    ) -> Result<Decided<ChatMessage>, DeskError> {
         let ChatState { chat: old, messages } = state;
         let (author, name) = match &self.from {
             ChatParty::Visitor { token_sha256 } => {
@@ -306,16 +319,14 @@ impl Command for EndChat {
             (None, Some(email)) => store.user_by_email(ws, email).await?,
             (None, None) => None,
         };
-        let organizations = if requester.is_none() {
-            store::list(store, ws, &RecordQuery::all()).await?
-        } else {
-            Vec::new()
-        };
+        let organizations =
+            if requester.is_none() { store::list(store, ws, &RecordQuery::all()).await? } else { Vec::new() };
         Ok(EndChatState { chat, item_types, requester, organizations })
     }
 
     fn decide(&self, actor: &Actor, state: EndChatState, env: &Env<'_>) -> Result<Decided<Chat>, DeskError> {
-        let EndChatState { chat: ChatState { chat: old, messages }, item_types, requester, organizations } = state;
+        let EndChatState { chat: ChatState { chat: old, messages }, item_types, requester, organizations } =
+            state;
         match &self.by {
             ChatParty::Visitor { token_sha256 } => {
                 check_visitor(&old, token_sha256)?;
@@ -336,7 +347,8 @@ impl Command for EndChat {
             ..old.clone()
         };
         let mut changes = env.changes(actor);
-        let transcript: Vec<&ChatMessage> = messages.iter().filter(|m| m.author != ChatAuthor::System).collect();
+        let transcript: Vec<&ChatMessage> =
+            messages.iter().filter(|m| m.author != ChatAuthor::System).collect();
         if !transcript.is_empty() {
             let t = match self.item_type {
                 Some(id) => item_types
@@ -420,7 +432,8 @@ impl Command for EndChat {
             ChatParty::Visitor { .. } => old.visitor_name.clone(),
             ChatParty::Agent => display_name(actor),
         };
-        let ended = new_message(&mut chat, ChatAuthor::System, "Tandem", format!("{who} ended the chat"), env);
+        let ended =
+            new_message(&mut chat, ChatAuthor::System, "Tandem", format!("{who} ended the chat"), env);
         changes.insert(Record::ChatMessage(ended));
         changes.event(
             None,
@@ -468,11 +481,9 @@ fn ticket(
 ) -> Result<Item, DeskError> {
     let id: ItemId = env.new_id();
     let status = t.workflow.defaults.create.clone();
-    let category = t
-        .workflow
-        .status(&status)
-        .map(|s| s.category)
-        .ok_or_else(|| Invalid::new("item_type", format!("the workflow of '{}' has no create status", t.name)))?;
+    let category = t.workflow.status(&status).map(|s| s.category).ok_or_else(|| {
+        Invalid::new("item_type", format!("the workflow of '{}' has no create status", t.name))
+    })?;
     let title: String = format!("Chat with {}", chat.visitor_name).chars().take(300).collect();
     let agent = chat.agent.map(crate::item::Assignee::User);
     Ok(Item {
@@ -526,14 +537,20 @@ impl crate::desk::Desk {
     /// The workspace's chats (staff), newest first; only those in `status` when given.
     pub async fn chats(&self, actor: &Actor, status: Option<ChatStatus>) -> Result<Vec<Chat>, DeskError> {
         check_chat_reader(actor)?;
-        let mut chats: Vec<Chat> = store::list(self.store().as_ref(), actor.workspace_id, &RecordQuery::all()).await?;
+        let mut chats: Vec<Chat> =
+            store::list(self.store().as_ref(), actor.workspace_id, &RecordQuery::all()).await?;
         chats.retain(|c| status.is_none_or(|s| c.status == s));
         chats.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
         Ok(chats.into_iter().map(Chat::public).collect())
     }
 
     /// One chat and its messages after `seq` (staff).
-    pub async fn chat(&self, actor: &Actor, id: ChatId, seq: u32) -> Result<(Chat, Vec<ChatMessage>), DeskError> {
+    pub async fn chat(
+        &self,
+        actor: &Actor,
+        id: ChatId,
+        seq: u32,
+    ) -> Result<(Chat, Vec<ChatMessage>), DeskError> {
         check_chat_reader(actor)?;
         let state = load_chat(self.store().as_ref(), actor, id).await?;
         Ok((state.chat.public(), after(state.messages, seq)))

@@ -117,7 +117,12 @@ impl Command for UpdateKbCategory {
         load(store, actor.workspace_id, self.category).await
     }
 
-    fn decide(&self, actor: &Actor, old: KbCategory, env: &Env<'_>) -> Result<Decided<KbCategory>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        old: KbCategory,
+        env: &Env<'_>,
+    ) -> Result<Decided<KbCategory>, DeskError> {
         check_kb_editor(actor)?;
         check_version(self.patch.version, old.version, "category")?;
         let mut next = KbCategory { updated_at: env.now, version: old.version + 1, ..old.clone() };
@@ -171,7 +176,12 @@ impl Command for DeleteKbCategory {
         Ok((category, articles.len()))
     }
 
-    fn decide(&self, actor: &Actor, (category, articles): Self::State, env: &Env<'_>) -> Result<Decided<()>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (category, articles): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<()>, DeskError> {
         check_kb_editor(actor)?;
         if articles > 0 {
             return Err(DeskError::Conflict(format!(
@@ -257,7 +267,12 @@ impl Command for CreateArticle {
         load_refs(store, actor, self.category, Some(self.visibility)).await
     }
 
-    fn decide(&self, actor: &Actor, refs: ArticleRefs, env: &Env<'_>) -> Result<Decided<KbArticle>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        refs: ArticleRefs,
+        env: &Env<'_>,
+    ) -> Result<Decided<KbArticle>, DeskError> {
         check_kb_editor(actor)?;
         check_category(&refs, self.category)?;
         check_visibility(&refs, self.visibility)?;
@@ -331,7 +346,12 @@ impl Command for UpdateArticle {
         Ok((article, refs))
     }
 
-    fn decide(&self, actor: &Actor, (old, refs): Self::State, env: &Env<'_>) -> Result<Decided<KbArticle>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (old, refs): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<KbArticle>, DeskError> {
         check_kb_editor(actor)?;
         check_version(self.patch.version, old.version, "article")?;
         let p = &self.patch;
@@ -383,7 +403,10 @@ impl Command for UpdateArticle {
             return Ok(Decided { changes: env.changes(actor), output: old });
         }
         let mut changes = env.changes(actor);
-        changes.event(None, EventData::RecordUpdated { record: RecordKind::KbArticle, id: old.id.0, changes: made });
+        changes.event(
+            None,
+            EventData::RecordUpdated { record: RecordKind::KbArticle, id: old.id.0, changes: made },
+        );
         changes.update(Record::KbArticle(next.clone()), old.version);
         Ok(Decided { changes, output: next })
     }

@@ -34,8 +34,8 @@ pub use items::{
     TransitionTo, UnlinkItems, UpdateItem,
 };
 pub use kb::{
-    ArticlePatch, ArticleRefs, CreateArticle, CreateKbCategory, DeleteArticle, DeleteKbCategory, KbCategoryPatch,
-    UpdateArticle, UpdateKbCategory,
+    ArticlePatch, ArticleRefs, CreateArticle, CreateKbCategory, DeleteArticle, DeleteKbCategory,
+    KbCategoryPatch, UpdateArticle, UpdateKbCategory,
 };
 pub use mail::{ConfigureMail, MailState, ReceiveEmail, Received};
 pub use notify::{

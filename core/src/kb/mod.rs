@@ -221,7 +221,11 @@ mod tests {
         for (visibility, published, expected) in cases {
             let a = article("A", "x", visibility, published);
             for (reader, want) in readers.iter().zip(expected) {
-                assert_eq!(reader.may_read(&a), want, "{reader:?} reading {visibility:?} published={published}");
+                assert_eq!(
+                    reader.may_read(&a),
+                    want,
+                    "{reader:?} reading {visibility:?} published={published}"
+                );
             }
         }
     }
@@ -230,8 +234,18 @@ mod tests {
     fn search_needs_every_word_and_ranks_titles_first() {
         let hits = search(
             vec![
-                article("Reset your password", "Open the sign-in page and choose reset.", KbVisibility::Public, true),
-                article("Printer setup", "To reset the printer, hold the button. Password not needed.", KbVisibility::Public, true),
+                article(
+                    "Reset your password",
+                    "Open the sign-in page and choose reset.",
+                    KbVisibility::Public,
+                    true,
+                ),
+                article(
+                    "Printer setup",
+                    "To reset the printer, hold the button. Password not needed.",
+                    KbVisibility::Public,
+                    true,
+                ),
                 article("Pond pumps", "Cleaning filters", KbVisibility::Public, true),
             ],
             "password reset",
@@ -240,7 +254,8 @@ mod tests {
         let titles: Vec<&str> = hits.iter().map(|h| h.article.title.as_str()).collect();
         assert_eq!(titles, ["Reset your password", "Printer setup"]);
         assert!(search(Vec::new(), "  ", 10).is_empty());
-        let pumps = search(vec![article("Pond pumps", "Cleaning filters", KbVisibility::Public, true)], "filt", 10);
+        let pumps =
+            search(vec![article("Pond pumps", "Cleaning filters", KbVisibility::Public, true)], "filt", 10);
         assert_eq!(pumps.len(), 1, "a word prefix matches");
         assert!(pumps[0].excerpt.contains("filters"));
     }

@@ -22,16 +22,25 @@ impl Desk {
         })
     }
 
-    async fn readable_articles(&self, ws: WorkspaceId, reader: KbReader) -> Result<Vec<KbArticle>, DeskError> {
+    async fn readable_articles(
+        &self,
+        ws: WorkspaceId,
+        reader: KbReader,
+    ) -> Result<Vec<KbArticle>, DeskError> {
         let all: Vec<KbArticle> = store::list(self.store().as_ref(), ws, &RecordQuery::all()).await?;
         Ok(all.into_iter().filter(|a| reader.may_read(a)).collect())
     }
 
     /// The categories, ordered by position then name. Readers other than staff see only the
     /// categories holding at least one article they may read.
-    pub async fn kb_categories(&self, ws: WorkspaceId, reader: Option<&Actor>) -> Result<Vec<KbCategory>, DeskError> {
+    pub async fn kb_categories(
+        &self,
+        ws: WorkspaceId,
+        reader: Option<&Actor>,
+    ) -> Result<Vec<KbCategory>, DeskError> {
         let who = self.kb_reader(ws, reader).await?;
-        let mut categories: Vec<KbCategory> = store::list(self.store().as_ref(), ws, &RecordQuery::all()).await?;
+        let mut categories: Vec<KbCategory> =
+            store::list(self.store().as_ref(), ws, &RecordQuery::all()).await?;
         if who != KbReader::Staff {
             let articles = self.readable_articles(ws, who).await?;
             categories.retain(|c| articles.iter().any(|a| a.category == Some(c.id)));

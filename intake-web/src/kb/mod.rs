@@ -44,7 +44,9 @@ pub(crate) async fn workspace_named(
             }
         },
     };
-    store::get::<Workspace>(store, id, id.0).await?.ok_or_else(|| DeskError::not_found(format!("workspace {id}")))
+    store::get::<Workspace>(store, id, id.0)
+        .await?
+        .ok_or_else(|| DeskError::not_found(format!("workspace {id}")))
 }
 
 /// Headers every page carries: no script runs but our own files, nothing is sniffed.
@@ -103,7 +105,9 @@ pub(crate) fn layout(workspace: &Workspace, title: &str, body: Markup) -> Markup
 
 fn error_page(e: DeskError) -> Response {
     let (status, message) = match e {
-        DeskError::NotFound(_) => (StatusCode::NOT_FOUND, "This page does not exist, or you may not see it.".to_string()),
+        DeskError::NotFound(_) => {
+            (StatusCode::NOT_FOUND, "This page does not exist, or you may not see it.".to_string())
+        }
         DeskError::Invalid(i) => (StatusCode::BAD_REQUEST, format!("{}: {}", i.field, i.reason)),
         DeskError::Forbidden(_) => (StatusCode::FORBIDDEN, "You may not see this page.".into()),
         DeskError::Store(e) => {

@@ -86,7 +86,9 @@ pub(crate) fn json_error(e: DeskError) -> Response {
         DeskError::Forbidden(why) => (StatusCode::FORBIDDEN, "forbidden", why),
         DeskError::Conflict(why) => (StatusCode::CONFLICT, "conflict", why),
         DeskError::RateLimited(why) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", why),
-        DeskError::TooLarge { what, .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("{what} is too large")),
+        DeskError::TooLarge { what, .. } => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("{what} is too large"))
+        }
         DeskError::Store(e) => {
             tracing::error!(error = %e, "the widget cannot reach storage");
             (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the service is unavailable; try again".into())
@@ -96,47 +98,44 @@ pub(crate) fn json_error(e: DeskError) -> Response {
 }
 
 /// Refuses a state-changing request that a page on another site could have made.
-fn check_widget_request(headers: &HeaderMap) -> Result<(), Response> {
+fn check_widget_request(headers: &HeaderMap) -> Result<(), DeskError> {
     let marked = headers.get("x-tandem-widget").is_some_and(|v| v == "1");
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json")));
+    let json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        v.split(';').next().is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
+    });
     if marked && json {
         Ok(())
     } else {
-        Err(json_error(DeskError::Forbidden(
-            "widget requests carry X-Tandem-Widget: 1 and a JSON body".into(),
-        )))
+        Err(DeskError::Forbidden("widget requests carry X-Tandem-Widget: 1 and a JSON body".into()))
     }
 }
 
-fn token_digest(headers: &HeaderMap) -> Result<String, Response> {
+fn token_digest(headers: &HeaderMap) -> Result<String, DeskError> {
     headers
         .get("x-chat-token")
         .and_then(|v| v.to_str().ok())
         .filter(|t| !t.trim().is_empty())
         .map(|t| sha256_hex(t.trim().as_bytes()))
-        .ok_or_else(|| json_error(DeskError::not_found("chat")))
+        .ok_or_else(|| DeskError::not_found("chat"))
 }
 
-fn parse_body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, Response> {
+fn parse_body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, DeskError> {
     serde_json::from_str(body).map_err(|e| {
-        json_error(DeskError::Invalid(tandem_core::Invalid::new("body", format!("not the expected JSON: {e}"))))
+        DeskError::Invalid(tandem_core::Invalid::new("body", format!("not the expected JSON: {e}")))
     })
 }
 
-fn chat_id(id: &str) -> Result<ChatId, Response> {
-    id.parse().map_err(|_| json_error(DeskError::not_found(format!("chat {id}"))))
+fn chat_id(id: &str) -> Result<ChatId, DeskError> {
+    id.parse().map_err(|_| DeskError::not_found(format!("chat {id}")))
 }
 
 /// A fresh chat token: 32 random bytes, hex.
-fn new_token() -> Result<String, Response> {
+fn new_token() -> Result<String, DeskError> {
     use rand::TryRngCore;
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.try_fill_bytes(&mut bytes).map_err(|e| {
         tracing::error!(error = %e, "the operating system's random source failed");
-        json_error(DeskError::Store(tandem_core::StoreError::Unavailable("random source".into())))
+        DeskError::Store(tandem_core::StoreError::Unavailable("random source".into()))
     })?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
@@ -161,14 +160,23 @@ struct ClientIp(Option<std::net::IpAddr>);
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
         Ok(ClientIp(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
     }
 }
 
-async fn start_chat(State(s): State<WebState>, ClientIp(ip): ClientIp, headers: HeaderMap, body: String) -> Response {
+async fn start_chat(
+    State(s): State<WebState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     match start(&s, ip, &headers, &body).await {
-        Ok(r) | Err(r) => r,
+        Ok(r) => r,
+        Err(e) => json_error(e),
     }
 }
 
@@ -177,19 +185,19 @@ async fn start(
     addr: Option<std::net::IpAddr>,
     headers: &HeaderMap,
     body: &str,
-) -> Result<Response, Response> {
+) -> Result<Response, DeskError> {
     check_widget_request(headers)?;
     let body: StartBody = parse_body(body)?;
     let signed_in = s.sessions.actor(headers).await;
-    let ws = workspace_named(s, Some(&body.workspace), None).await.map_err(json_error)?;
+    let ws = workspace_named(s, Some(&body.workspace), None).await?;
     let actor = match signed_in.filter(|a| a.workspace_id == ws.id) {
         Some(user) => user,
         None => Actor::system(ws.id),
     };
     if actor.user_id().is_none() && !s.chat_starts.admit(addr, Instant::now()) {
-        return Err(json_error(DeskError::RateLimited(
+        return Err(DeskError::RateLimited(
             "too many chats from this address; try again in a few minutes".into(),
-        )));
+        ));
     }
     let token = new_token()?;
     let command = StartChat {
@@ -199,8 +207,9 @@ async fn start(
         page: body.page,
         token_sha256: sha256_hex(token.as_bytes()),
     };
-    let (chat, messages) = s.desk.execute(&actor, &command).await.map_err(json_error)?;
-    Ok((StatusCode::CREATED, axum::Json(json!({"chat": chat, "token": token, "messages": messages}))).into_response())
+    let (chat, messages) = s.desk.execute(&actor, &command).await?;
+    Ok((StatusCode::CREATED, axum::Json(json!({"chat": chat, "token": token, "messages": messages})))
+        .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,14 +228,14 @@ async fn events(
     let prepared = async {
         let id = chat_id(&id)?;
         let digest = token_digest(&headers)?;
-        let ws = workspace_named(&s, Some(&q.workspace), None).await.map_err(json_error)?;
+        let ws = workspace_named(&s, Some(&q.workspace), None).await?;
         // Check the token before the stream starts, so a wrong one is a plain 404.
-        s.desk.visitor_chat(ws.id, id, &digest, u32::MAX).await.map_err(json_error)?;
-        Ok::<_, Response>((id, digest, ws.id))
+        s.desk.visitor_chat(ws.id, id, &digest, u32::MAX).await?;
+        Ok::<_, DeskError>((id, digest, ws.id))
     };
     let (id, digest, ws) = match prepared.await {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return json_error(e),
     };
     let desk = s.desk.clone();
     live::chat_events(q.after, move |seq| {
@@ -255,13 +264,15 @@ async fn post_message(
         let id = chat_id(&id)?;
         let digest = token_digest(&headers)?;
         let body: MessageBody = parse_body(&body)?;
-        let ws = workspace_named(&s, Some(&q.workspace), None).await.map_err(json_error)?;
-        let command = PostChatMessage { chat: id, from: ChatParty::Visitor { token_sha256: digest }, text: body.text };
-        let message: ChatMessage = s.desk.execute(&Actor::system(ws.id), &command).await.map_err(json_error)?;
-        Ok::<_, Response>((StatusCode::CREATED, axum::Json(message)).into_response())
+        let ws = workspace_named(&s, Some(&q.workspace), None).await?;
+        let command =
+            PostChatMessage { chat: id, from: ChatParty::Visitor { token_sha256: digest }, text: body.text };
+        let message: ChatMessage = s.desk.execute(&Actor::system(ws.id), &command).await?;
+        Ok::<_, DeskError>((StatusCode::CREATED, axum::Json(message)).into_response())
     };
     match run.await {
-        Ok(r) | Err(r) => r,
+        Ok(r) => r,
+        Err(e) => json_error(e),
     }
 }
 
@@ -275,12 +286,13 @@ async fn end_chat(
         check_widget_request(&headers)?;
         let id = chat_id(&id)?;
         let digest = token_digest(&headers)?;
-        let ws = workspace_named(&s, Some(&q.workspace), None).await.map_err(json_error)?;
+        let ws = workspace_named(&s, Some(&q.workspace), None).await?;
         let command = EndChat { chat: id, by: ChatParty::Visitor { token_sha256: digest }, item_type: None };
-        let chat: Chat = s.desk.execute(&Actor::system(ws.id), &command).await.map_err(json_error)?;
-        Ok::<_, Response>(axum::Json(chat).into_response())
+        let chat: Chat = s.desk.execute(&Actor::system(ws.id), &command).await?;
+        Ok::<_, DeskError>(axum::Json(chat).into_response())
     };
     match run.await {
-        Ok(r) | Err(r) => r,
+        Ok(r) => r,
+        Err(e) => json_error(e),
     }
 }

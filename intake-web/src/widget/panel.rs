@@ -79,12 +79,19 @@ fn kb_tab(ws: &str, page: &str, q: &str, hits: &[KbHit], searched: bool) -> Mark
     }
 }
 
-pub(crate) async fn panel(State(s): State<WebState>, Query(q): Query<PanelQuery>, headers: HeaderMap) -> Response {
+pub(crate) async fn panel(
+    State(s): State<WebState>,
+    Query(q): Query<PanelQuery>,
+    headers: HeaderMap,
+) -> Response {
     let actor = s.sessions.actor(&headers).await;
     let ws = match workspace_named(&s, q.workspace.as_deref(), actor.as_ref()).await {
         Ok(ws) => ws,
         Err(e) => {
-            return page_response(StatusCode::NOT_FOUND, html! { p { "This widget is not set up: " (e.to_string()) } });
+            return page_response(
+                StatusCode::NOT_FOUND,
+                html! { p { "This widget is not set up: " (e.to_string()) } },
+            );
         }
     };
     let actor = actor.filter(|a| a.workspace_id == ws.id);

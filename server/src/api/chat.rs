@@ -18,7 +18,11 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, OptionalJson, QueryPairs};
 use crate::state::AppState;
 
-pub async fn list_chats(State(s): State<AppState>, Auth(actor): Auth, q: QueryPairs) -> ApiResult<Json<Vec<Chat>>> {
+pub async fn list_chats(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    q: QueryPairs,
+) -> ApiResult<Json<Vec<Chat>>> {
     q.only(&["status"])?;
     let status = match q.get("status") {
         Some(v) => Some(
@@ -44,7 +48,12 @@ fn after(q: &QueryPairs) -> ApiResult<u32> {
     }
 }
 
-pub async fn get_chat(State(s): State<AppState>, Auth(actor): Auth, id: Param, q: QueryPairs) -> ApiResult<Json<ChatOut>> {
+pub async fn get_chat(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    id: Param,
+    q: QueryPairs,
+) -> ApiResult<Json<ChatOut>> {
     let (chat, messages) = s.desk().chat(&actor, id.id::<ChatId>("chat")?, after(&q)?).await?;
     Ok(Json(ChatOut { chat, messages }))
 }
@@ -88,7 +97,12 @@ pub async fn end_chat(
 
 /// The chat as server-sent events: `message` (each new [`ChatMessage`]) and `chat` (the chat
 /// when its status changes); ends when the chat ends.
-pub async fn chat_stream(State(s): State<AppState>, Auth(actor): Auth, id: Param, q: QueryPairs) -> ApiResult<Response> {
+pub async fn chat_stream(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    id: Param,
+    q: QueryPairs,
+) -> ApiResult<Response> {
     let id: ChatId = id.id("chat")?;
     let from = after(&q)?;
     // Access is checked before the stream starts, so a refusal is an ordinary error response.
@@ -119,7 +133,11 @@ pub struct Snippet {
 }
 
 /// The `<script>` to paste: under `--public-url` when set, else the address this request came to.
-pub async fn widget_snippet(State(s): State<AppState>, Auth(actor): Auth, headers: HeaderMap) -> ApiResult<Json<Snippet>> {
+pub async fn widget_snippet(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    headers: HeaderMap,
+) -> ApiResult<Json<Snippet>> {
     let ws = s.desk().widget_workspace(&actor).await?;
     let base = match &s.sign_in().public_url {
         Some(url) => url.as_str().trim_end_matches('/').to_string(),
@@ -127,10 +145,16 @@ pub async fn widget_snippet(State(s): State<AppState>, Auth(actor): Auth, header
             let host = headers
                 .get(header::HOST)
                 .and_then(|h| h.to_str().ok())
-                .filter(|h| h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')))
+                .filter(|h| {
+                    h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+                })
                 .unwrap_or("localhost");
             format!("http://{host}")
         }
     };
-    Ok(Json(Snippet { snippet: snippet(&base, ws.id), script_url: format!("{base}/widget.js"), workspace: ws.id }))
+    Ok(Json(Snippet {
+        snippet: snippet(&base, ws.id),
+        script_url: format!("{base}/widget.js"),
+        workspace: ws.id,
+    }))
 }

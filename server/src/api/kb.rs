@@ -58,7 +58,11 @@ pub async fn update_category(
     Ok(Json(s.desk().execute(&actor, &UpdateKbCategory { category, patch }).await?))
 }
 
-pub async fn delete_category(State(s): State<AppState>, Auth(actor): Auth, id: Param) -> ApiResult<StatusCode> {
+pub async fn delete_category(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    id: Param,
+) -> ApiResult<StatusCode> {
     s.desk().execute(&actor, &DeleteKbCategory { category: id.id("knowledge base category")? }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -120,7 +124,11 @@ pub async fn update_article(
     Ok(Json(s.desk().execute(&actor, &UpdateArticle { article: id.id("article")?, patch }).await?))
 }
 
-pub async fn publish_article(State(s): State<AppState>, Auth(actor): Auth, id: Param) -> ApiResult<Json<KbArticle>> {
+pub async fn publish_article(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    id: Param,
+) -> ApiResult<Json<KbArticle>> {
     Ok(Json(s.desk().execute(&actor, &UpdateArticle::publish(id.id("article")?, true)).await?))
 }
 
@@ -132,7 +140,11 @@ pub async fn unpublish_article(
     Ok(Json(s.desk().execute(&actor, &UpdateArticle::publish(id.id("article")?, false)).await?))
 }
 
-pub async fn delete_article(State(s): State<AppState>, Auth(actor): Auth, id: Param) -> ApiResult<StatusCode> {
+pub async fn delete_article(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    id: Param,
+) -> ApiResult<StatusCode> {
     s.desk().execute(&actor, &DeleteArticle { article: id.id("article")? }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
