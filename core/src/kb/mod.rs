@@ -130,6 +130,15 @@ fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
 }
 
+/// How often `term` (lowercase, alphanumeric) starts a word of `text` (lowercased).
+fn word_prefix_hits(text: &str, term: &str) -> u32 {
+    let hits = text
+        .match_indices(term)
+        .filter(|(at, _)| text[..*at].chars().next_back().is_none_or(|c| !c.is_alphanumeric()))
+        .count();
+    u32::try_from(hits).unwrap_or(u32::MAX)
+}
+
 /// Ranks `articles` (already limited to what the reader may see) against `query`: every query
 /// word must occur in the title or body (as a word prefix); a title match weighs five times a body
 /// match. Ties go to the most recently updated article.
@@ -141,16 +150,16 @@ pub fn search(articles: Vec<KbArticle>, query: &str, limit: usize) -> Vec<KbHit>
     let mut hits: Vec<KbHit> = articles
         .into_iter()
         .filter_map(|article| {
-            let title = words(&article.title);
-            let body = words(&article.text);
+            let title = article.title.to_lowercase();
+            let body = article.text.to_lowercase();
             let mut score = 0u32;
             for term in &terms {
-                let t = title.iter().filter(|w| w.starts_with(term.as_str())).count() as u32;
-                let b = body.iter().filter(|w| w.starts_with(term.as_str())).count() as u32;
+                let t = word_prefix_hits(&title, term);
+                let b = word_prefix_hits(&body, term);
                 if t + b == 0 {
                     return None;
                 }
-                score += 5 * t + b;
+                score = score.saturating_add(t.saturating_mul(5).saturating_add(b));
             }
             let excerpt = excerpt(&article.text, &terms[0]);
             Some(KbHit { article, score, excerpt })
