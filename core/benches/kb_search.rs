@@ -63,7 +63,7 @@ fn article(n: u64, rng: &mut u64) -> KbArticle {
         title: title.join(" "),
         html: String::new(),
         text: text.join(" "),
-        visibility: if n % 4 == 0 { KbVisibility::Internal } else { KbVisibility::Public },
+        visibility: if n.is_multiple_of(4) { KbVisibility::Internal } else { KbVisibility::Public },
         published: true,
         author: None,
         created_at: at,
