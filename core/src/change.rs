@@ -8,6 +8,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::automation::{AutomationRun, AutomationState, Rule};
+use crate::chat::{Chat, ChatMessage};
 use crate::conversation::{Attachment, Message};
 use crate::credentials::{Credential, Session, SignInLink};
 use crate::event::{EventData, NewEvent};
@@ -15,6 +16,7 @@ use crate::flows::{Flow, FlowPollState, FlowRun, HookEndpoint};
 use crate::hierarchy::{Folder, Portfolio, Project, Workspace};
 use crate::ids::{ItemId, JobId, WorkspaceId};
 use crate::item::{ActorRef, Item, ItemLink, ItemType};
+use crate::kb::{KbArticle, KbCategory};
 use crate::mail::{InboundMail, MailSettings, OutboundMail};
 use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
 use crate::people::{ApiToken, Notification, Organization, Team, User};
@@ -67,10 +69,14 @@ pub enum RecordKind {
     Report,
     PluginInstallation,
     PluginState,
+    KbCategory,
+    KbArticle,
+    Chat,
+    ChatMessage,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 38] = [
+    pub const ALL: [RecordKind; 42] = [
         RecordKind::Workspace,
         RecordKind::Portfolio,
         RecordKind::Project,
@@ -109,6 +115,10 @@ impl RecordKind {
         RecordKind::Report,
         RecordKind::PluginInstallation,
         RecordKind::PluginState,
+        RecordKind::KbCategory,
+        RecordKind::KbArticle,
+        RecordKind::Chat,
+        RecordKind::ChatMessage,
     ];
 
     /// The table holding this kind in both backends.
@@ -152,6 +162,10 @@ impl RecordKind {
             RecordKind::Report => "scheduled_reports",
             RecordKind::PluginInstallation => "plugin_installations",
             RecordKind::PluginState => "plugin_state",
+            RecordKind::KbCategory => "kb_categories",
+            RecordKind::KbArticle => "kb_articles",
+            RecordKind::Chat => "chats",
+            RecordKind::ChatMessage => "chat_messages",
         }
     }
 
@@ -195,6 +209,10 @@ impl RecordKind {
             RecordKind::Report => "scheduled report",
             RecordKind::PluginInstallation => "plugin installation",
             RecordKind::PluginState => "plugin state entry",
+            RecordKind::KbCategory => "knowledge base category",
+            RecordKind::KbArticle => "article",
+            RecordKind::Chat => "chat",
+            RecordKind::ChatMessage => "chat message",
         }
     }
 }
@@ -242,6 +260,10 @@ pub enum Record {
     Report(ScheduledReport),
     PluginInstallation(PluginInstallation),
     PluginState(PluginState),
+    KbCategory(KbCategory),
+    KbArticle(KbArticle),
+    Chat(Chat),
+    ChatMessage(ChatMessage),
 }
 
 macro_rules! record_accessors {
@@ -316,7 +338,11 @@ record_accessors!(
     HookEndpoint,
     Report,
     PluginInstallation,
-    PluginState
+    PluginState,
+    KbCategory,
+    KbArticle,
+    Chat,
+    ChatMessage
 );
 
 impl Record {
@@ -330,6 +356,8 @@ impl Record {
     /// item, a link's `from` item, a notification's or token's user, an inbound mail's item, a
     /// project membership's user, a join request's project, a personal calendar's user, a time
     /// entry's item, a saved view's owner, a plugin state entry's installation.
+    /// entry's item, a saved view's owner, an article's category, a chat's signed-in requester, a
+    /// chat message's chat.
     pub fn parent(&self) -> Option<Uuid> {
         match self {
             Record::Workspace(_)
@@ -349,6 +377,7 @@ impl Record {
             Record::FlowRun(r) => Some(r.flow.as_uuid()),
             Record::FlowPollState(s) => Some(s.flow.as_uuid()),
             Record::PluginInstallation(_) => None,
+            Record::KbCategory(_) => None,
             Record::Portfolio(p) => p.parent.map(|p| p.as_uuid()),
             Record::Project(p) => p.portfolio.map(|p| p.as_uuid()),
             Record::Folder(f) => Some(f.project.as_uuid()),
@@ -373,6 +402,9 @@ impl Record {
             Record::Report(r) => Some(r.owner.as_uuid()),
             // Listed and removed with their installation.
             Record::PluginState(s) => Some(s.installation.as_uuid()),
+            Record::KbArticle(a) => a.category.map(|c| c.as_uuid()),
+            Record::Chat(c) => c.requester.map(|u| u.as_uuid()),
+            Record::ChatMessage(m) => Some(m.chat.as_uuid()),
         }
     }
 }

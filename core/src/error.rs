@@ -37,6 +37,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("already exists: {0}")]
     Duplicate(String),
+    /// Too many requests of one kind in a while (an anonymous visitor's chat messages).
+    #[error("rate limited: {0}")]
+    RateLimited(String),
     #[error("too large: {what} is {size} bytes, the limit is {limit}")]
     TooLarge { what: String, size: u64, limit: u64 },
     #[error("not found: {0}")]
@@ -58,6 +61,9 @@ pub enum DeskError {
     Forbidden(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Too many requests of one kind in a while (an anonymous visitor's chat messages).
+    #[error("rate limited: {0}")]
+    RateLimited(String),
     #[error("too large: {what} is {size} bytes, the limit is {limit}")]
     TooLarge { what: String, size: u64, limit: u64 },
     #[error(transparent)]

@@ -114,6 +114,11 @@ ids! {
     PluginInstallationId,
     /// One key of a plugin installation's state: derived from the installation and the key.
     PluginStateId,
+    KbCategoryId,
+    KbArticleId,
+    /// A live chat from the widget.
+    ChatId,
+    ChatMessageId,
 }
 
 /// Where new ids come from. The server uses time-ordered UUIDv7; tests use a counter so that

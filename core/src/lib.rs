@@ -7,6 +7,7 @@
 pub mod access;
 pub mod automation;
 pub mod change;
+pub mod chat;
 pub mod commands;
 pub mod conversation;
 pub mod credentials;
@@ -22,6 +23,7 @@ pub mod ids;
 pub mod import;
 pub mod item;
 pub mod job;
+pub mod kb;
 pub mod mail;
 pub mod membership;
 pub mod patch;

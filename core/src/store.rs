@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::automation::{AutomationRun, AutomationState, Rule};
 use crate::change::{ChangeSet, CommitReceipt, Record, RecordKind};
+use crate::chat::{Chat, ChatMessage};
 use crate::conversation::Attachment;
 use crate::conversation::Message;
 use crate::credentials::{Credential, Session, SignInLink, Throttle, ThrottlePolicy};
@@ -29,6 +30,7 @@ use crate::ids::{
     FolderId, ItemId, ItemTypeId, JobId, OrganizationId, ProjectId, TokenId, UserId, WorkspaceId,
 };
 use crate::item::{Assignee, Item, ItemKind, ItemLink, ItemType, Priority};
+use crate::kb::{KbArticle, KbCategory};
 use crate::mail::{InboundMail, MailSettings, OutboundMail, OutboundStatus};
 use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
 use crate::people::{ApiToken, Notification, Organization, Team, User};
@@ -565,6 +567,10 @@ typed_records! {
     ScheduledReport => Report,
     PluginInstallation => PluginInstallation,
     PluginState => PluginState,
+    KbCategory => KbCategory,
+    KbArticle => KbArticle,
+    Chat => Chat,
+    ChatMessage => ChatMessage,
 }
 
 fn wrong_kind(kind: RecordKind) -> StoreError {

@@ -20,7 +20,9 @@ pub mod portal;
 pub mod state;
 pub mod widget;
 
-pub use state::{PortalSession, SignInPort, SignInRefused, SignedIn, WebLimits, WebState};
+pub use state::{
+    NoSessions, NoSignIn, PortalSession, Sessions, SignInPort, SignInRefused, SignedIn, WebLimits, WebState,
+};
 
 /// The web channel's routes, to be merged into the server's router.
 pub fn router(state: WebState) -> Router {

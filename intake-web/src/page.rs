@@ -65,6 +65,7 @@ impl From<DeskError> for PageError {
             DeskError::Conflict(_) => {
                 PageError::new(StatusCode::CONFLICT, "Something changed meanwhile; try again.")
             }
+            DeskError::RateLimited(why) => PageError::new(StatusCode::TOO_MANY_REQUESTS, why),
             DeskError::Store(e) => {
                 tracing::error!(error = %e, "a portal page failed");
                 PageError::new(

@@ -76,6 +76,66 @@ pub trait SignInPort: Send + Sync + 'static {
     async fn default_workspace(&self) -> Option<WorkspaceId>;
 }
 
+/// Nobody can sign in: for embedders that serve only open forms, the knowledge base and the
+/// widget to anonymous visitors.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSignIn;
+
+#[async_trait::async_trait]
+impl SignInPort for NoSignIn {
+    async fn session(&self, _: WorkspaceId, _: &HeaderMap) -> Option<PortalSession> {
+        None
+    }
+
+    async fn password(
+        &self,
+        _: WorkspaceId,
+        _: &str,
+        _: &str,
+        _: Option<IpAddr>,
+        _: &HeaderMap,
+    ) -> Result<SignedIn, SignInRefused> {
+        Err(SignInRefused::Unavailable("signing in is not available here".into()))
+    }
+
+    async fn request_link(&self, _: WorkspaceId, _: &str, _: &str) -> Result<(), SignInRefused> {
+        Err(SignInRefused::Unavailable("signing in is not available here".into()))
+    }
+
+    async fn use_link(&self, _: WorkspaceId, _: &str, _: &HeaderMap) -> Result<SignedIn, SignInRefused> {
+        Err(SignInRefused::Unavailable("signing in is not available here".into()))
+    }
+
+    async fn sign_out(&self, _: &HeaderMap) -> HeaderValue {
+        HeaderValue::from_static("tandem_session=; Path=/; Max-Age=0")
+    }
+
+    async fn default_workspace(&self) -> Option<WorkspaceId> {
+        None
+    }
+}
+
+/// Who is signed in, as the server decides it (its session cookie), in any workspace: the
+/// knowledge base and the widget learn the workspace from the session.
+///
+/// Contract: `actor` returns the live session's user (active account) or `None`; it never
+/// checks a CSRF token, so a caller must not change anything on this answer alone.
+#[async_trait::async_trait]
+pub trait Sessions: Send + Sync + std::fmt::Debug {
+    async fn actor(&self, headers: &HeaderMap) -> Option<Actor>;
+}
+
+/// Nobody is ever signed in (pages for anonymous visitors only).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSessions;
+
+#[async_trait::async_trait]
+impl Sessions for NoSessions {
+    async fn actor(&self, _: &HeaderMap) -> Option<Actor> {
+        None
+    }
+}
+
 /// Limits against abuse. Uploads are also bounded by the `Desk`'s attachment limit.
 #[derive(Debug, Clone)]
 pub struct WebLimits {
@@ -109,6 +169,10 @@ pub struct WebState {
     pub form_key: Arc<[u8; 32]>,
     pub limits: WebLimits,
     pub(crate) rate: Arc<RateLimiter>,
+    /// Who is signed in for the knowledge base and the widget, whatever the workspace.
+    pub sessions: Arc<dyn Sessions>,
+    /// Chats started per client address (the widget's anonymous visitors).
+    pub(crate) chat_starts: Arc<crate::widget::limit::Window>,
 }
 
 impl std::fmt::Debug for WebState {
@@ -122,7 +186,21 @@ impl std::fmt::Debug for WebState {
 
 impl WebState {
     pub fn new(desk: Desk, sign_in: Arc<dyn SignInPort>, form_key: [u8; 32], limits: WebLimits) -> Self {
-        Self { desk, sign_in, form_key: Arc::new(form_key), limits, rate: Arc::new(RateLimiter::default()) }
+        Self {
+            desk,
+            sign_in,
+            form_key: Arc::new(form_key),
+            limits,
+            rate: Arc::new(RateLimiter::default()),
+            sessions: Arc::new(NoSessions),
+            chat_starts: Arc::default(),
+        }
+    }
+
+    /// Uses `sessions` to recognise signed-in readers of the knowledge base and the widget.
+    pub fn with_sessions(mut self, sessions: Arc<dyn Sessions>) -> Self {
+        self.sessions = sessions;
+        self
     }
 
     /// The largest request body: the files at their limit plus the form's text.

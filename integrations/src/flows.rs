@@ -124,7 +124,9 @@ fn desk_error(e: DeskError) -> StepError {
     match e {
         DeskError::Invalid(_) | DeskError::TooLarge { .. } => err(ErrorClass::InvalidInput, e.to_string()),
         DeskError::NotFound(_) | DeskError::Forbidden(_) => err(ErrorClass::Fatal, e.to_string()),
-        DeskError::Conflict(_) | DeskError::Store(_) => err(ErrorClass::Retryable, e.to_string()),
+        DeskError::Conflict(_) | DeskError::Store(_) | DeskError::RateLimited(_) => {
+            err(ErrorClass::Retryable, e.to_string())
+        }
     }
 }
 

@@ -126,7 +126,9 @@ impl From<DeskError> for Failed {
         match e {
             DeskError::Invalid(i) => Failed::new(EXIT_INVALID, format!("{}: {}", i.field, i.reason)),
             DeskError::NotFound(what) => Failed::new(EXIT_NOT_FOUND, format!("{what} not found")),
-            DeskError::Forbidden(why) | DeskError::Conflict(why) => Failed::new(EXIT_REFUSED, why),
+            DeskError::Forbidden(why) | DeskError::Conflict(why) | DeskError::RateLimited(why) => {
+                Failed::new(EXIT_REFUSED, why)
+            }
             DeskError::TooLarge { what, .. } => Failed::new(EXIT_INVALID, format!("{what} is too large")),
             DeskError::Store(e) => Failed::new(EXIT_STORAGE, format!("the database failed: {e}")),
         }

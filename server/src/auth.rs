@@ -202,3 +202,41 @@ impl FromRequestParts<AppState> for Auth {
         Caller::from_request_parts(parts, state).await.map(|c| Auth(c.actor))
     }
 }
+
+/// The caller when there is one: a request without credentials is anonymous (`None`); one with
+/// credentials that fail is refused like anywhere else. For routes anyone may call whose answer
+/// depends on who calls (the knowledge base).
+#[derive(Debug, Clone)]
+pub struct MaybeAuth(pub Option<Actor>);
+
+impl FromRequestParts<AppState> for MaybeAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if bearer(parts)?.is_none() && sign_in::session_secret(&parts.headers).is_none() {
+            return Ok(MaybeAuth(None));
+        }
+        Caller::from_request_parts(parts, state).await.map(|c| MaybeAuth(Some(c.actor)))
+    }
+}
+
+/// The signed-in user behind a request's session cookie, for the pages outside the API
+/// (`tandem-intake-web`). Read as for a `GET`: no CSRF token is checked, so what a page does
+/// with this actor must not change anything on the cookie's word alone.
+pub async fn session_actor(state: &AppState, headers: &axum::http::HeaderMap) -> Option<Actor> {
+    let secret = sign_in::session_secret(headers)?.to_string();
+    let (mut parts, ()) = axum::http::Request::new(()).into_parts();
+    parts.headers = headers.clone();
+    by_session(&parts, state, &secret).await.ok().map(|c| c.actor)
+}
+
+/// The server's session cookie as `tandem-intake-web` sees it (its `Sessions` port).
+#[derive(Debug, Clone)]
+pub struct BrowserSessions(pub AppState);
+
+#[async_trait::async_trait]
+impl tandem_intake_web::Sessions for BrowserSessions {
+    async fn actor(&self, headers: &axum::http::HeaderMap) -> Option<Actor> {
+        session_actor(&self.0, headers).await
+    }
+}

@@ -92,6 +92,9 @@ impl From<DeskError> for ApiError {
             DeskError::NotFound(what) => ApiError::not_found(what),
             DeskError::Forbidden(reason) => ApiError::forbidden(reason),
             DeskError::Conflict(reason) => ApiError::conflict(reason),
+            DeskError::RateLimited(reason) => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", reason)
+            }
             DeskError::TooLarge { what, size, limit } => {
                 ApiError::too_large(format!("{what} is {size} bytes; the limit is {limit} bytes"))
             }

@@ -126,6 +126,8 @@ pub async fn web_state(state: &AppState, limits: WebLimits) -> anyhow::Result<We
 /// Everything `tandem serve` answers: the API under `/api/v1` and the web pages (`/portal`,
 /// `/forms`).
 pub async fn app(state: AppState) -> anyhow::Result<Router> {
-    let web = web_state(&state, WebLimits::default()).await?;
+    let web = web_state(&state, WebLimits::default())
+        .await?
+        .with_sessions(std::sync::Arc::new(crate::auth::BrowserSessions(state.clone())));
     Ok(tandem_intake_web::router(web).merge(crate::router(state)))
 }

@@ -316,7 +316,10 @@ impl World {
                 || p.starts_with("/jobs/")
                 || p.starts_with("/views/")
                 || p.starts_with("/reports/")
-                || p.starts_with("/time-entries/") =>
+                || p.starts_with("/time-entries/")
+                || p.starts_with("/kb/")
+                || p.starts_with("/chats/")
+                || p.starts_with("/me/chats/") =>
             {
                 nothing
             }
@@ -449,6 +452,15 @@ impl World {
             ("PATCH", "/time-entries/{id}") => json(json!({"minutes": 20})),
             ("POST", "/time-entries/{id}/approve") => Payload::None,
             ("POST", "/time-entries/{id}/reject") => json(json!({"reason": "Wrong item"})),
+            ("POST", "/kb/categories") => json(json!({"name": format!("Pumps {unique}")})),
+            ("PATCH", "/kb/categories/{id}") => json(json!({"name": "Filters"})),
+            ("POST", "/kb/articles") => json(
+                json!({"title": "Cleaning the pump", "body": {"format": "text", "content": "Unplug it."}}),
+            ),
+            ("PATCH", "/kb/articles/{id}") => json(json!({"title": "Cleaning the filter"})),
+            ("POST", "/kb/articles/{id}/publish" | "/kb/articles/{id}/unpublish") => Payload::None,
+            ("POST", "/chats/{id}/take" | "/chats/{id}/end") => Payload::None,
+            ("POST", "/chats/{id}/messages") => json(json!({"text": "How can I help?"})),
             (method, path) => {
                 panic!("{method} {path}: the matrix has no request body for this route; add one")
             }

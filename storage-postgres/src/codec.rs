@@ -56,6 +56,10 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::Report => Record::Report(decode_as(kind, doc)?),
         RecordKind::PluginInstallation => Record::PluginInstallation(decode_as(kind, doc)?),
         RecordKind::PluginState => Record::PluginState(decode_as(kind, doc)?),
+        RecordKind::KbCategory => Record::KbCategory(decode_as(kind, doc)?),
+        RecordKind::KbArticle => Record::KbArticle(decode_as(kind, doc)?),
+        RecordKind::Chat => Record::Chat(decode_as(kind, doc)?),
+        RecordKind::ChatMessage => Record::ChatMessage(decode_as(kind, doc)?),
     })
 }
 
@@ -99,6 +103,10 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::Report(r) => serde_json::to_string(r),
         Record::PluginInstallation(r) => serde_json::to_string(r),
         Record::PluginState(r) => serde_json::to_string(r),
+        Record::KbCategory(r) => serde_json::to_string(r),
+        Record::KbArticle(r) => serde_json::to_string(r),
+        Record::Chat(r) => serde_json::to_string(r),
+        Record::ChatMessage(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }

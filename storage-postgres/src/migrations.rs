@@ -28,10 +28,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (11, "plugins", include_str!("../migrations/0011_plugins.sql")),
     (12, "flows", include_str!("../migrations/0012_flows.sql")),
     (13, "reports", include_str!("../migrations/0013_reports.sql")),
+    (15, "kb_chat", include_str!("../migrations/0015_kb_chat.sql")),
 ];
 
 /// The latest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 15;
 
 #[derive(Debug)]
 struct Embedded;

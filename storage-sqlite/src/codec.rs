@@ -53,6 +53,10 @@ pub fn decode(kind: RecordKind, doc: &str) -> Result<Record, StoreError> {
         RecordKind::Report => Record::Report(from_doc(kind, doc)?),
         RecordKind::PluginInstallation => Record::PluginInstallation(from_doc(kind, doc)?),
         RecordKind::PluginState => Record::PluginState(from_doc(kind, doc)?),
+        RecordKind::KbCategory => Record::KbCategory(from_doc(kind, doc)?),
+        RecordKind::KbArticle => Record::KbArticle(from_doc(kind, doc)?),
+        RecordKind::Chat => Record::Chat(from_doc(kind, doc)?),
+        RecordKind::ChatMessage => Record::ChatMessage(from_doc(kind, doc)?),
     })
 }
 
@@ -100,6 +104,10 @@ pub fn encode(record: &Record) -> Result<String, StoreError> {
         Record::Report(r) => serde_json::to_string(r),
         Record::PluginInstallation(r) => serde_json::to_string(r),
         Record::PluginState(r) => serde_json::to_string(r),
+        Record::KbCategory(r) => serde_json::to_string(r),
+        Record::KbArticle(r) => serde_json::to_string(r),
+        Record::Chat(r) => serde_json::to_string(r),
+        Record::ChatMessage(r) => serde_json::to_string(r),
     };
     json.map_err(|e| StoreError::Corrupt(format!("cannot encode a {}: {e}", record.kind().label())))
 }

@@ -62,10 +62,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/0011_plugins.sql")),
     (12, include_str!("../migrations/0012_flows.sql")),
     (13, include_str!("../migrations/0013_reports.sql")),
+    (15, include_str!("../migrations/0015_kb_chat.sql")),
 ];
 
 /// The latest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 15;
 
 pub struct SqliteStore {
     path: PathBuf,

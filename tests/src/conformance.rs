@@ -1525,6 +1525,10 @@ macro_rules! conformance_suite {
         $crate::stamp!($harness; conformance_plugins;
             plugin_installations_and_state,
         );
+        $crate::stamp!($harness; conformance_kb;
+            kb_and_chat_records_are_stored,
+            kb_visibility_and_chats_through_desk,
+        );
     };
 }
 

@@ -14,6 +14,7 @@ pub mod backends;
 pub mod browser;
 pub mod conformance;
 pub mod conformance_access;
+pub mod conformance_kb;
 pub mod conformance_plugins;
 pub mod fixture;
 pub mod scenarios;

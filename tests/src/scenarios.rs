@@ -43,6 +43,7 @@ fn kind_of(e: &DeskError) -> &'static str {
         DeskError::NotFound(_) => "not_found",
         DeskError::Forbidden(_) => "forbidden",
         DeskError::Conflict(_) => "conflict",
+        DeskError::RateLimited(_) => "rate_limited",
         DeskError::TooLarge { .. } => "too_large",
         DeskError::Store(_) => "store",
     }

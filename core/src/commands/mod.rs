@@ -2,10 +2,12 @@
 
 mod access;
 mod automation;
+mod chat;
 mod conversation;
 mod flows;
 mod import;
 mod items;
+mod kb;
 mod mail;
 mod notify;
 mod people;
@@ -28,6 +30,7 @@ pub use automation::{
     CreateRule, DeleteRule, DeliverAutomation, DryRun, FireTimedRule, ReorderRules, RulePatch, RunFilter,
     TimedState, UpdateRule,
 };
+pub use chat::{ChatParty, ChatState, EndChat, EndChatState, PostChatMessage, StartChat, TakeChat};
 pub use conversation::{AddAttachment, MarkNotificationRead, NewFile, PostMessage, Posted};
 pub use flows::{
     CreateFlow, CreateHookEndpoint, DeleteFlow, DeleteHookEndpoint, FlowsRelayed, Polled, RecordFlowStep,
@@ -39,6 +42,10 @@ pub(crate) use items::move_to_status;
 pub use items::{
     ChangeFollowers, ConvertItem, CreateItem, ItemPatch, LinkItems, SetAssignees, TransitionItem,
     TransitionTo, UnlinkItems, UpdateItem,
+};
+pub use kb::{
+    ArticlePatch, ArticleRefs, CreateArticle, CreateKbCategory, DeleteArticle, DeleteKbCategory,
+    KbCategoryPatch, UpdateArticle, UpdateKbCategory,
 };
 pub use mail::{ConfigureMail, MailState, ReceiveEmail, Received};
 pub use notify::{

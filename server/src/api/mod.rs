@@ -4,9 +4,11 @@
 
 mod access;
 mod automations;
+mod chat;
 mod conversation;
 mod flows;
 mod items;
+mod kb;
 mod mail;
 mod ops;
 mod people;
@@ -290,6 +292,28 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
         route(M::POST, "/automations/{id}/enable", Ws(ManageStructure), automations::enable_rule),
         route(M::POST, "/automations/{id}/disable", Ws(ManageStructure), automations::disable_rule),
         route(M::DELETE, "/automations/{id}", Ws(ManageStructure), automations::delete_rule),
+        // Knowledge base: anyone reads what the article's visibility lets them; agents write
+        route(M::GET, "/kb/categories", Public, kb::list_categories),
+        route(M::POST, "/kb/categories", Staff, kb::create_category),
+        route(M::PATCH, "/kb/categories/{id}", Staff, kb::update_category),
+        route(M::DELETE, "/kb/categories/{id}", Staff, kb::delete_category),
+        route(M::GET, "/kb/articles", Public, kb::list_articles),
+        route(M::POST, "/kb/articles", Staff, kb::create_article),
+        route(M::GET, "/kb/articles/{id}", Public, kb::get_article),
+        route(M::PATCH, "/kb/articles/{id}", Staff, kb::update_article),
+        route(M::POST, "/kb/articles/{id}/publish", Staff, kb::publish_article),
+        route(M::POST, "/kb/articles/{id}/unpublish", Staff, kb::unpublish_article),
+        route(M::DELETE, "/kb/articles/{id}", Staff, kb::delete_article),
+        // Live chat (visitors chat through the widget's own routes) and the widget snippet
+        route(M::GET, "/chats", Staff, chat::list_chats),
+        route(M::GET, "/chats/{id}", Staff, chat::get_chat),
+        route(M::GET, "/chats/{id}/stream", Staff, chat::chat_stream),
+        route(M::POST, "/chats/{id}/take", Staff, chat::take_chat),
+        route(M::POST, "/chats/{id}/messages", Staff, chat::post_chat_message),
+        route(M::POST, "/chats/{id}/end", Staff, chat::end_chat),
+        route(M::GET, "/me/chats", SignedIn, chat::my_chats),
+        route(M::GET, "/me/chats/{id}", SignedIn, chat::my_chat),
+        route(M::GET, "/widget/snippet", Ws(ManageStructure), chat::widget_snippet),
         // Outgoing webhooks
         route(M::GET, "/webhooks", Ws(ManageStructure), webhooks::list_webhooks),
         route(M::POST, "/webhooks", Ws(ManageStructure), webhooks::create_webhook),
@@ -331,13 +355,13 @@ pub fn routes() -> Vec<Route> {
     table().into_iter().map(|(route, _)| route).collect()
 }
 
-/// The whole HTTP API.
+/// The whole HTTP API (`app` in `portal.rs` adds the web channel beside it).
 pub fn router(state: AppState) -> Router {
     let body_limit = state.body_limit();
     let api = table().into_iter().fold(Router::new(), |api, (route, handler)| api.route(route.path, handler));
-
+    let api = Router::new().nest("/api/v1", api).with_state(state.clone());
     Router::new()
-        .nest("/api/v1", api)
+        .merge(api)
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -347,5 +371,4 @@ pub fn router(state: AppState) -> Router {
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
-        .with_state(state)
 }

@@ -1,7 +1,0 @@
-use axum::Router;
-
-use crate::WebState;
-
-pub(crate) fn routes() -> Router<WebState> {
-    Router::new()
-}
