@@ -576,7 +576,10 @@ impl Command for RelayFlowEvents {
         let mut runs = 0;
         for event in s.events.iter().filter(|e| starts_flows(e)) {
             let Some(item) = event.item.and_then(|i| s.items.get(&i)) else { continue };
-            for flow in s.flows.iter().filter(|f| f.created_at <= event.at) {
+            // Event times are stored to the millisecond.
+            for flow in
+                s.flows.iter().filter(|f| f.created_at.timestamp_millis() <= event.at.timestamp_millis())
+            {
                 let FlowTrigger::Event { on } = &flow.trigger else { continue };
                 if !trigger_matches(on, &event.data, item, event.actor, None, None) {
                     continue;
