@@ -18,8 +18,8 @@ use crate::mail::{InboundMail, MailSettings, OutboundMail};
 use crate::membership::{JoinRequest, PortalSettings, ProjectMember};
 use crate::people::{ApiToken, Notification, Organization, Team, User};
 use crate::planning::WorkCalendar;
-use crate::timesheet::TimeEntry;
 use crate::reports::ScheduledReport;
+use crate::timesheet::TimeEntry;
 use crate::views::SavedView;
 use crate::webhook::{EventCursor, Webhook};
 

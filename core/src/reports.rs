@@ -94,8 +94,7 @@ impl ReportSchedule {
             }
             ReportSchedule::Cron { expression } => Cron::parse(expression)?,
         };
-        cron.next_after(after)
-            .ok_or_else(|| Invalid::new("schedule", "never fires in the next five years"))
+        cron.next_after(after).ok_or_else(|| Invalid::new("schedule", "never fires in the next five years"))
     }
 }
 
@@ -268,7 +267,10 @@ mod tests {
             (ReportSchedule::Day { at: "08:00".into() }, "2026-03-03T08:00:00Z"),
             (ReportSchedule::Day { at: "12:30".into() }, "2026-03-02T12:30:00Z"),
             (ReportSchedule::Day { at: "12:00".into() }, "2026-03-03T12:00:00Z"),
-            (ReportSchedule::Week { days: vec![Weekday::Fri, Weekday::Mon], at: "07:15".into() }, "2026-03-06T07:15:00Z"),
+            (
+                ReportSchedule::Week { days: vec![Weekday::Fri, Weekday::Mon], at: "07:15".into() },
+                "2026-03-06T07:15:00Z",
+            ),
             (ReportSchedule::Cron { expression: "*/20 9-17 * * 1-5".into() }, "2026-03-02T12:20:00Z"),
             (ReportSchedule::Cron { expression: "0 6 1 * *".into() }, "2026-04-01T06:00:00Z"),
             (ReportSchedule::Cron { expression: "0 6 13 * 5".into() }, "2026-03-06T06:00:00Z"),
@@ -291,7 +293,9 @@ mod tests {
             (ReportSchedule::Cron { expression: "0 0 31 2 *".into() }, "schedule"),
         ];
         for (schedule, field) in cases {
-            let e = schedule.validate().and_then(|()| schedule.next_after(at("2026-03-02T12:00:00Z")).map(|_| ()));
+            let e = schedule
+                .validate()
+                .and_then(|()| schedule.next_after(at("2026-03-02T12:00:00Z")).map(|_| ()));
             assert_eq!(e.unwrap_err().field, field, "{schedule:?}");
         }
         assert_eq!(validate_recipients(&[]).unwrap_err().field, "recipients");
@@ -302,9 +306,13 @@ mod tests {
 
 impl crate::desk::Desk {
     /// The reports the reader may see: their own; administrators see every one.
-    pub async fn reports(&self, actor: &crate::access::Actor) -> Result<Vec<ScheduledReport>, crate::error::DeskError> {
+    pub async fn reports(
+        &self,
+        actor: &crate::access::Actor,
+    ) -> Result<Vec<ScheduledReport>, crate::error::DeskError> {
         let all: Vec<ScheduledReport> =
-            crate::store::list(self.store().as_ref(), actor.workspace_id, &crate::store::RecordQuery::all()).await?;
+            crate::store::list(self.store().as_ref(), actor.workspace_id, &crate::store::RecordQuery::all())
+                .await?;
         Ok(all.into_iter().filter(|r| sees(actor, r)).collect())
     }
 
@@ -327,7 +335,8 @@ impl crate::desk::Desk {
         now: DateTime<Utc>,
     ) -> Result<Vec<ReportId>, crate::error::DeskError> {
         let all: Vec<ScheduledReport> =
-            crate::store::list(self.store().as_ref(), actor.workspace_id, &crate::store::RecordQuery::all()).await?;
+            crate::store::list(self.store().as_ref(), actor.workspace_id, &crate::store::RecordQuery::all())
+                .await?;
         Ok(all.into_iter().filter(|r| r.enabled && r.next_run <= now).map(|r| r.id).collect())
     }
 }

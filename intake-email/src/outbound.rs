@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::header::ContentType;
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox as LettreMailbox, MultiPart};
 use tandem_core::mail::{MailClass, MailTemplate};
 
@@ -246,11 +246,7 @@ pub fn builtin_template(name: &str) -> Option<MailTemplate> {
             "Open this link to sign in to {{workspace}}:\n\n{{link}}\n\nIt works once and expires soon. If you did not ask for it, ignore this mail.",
             "<p>Open this link to sign in to {{workspace}}:</p><p><a href=\"{{link}}\">{{link}}</a></p><p style=\"color:#666\">It works once and expires soon. If you did not ask for it, ignore this mail.</p>",
         ),
-        "scheduled_report" => t(
-            "{{title}}",
-            "{{body}}\n\n-- \n{{workspace}}",
-            "<p>{{body}}</p>",
-        ),
+        "scheduled_report" => t("{{title}}", "{{body}}\n\n-- \n{{workspace}}", "<p>{{body}}</p>"),
         _ => return None,
     })
 }

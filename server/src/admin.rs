@@ -142,7 +142,10 @@ pub async fn run(
     result
 }
 
-pub(crate) async fn resolve_workspace(desk: &Desk, wanted: Option<WorkspaceId>) -> Result<WorkspaceId, Failed> {
+pub(crate) async fn resolve_workspace(
+    desk: &Desk,
+    wanted: Option<WorkspaceId>,
+) -> Result<WorkspaceId, Failed> {
     let store = desk.store().as_ref();
     match wanted {
         Some(ws) => store::get::<Workspace>(store, ws, ws.0)

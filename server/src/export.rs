@@ -89,7 +89,11 @@ pub fn xlsx(table: &Table) -> Result<Vec<u8>, XlsxError> {
 /// The table as an HTML fragment, every cell escaped.
 pub fn html(table: &Table) -> String {
     let esc = |s: &str| {
-        s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&#39;")
     };
     let mut out = String::from("<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\">\n<thead><tr>");
     for c in &table.columns {
@@ -130,8 +134,15 @@ mod tests {
     fn names_and_html_are_safe() {
         assert_eq!(file_name("Hospital IT: open / urgent", "csv"), "Hospital-IT-open-urgent.csv");
         assert_eq!(file_name("", "xlsx"), "export.xlsx");
-        assert_eq!(sheet_name("A [b]: c*?/\\ d that is a very long name indeed"), "A b c d that is a very long na");
-        let t = Table { name: "t".into(), columns: vec!["<b>".into()], rows: vec![vec![json!("<script>x</script>")]] };
+        assert_eq!(
+            sheet_name("A [b]: c*?/\\ d that is a very long name indeed"),
+            "A b c d that is a very long na"
+        );
+        let t = Table {
+            name: "t".into(),
+            columns: vec!["<b>".into()],
+            rows: vec![vec![json!("<script>x</script>")]],
+        };
         let h = html(&t);
         assert!(h.contains("&lt;script&gt;x&lt;/script&gt;") && !h.contains("<script>"), "{h}");
     }

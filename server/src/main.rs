@@ -13,10 +13,10 @@ use tandem_intake_email::smtp::Protocol;
 use tandem_intake_email::{DeliveryConfig, IntakeLimits};
 use tandem_server::admin::{self, AdminCommand};
 use tandem_server::mail::OutboundConfig;
-use tandem_server::transfer::{self, TransferCommand};
 use tandem_server::serve::{
     JobsConfig, LogFormat, MailListen, ServeConfig, init_logging, mail_ingest, migrate, serve,
 };
+use tandem_server::transfer::{self, TransferCommand};
 use tandem_server::{BackendOptions, DbLocation, SignInConfig};
 
 #[derive(Debug, Parser)]
@@ -251,7 +251,8 @@ enum ExportAction {
 }
 
 fn parse_format(s: &str) -> Result<tandem_server::export::FileFormat, String> {
-    tandem_server::export::FileFormat::parse(s).ok_or_else(|| format!("'{s}' is not a format; expected csv or xlsx"))
+    tandem_server::export::FileFormat::parse(s)
+        .ok_or_else(|| format!("'{s}' is not a format; expected csv or xlsx"))
 }
 
 fn parse_status(s: &str) -> Result<tandem_core::EntryStatus, String> {
@@ -540,17 +541,45 @@ fn admin_command(command: Command) -> Result<(Target, Job), Box<Command>> {
         Command::JoinRequest { action: JoinAction::Deny { target, id } } => {
             (target, AdminCommand::JoinDecide { id, approve: false, role: None })
         }
-        Command::Import { action: ImportAction::Csv { target, project, file, mapping, item_type, dry_run, all_or_nothing } } => {
-            return Ok((target, Job::Transfer(TransferCommand::ImportCsv { project, file, mapping, item_type, dry_run, all_or_nothing })));
+        Command::Import {
+            action: ImportAction::Csv { target, project, file, mapping, item_type, dry_run, all_or_nothing },
+        } => {
+            return Ok((
+                target,
+                Job::Transfer(TransferCommand::ImportCsv {
+                    project,
+                    file,
+                    mapping,
+                    item_type,
+                    dry_run,
+                    all_or_nothing,
+                }),
+            ));
         }
-        Command::Import { action: ImportAction::Mspdi { target, project, file, item_type, dry_run, all_or_nothing, calendar } } => {
-            return Ok((target, Job::Transfer(TransferCommand::ImportMspdi { project, file, item_type, dry_run, all_or_nothing, calendar })));
+        Command::Import {
+            action:
+                ImportAction::Mspdi { target, project, file, item_type, dry_run, all_or_nothing, calendar },
+        } => {
+            return Ok((
+                target,
+                Job::Transfer(TransferCommand::ImportMspdi {
+                    project,
+                    file,
+                    item_type,
+                    dry_run,
+                    all_or_nothing,
+                    calendar,
+                }),
+            ));
         }
         Command::Export { action: ExportAction::View { target, view, format, output } } => {
             return Ok((target, Job::Transfer(TransferCommand::ExportView { view, format, out: output })));
         }
         Command::Export { action: ExportAction::Timesheet { target, format, user, statuses, output } } => {
-            return Ok((target, Job::Transfer(TransferCommand::ExportTimesheet { format, user, statuses, out: output })));
+            return Ok((
+                target,
+                Job::Transfer(TransferCommand::ExportTimesheet { format, user, statuses, out: output }),
+            ));
         }
         Command::Export { action: ExportAction::Mspdi { target, project, format: _, output } } => {
             return Ok((target, Job::Transfer(TransferCommand::ExportMspdi { project, out: output })));

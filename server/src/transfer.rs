@@ -72,7 +72,8 @@ fn read_file(path: &Path) -> Result<String, Failed> {
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failed> {
-    std::fs::write(path, bytes).map_err(|e| Failed::new(EXIT_STORAGE, format!("cannot write {}: {e}", path.display())))
+    std::fs::write(path, bytes)
+        .map_err(|e| Failed::new(EXIT_STORAGE, format!("cannot write {}: {e}", path.display())))
 }
 
 fn invalid(e: tandem_core::Invalid) -> Failed {
@@ -83,7 +84,13 @@ fn invalid(e: tandem_core::Invalid) -> Failed {
 fn report_lines(r: &ImportReport) -> Result<Done, Failed> {
     let mut lines = vec![format!(
         "{}: {} rows, {} valid, {} created, {} dependencies",
-        if r.dry_run { "dry run" } else if r.committed { "imported" } else { "nothing imported" },
+        if r.dry_run {
+            "dry run"
+        } else if r.committed {
+            "imported"
+        } else {
+            "nothing imported"
+        },
         r.rows,
         r.valid,
         if r.committed { r.items.len() } else { 0 },

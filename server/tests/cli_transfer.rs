@@ -57,7 +57,10 @@ async fn world(db: &Path) -> World {
     let store = SqliteStore::open(db, SqliteOptions::default()).unwrap();
     let desk = Desk::new(Arc::new(store), Arc::new(SystemClock), Arc::new(UuidV7Ids), Limits::default());
     let ws = desk
-        .execute(&Actor::server_admin(WorkspaceId(uuid::Uuid::nil())), &CreateWorkspace { name: "Clinics".into() })
+        .execute(
+            &Actor::server_admin(WorkspaceId(uuid::Uuid::nil())),
+            &CreateWorkspace { name: "Clinics".into() },
+        )
         .await
         .unwrap();
     let admin = Actor::server_admin(ws.id);
@@ -103,7 +106,11 @@ async fn import_and_export_from_the_command_line() {
     let bad = tandem(&db, &args(&["--all-or-nothing"]));
     assert_eq!(bad.code, 3, "{}", bad.stderr);
     assert!(bad.stderr.contains("nothing imported: 2 rows, 1 valid"), "{}", bad.stderr);
-    assert!(bad.stderr.contains("row 2, column Length (duration): '3 parsecs' is not a duration"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("row 2, column Length (duration): '3 parsecs' is not a duration"),
+        "{}",
+        bad.stderr
+    );
     let missing = tandem(&db, &["import", "csv", "--project", &leiden, "/nonexistent.csv", "--type", "Task"]);
     assert_eq!(missing.code, 3);
     assert!(missing.stderr.contains("cannot read /nonexistent.csv"), "{}", missing.stderr);
@@ -117,7 +124,8 @@ async fn import_and_export_from_the_command_line() {
     assert_eq!(names, ["Order booths", "Install booths", "Opening"]);
     assert_eq!(doc.tasks[2].predecessors.len(), 1);
     let copy = w.project("Leiden copy").await;
-    let imported = tandem(&db, &["import", "mspdi", "--project", &copy, xml.to_str().unwrap(), "--type", &w.task_type]);
+    let imported =
+        tandem(&db, &["import", "mspdi", "--project", &copy, xml.to_str().unwrap(), "--type", &w.task_type]);
     assert!(succeeds(&imported).starts_with("imported: 3 rows, 3 valid, 3 created, 2 dependencies"));
     let again = dir.path().join("copy.xml");
     succeeds(&tandem(&db, &["export", "mspdi", "--project", &copy, "-o", again.to_str().unwrap()]));
@@ -144,16 +152,24 @@ async fn import_and_export_from_the_command_line() {
         .await
         .unwrap();
     let xlsx = dir.path().join("view.xlsx");
-    let out = tandem(&db, &["export", "view", &view.id.to_string(), "--format", "xlsx", "-o", xlsx.to_str().unwrap()]);
+    let out = tandem(
+        &db,
+        &["export", "view", &view.id.to_string(), "--format", "xlsx", "-o", xlsx.to_str().unwrap()],
+    );
     assert!(succeeds(&out).contains("3 rows"), "{}", out.stdout);
     let mut zip = zip::ZipArchive::new(std::fs::File::open(&xlsx).unwrap()).unwrap();
     let mut strings = String::new();
     zip.by_name("xl/sharedStrings.xml").unwrap().read_to_string(&mut strings).unwrap();
     assert!(strings.contains("Install booths") && strings.contains("plan.duration"), "{strings}");
     let timesheet = dir.path().join("time.csv");
-    let out = tandem(&db, &["export", "timesheet", "--status", "approved", "-o", timesheet.to_str().unwrap()]);
+    let out =
+        tandem(&db, &["export", "timesheet", "--status", "approved", "-o", timesheet.to_str().unwrap()]);
     assert!(succeeds(&out).contains("0 entries"));
-    assert!(std::fs::read_to_string(&timesheet).unwrap().starts_with("started_at,person,email,item,title,minutes"));
+    assert!(
+        std::fs::read_to_string(&timesheet)
+            .unwrap()
+            .starts_with("started_at,person,email,item,title,minutes")
+    );
     let bad = tandem(&db, &["export", "timesheet", "--format", "pdf", "-o", "x"]);
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("not a format"), "{}", bad.stderr);

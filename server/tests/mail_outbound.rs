@@ -778,7 +778,8 @@ async fn a_scheduled_report_arrives_with_its_file_and_shows_only_what_its_owner_
     let h = start(dir.path(), &capture, 2).await;
     let admin = Actor::server_admin(h.ws);
     let types: Vec<ItemType> = list(h.desk.store().as_ref(), h.ws, &RecordQuery::all()).await.unwrap();
-    let project = |name: &str| CreateProject { name: name.into(), description: String::new(), portfolio: None };
+    let project =
+        |name: &str| CreateProject { name: name.into(), description: String::new(), portfolio: None };
     let clinics = h.desk.execute(&admin, &project("Clinics")).await.unwrap();
     let payroll = h.desk.execute(&admin, &project("Payroll")).await.unwrap();
     for (p, title) in [(clinics.id, "Booth <3> & audiometer"), (payroll.id, "Salary review")] {
@@ -805,8 +806,13 @@ async fn a_scheduled_report_arrives_with_its_file_and_shows_only_what_its_owner_
     h.desk.execute(&admin, &token).await.unwrap();
     let post = reqwest::Method::POST;
     let (status, view) = h
-        .call(MAX_TOKEN, post.clone(), "/views", Some(json!({"name": "Everything", "sharing": {"with": "everyone"},
-            "columns": ["number", "title", "project"]})))
+        .call(
+            MAX_TOKEN,
+            post.clone(),
+            "/views",
+            Some(json!({"name": "Everything", "sharing": {"with": "everyone"},
+            "columns": ["number", "title", "project"]})),
+        )
         .await;
     assert_eq!(status, 201, "{view}");
 
@@ -858,8 +864,10 @@ async fn a_scheduled_report_arrives_with_its_file_and_shows_only_what_its_owner_
     assert_eq!(status, 200);
     let (status, _) = h.call(CLEO_TOKEN, post.clone(), &format!("/reports/{id}/send"), None).await;
     assert_eq!(status, 202);
-    eventually("the HTML report", Duration::from_secs(30), || async { capture.to("max@desk.example").len() == 2 })
-        .await;
+    eventually("the HTML report", Duration::from_secs(30), || async {
+        capture.to("max@desk.example").len() == 2
+    })
+    .await;
     let mails = capture.to("max@desk.example");
     let html_mail = mails
         .iter()
@@ -870,5 +878,10 @@ async fn a_scheduled_report_arrives_with_its_file_and_shows_only_what_its_owner_
     assert!(html.contains("<td>Booth &lt;3&gt; &amp; audiometer</td>"), "{html}");
     assert!(!html.contains("Salary"), "{html}");
     let outbound = h.outbound("?limit=50").await;
-    assert!(outbound.iter().filter(|m| m.template == "scheduled_report").all(|m| m.status == OutboundStatus::Sent));
+    assert!(
+        outbound
+            .iter()
+            .filter(|m| m.template == "scheduled_report")
+            .all(|m| m.status == OutboundStatus::Sent)
+    );
 }

@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
-use tandem_core::commands::{CreateReport, CreateUser, CreateView, CreateWorkspace, ReportPatch, UpdateReport};
+use tandem_core::commands::{
+    CreateReport, CreateUser, CreateView, CreateWorkspace, ReportPatch, UpdateReport,
+};
 use tandem_core::reports::{REPORT_SEND_JOB, Recipient, ReportFormat, ReportSchedule, ScheduledReport};
 use tandem_core::store::{JobFilter, get};
 use tandem_core::{Actor, Desk, Role, TokenScope, WorkspaceId};
@@ -28,7 +30,12 @@ async fn due_reports_are_queued_once_and_move_on() {
     let boot = Actor::server_admin(WorkspaceId(uuid::Uuid::nil()));
     let ws = desk.execute(&boot, &CreateWorkspace { name: "Clinics".into() }).await.unwrap().id;
     let admin = Actor::server_admin(ws);
-    let mia = CreateUser { name: "Mia".into(), email: Some("mia@clinic.example".into()), handle: None, role: Role::Manager };
+    let mia = CreateUser {
+        name: "Mia".into(),
+        email: Some("mia@clinic.example".into()),
+        handle: None,
+        role: Role::Manager,
+    };
     let mia = desk.execute(&admin, &mia).await.unwrap();
     let mia = Actor::user(mia, TokenScope::Write);
     let view = CreateView {
@@ -44,7 +51,10 @@ async fn due_reports_are_queued_once_and_move_on() {
     let report = CreateReport {
         name: "Weekly".into(),
         view: view.id,
-        schedule: ReportSchedule::Week { days: vec![chrono::Weekday::Mon, chrono::Weekday::Thu], at: "07:30".into() },
+        schedule: ReportSchedule::Week {
+            days: vec![chrono::Weekday::Mon, chrono::Weekday::Thu],
+            at: "07:30".into(),
+        },
         format: ReportFormat::Csv,
         recipients: vec![Recipient::Address("ops@clinic.example".into())],
         enabled: true,
@@ -53,7 +63,8 @@ async fn due_reports_are_queued_once_and_move_on() {
     let monday = Utc.with_ymd_and_hms(2026, 3, 2, 7, 30, 0).unwrap();
     assert_eq!(report.next_run, monday);
     let jobs = || async {
-        let filter = JobFilter { workspace: Some(ws), state: None, kind: Some(REPORT_SEND_JOB.into()), limit: 100 };
+        let filter =
+            JobFilter { workspace: Some(ws), state: None, kind: Some(REPORT_SEND_JOB.into()), limit: 100 };
         store.jobs(&filter).await.unwrap()
     };
 
@@ -72,11 +83,13 @@ async fn due_reports_are_queued_once_and_move_on() {
     assert_eq!(queue_due(&desk).await.unwrap(), 0, "nothing more is due");
 
     // Disabled: it waits, and enabling it again schedules from now.
-    let off = UpdateReport { report: report.id, patch: ReportPatch { enabled: Some(false), ..Default::default() } };
+    let off =
+        UpdateReport { report: report.id, patch: ReportPatch { enabled: Some(false), ..Default::default() } };
     desk.execute(&mia, &off).await.unwrap();
     clock.advance(Duration::days(7));
     assert_eq!(queue_due(&desk).await.unwrap(), 0);
-    let on = UpdateReport { report: report.id, patch: ReportPatch { enabled: Some(true), ..Default::default() } };
+    let on =
+        UpdateReport { report: report.id, patch: ReportPatch { enabled: Some(true), ..Default::default() } };
     let on = desk.execute(&mia, &on).await.unwrap();
     use tandem_core::Clock;
     assert!(on.next_run > clock.now(), "{}", on.next_run);

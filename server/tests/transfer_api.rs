@@ -80,7 +80,8 @@ impl Api {
     }
 
     async fn items_of(&self, project: &str) -> Vec<Value> {
-        let page = self.get(&format!("/items?project={project}&limit=500"), ADMIN).await.expect(StatusCode::OK);
+        let page =
+            self.get(&format!("/items?project={project}&limit=500"), ADMIN).await.expect(StatusCode::OK);
         let mut items = page["items"].as_array().unwrap().clone();
         items.sort_by_key(|i| i["number"].as_i64());
         items
@@ -107,10 +108,9 @@ async fn api() -> Api {
             _ => api.ticket_type = t["id"].as_str().unwrap().to_string(),
         }
     }
-    for (key, kind, extra) in [
-        ("due", "date", json!({})),
-        ("size", "choice", json!({"options": ["small", "large"]})),
-    ] {
+    for (key, kind, extra) in
+        [("due", "date", json!({})), ("size", "choice", json!({"options": ["small", "large"]}))]
+    {
         api.post(
             &format!("/item-types/{}/fields", api.ticket_type),
             ADMIN,
@@ -131,7 +131,9 @@ async fn api() -> Api {
         .as_str()
         .unwrap()
         .to_string();
-    api.post("/teams", ADMIN, json!({"name": "Marketing", "members": [api.agent_id]})).await.expect(StatusCode::CREATED);
+    api.post("/teams", ADMIN, json!({"name": "Marketing", "members": [api.agent_id]}))
+        .await
+        .expect(StatusCode::CREATED);
     api
 }
 
@@ -168,7 +170,11 @@ async fn csv_import_dry_runs_reports_problems_per_row_and_writes_the_valid_rows(
         .unwrap()
         .iter()
         .map(|p| {
-            (p["row"].as_i64().unwrap(), p["column"].as_str().unwrap_or("").to_string(), p["field"].as_str().unwrap().to_string())
+            (
+                p["row"].as_i64().unwrap(),
+                p["column"].as_str().unwrap_or("").to_string(),
+                p["field"].as_str().unwrap().to_string(),
+            )
         })
         .collect();
     // Row 4 (L3): unknown person and a bad date; the size is checked by the same field
@@ -180,7 +186,8 @@ async fn csv_import_dry_runs_reports_problems_per_row_and_writes_the_valid_rows(
     assert!(api.items_of(&project).await.is_empty(), "a dry run writes nothing");
 
     // All or nothing: problems, so nothing.
-    let body = json!({"csv": TICKETS, "mapping": mapping(), "item_type": api.ticket_type, "all_or_nothing": true});
+    let body =
+        json!({"csv": TICKETS, "mapping": mapping(), "item_type": api.ticket_type, "all_or_nothing": true});
     let report = api.post(&path, &api.agent, body).await.expect(StatusCode::OK);
     assert_eq!(report["committed"], false);
     assert!(api.items_of(&project).await.is_empty());
@@ -200,7 +207,8 @@ async fn csv_import_dry_runs_reports_problems_per_row_and_writes_the_valid_rows(
     assert_eq!(flyer["custom"], json!({"due": "2026-03-10", "size": "large"}));
     assert_eq!(flyer["assignees"], json!([{"type": "user", "id": api.agent_id}]));
     assert_eq!(proof["assignees"][0]["type"], "team");
-    let numbers: Vec<i64> = report["items"].as_array().unwrap().iter().map(|i| i["number"].as_i64().unwrap()).collect();
+    let numbers: Vec<i64> =
+        report["items"].as_array().unwrap().iter().map(|i| i["number"].as_i64().unwrap()).collect();
     assert!(numbers.iter().all(|n| *n > 0), "{report}");
 
     // Whole-file mistakes are one error naming the column.
@@ -213,7 +221,11 @@ async fn csv_import_dry_runs_reports_problems_per_row_and_writes_the_valid_rows(
         .await
         .expect(StatusCode::CREATED);
     let token = api
-        .post(&format!("/users/{}/tokens", customer["id"].as_str().unwrap()), ADMIN, json!({"name": "t", "scope": "write"}))
+        .post(
+            &format!("/users/{}/tokens", customer["id"].as_str().unwrap()),
+            ADMIN,
+            json!({"name": "t", "scope": "write"}),
+        )
         .await
         .expect(StatusCode::CREATED)["secret"]
         .as_str()
@@ -236,7 +248,8 @@ id,title,parent,duration,start,mode,predecessors,percent_complete
 5,Press release,,4h,2026-03-02 09:00,manual,3SS,
 ";
     let body = json!({"csv": csv, "item_type": api.task_type});
-    let report = api.post(&format!("/projects/{project}/import/csv"), &api.agent, body).await.expect(StatusCode::OK);
+    let report =
+        api.post(&format!("/projects/{project}/import/csv"), &api.agent, body).await.expect(StatusCode::OK);
     assert_eq!(report["problems"], json!([]), "{report:#}");
     assert_eq!(report["valid"], 5);
     assert_eq!(report["links"], 3);
@@ -246,14 +259,20 @@ id,title,parent,duration,start,mode,predecessors,percent_complete
     assert_eq!(by_title("Order equipment")["plan"]["percent_complete"], 50);
     assert_eq!(by_title("Press release")["plan"]["mode"], "manual");
     assert_eq!(by_title("Press release")["plan"]["start"], "2026-03-02T09:00:00");
-    let links = api.get(&format!("/items/{}/links", by_title("Install booths")["number"]), ADMIN).await.expect(StatusCode::OK);
+    let links = api
+        .get(&format!("/items/{}/links", by_title("Install booths")["number"]), ADMIN)
+        .await
+        .expect(StatusCode::OK);
     let from_order = links
         .as_array()
         .unwrap()
         .iter()
         .find(|l| l["from"] == by_title("Order equipment")["id"])
         .unwrap_or_else(|| panic!("{links:#}"));
-    assert_eq!(from_order["dependency"], json!({"type": "finish_to_start", "lag": {"unit": "working", "value": 480}}));
+    assert_eq!(
+        from_order["dependency"],
+        json!({"type": "finish_to_start", "lag": {"unit": "working", "value": 480}})
+    );
     // The imported plan schedules.
     let schedule = api.get(&format!("/projects/{project}/schedule"), ADMIN).await.expect(StatusCode::OK);
     assert!(schedule["tasks"].as_array().unwrap().len() == 5, "{schedule:#}");
@@ -261,16 +280,24 @@ id,title,parent,duration,start,mode,predecessors,percent_complete
     // A dependency loop refuses the rows in it.
     let csv = "id,title,predecessors\na,A,b\nb,B,a\nc,C,\n";
     let report = api
-        .post(&format!("/projects/{project}/import/csv"), &api.agent, json!({"csv": csv, "item_type": api.task_type, "dry_run": true}))
+        .post(
+            &format!("/projects/{project}/import/csv"),
+            &api.agent,
+            json!({"csv": csv, "item_type": api.task_type, "dry_run": true}),
+        )
         .await
         .expect(StatusCode::OK);
     assert_eq!(report["valid"], 1);
-    let rows: Vec<i64> = report["problems"].as_array().unwrap().iter().map(|p| p["row"].as_i64().unwrap()).collect();
+    let rows: Vec<i64> =
+        report["problems"].as_array().unwrap().iter().map(|p| p["row"].as_i64().unwrap()).collect();
     assert_eq!(rows, vec![2, 3]);
     // Planning fields on a ticket type are a problem of the row.
     let report = api
-        .post(&format!("/projects/{project}/import/csv"), &api.agent,
-              json!({"csv": "title,duration\nA,2d\n", "item_type": api.ticket_type, "dry_run": true}))
+        .post(
+            &format!("/projects/{project}/import/csv"),
+            &api.agent,
+            json!({"csv": "title,duration\nA,2d\n", "item_type": api.ticket_type, "dry_run": true}),
+        )
         .await
         .expect(StatusCode::OK);
     assert_eq!(report["problems"][0]["field"], "plan", "{report}");
@@ -398,8 +425,14 @@ async fn mspdi_imports_as_ms_project_writes_it_and_round_trips() {
     assert_eq!(booths["description"], "Two booths & one audiometer");
     assert_eq!(booths["plan"]["duration"], 1440);
     assert_eq!(booths["plan"]["percent_complete"], 50);
-    assert_eq!(booths["plan"]["constraint"], json!({"type": "start_no_earlier_than", "date": "2026-03-02T08:00:00"}));
-    assert_eq!(booths["plan"]["baseline"], json!({"start": "2026-03-02T08:00:00", "finish": "2026-03-04T17:00:00"}));
+    assert_eq!(
+        booths["plan"]["constraint"],
+        json!({"type": "start_no_earlier_than", "date": "2026-03-02T08:00:00"})
+    );
+    assert_eq!(
+        booths["plan"]["baseline"],
+        json!({"start": "2026-03-02T08:00:00", "finish": "2026-03-04T17:00:00"})
+    );
     assert_eq!(by_title("Press release")["plan"]["mode"], "manual");
     assert_eq!(by_title("Fit-out")["plan"]["duration"], Value::Null, "a summary rolls up");
     let calendar = api.get("/calendars/workspace", ADMIN).await.expect(StatusCode::OK);
@@ -417,7 +450,10 @@ async fn mspdi_imports_as_ms_project_writes_it_and_round_trips() {
     assert_eq!(doc.tasks.len(), 5);
     let fixture = mspdi::read(FIXTURE).unwrap();
     for (a, b) in fixture.tasks.iter().zip(&doc.tasks) {
-        assert_eq!((a.uid, &a.name, a.outline_level, a.summary), (b.uid, &b.name, b.outline_level, b.summary));
+        assert_eq!(
+            (a.uid, &a.name, a.outline_level, a.summary),
+            (b.uid, &b.name, b.outline_level, b.summary)
+        );
         assert_eq!(a.predecessors, b.predecessors, "{}", a.name);
         assert_eq!(a.plan.constraint, b.plan.constraint, "{}", a.name);
         assert_eq!(a.plan.baseline, b.plan.baseline, "{}", a.name);
@@ -425,7 +461,8 @@ async fn mspdi_imports_as_ms_project_writes_it_and_round_trips() {
     assert_eq!(doc.calendar, fixture.calendar);
     let copy = api.project("Leiden clinic (copy)").await;
     let body = json!({"xml": first, "item_type": api.task_type});
-    let report = api.post(&format!("/projects/{copy}/import/mspdi"), ADMIN, body).await.expect(StatusCode::OK);
+    let report =
+        api.post(&format!("/projects/{copy}/import/mspdi"), ADMIN, body).await.expect(StatusCode::OK);
     assert_eq!(report["valid"], 5, "{report:#}");
     let second = api.get(&format!("/projects/{copy}/export/mspdi"), ADMIN).await;
     let second = String::from_utf8(second.bytes).unwrap();
@@ -476,7 +513,11 @@ fn xlsx_cells(bytes: &[u8]) -> Vec<Vec<String>> {
                     .find(|a| a.key.as_ref() == b"r")
                     .map(|a| String::from_utf8(a.value.to_vec()).unwrap())
                     .unwrap();
-                let column = reference.chars().take_while(char::is_ascii_alphabetic).fold(0, |n, c| n * 26 + (c as usize - 'A' as usize + 1)) - 1;
+                let column = reference
+                    .chars()
+                    .take_while(char::is_ascii_alphabetic)
+                    .fold(0, |n, c| n * 26 + (c as usize - 'A' as usize + 1))
+                    - 1;
                 let row = rows.last_mut().unwrap();
                 while row.len() < column {
                     row.push(String::new());
@@ -514,17 +555,27 @@ async fn views_and_timesheets_export_as_csv_and_xlsx() {
     let reply = api.get(&format!("/views/{id}/export?format=csv"), &api.agent).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.header(header::CONTENT_TYPE), "text/csv; charset=utf-8");
-    assert_eq!(reply.header(header::CONTENT_DISPOSITION), "attachment; filename=\"Campaign-by-priority.csv\"");
+    assert_eq!(
+        reply.header(header::CONTENT_DISPOSITION),
+        "attachment; filename=\"Campaign-by-priority.csv\""
+    );
     let mut reader = csv::Reader::from_reader(reply.bytes.as_slice());
-    assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), vec!["priority", "number", "title", "priority", "custom.due"]);
-    let rows: Vec<Vec<String>> = reader.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect();
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        vec!["priority", "number", "title", "priority", "custom.due"]
+    );
+    let rows: Vec<Vec<String>> =
+        reader.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect();
     let titles: Vec<&str> = rows.iter().map(|r| r[2].as_str()).collect();
     assert!(titles.contains(&"Poster, large") && titles.contains(&"Flyer for Delft"), "{rows:?}");
     assert!(rows.iter().any(|r| r[4].starts_with("2026-03-10")), "{rows:?}");
 
     let reply = api.get(&format!("/views/{id}/export?format=xlsx"), &api.agent).await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.header(header::CONTENT_TYPE), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+    assert_eq!(
+        reply.header(header::CONTENT_TYPE),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
     let cells = xlsx_cells(&reply.bytes);
     assert_eq!(cells[0], vec!["priority", "number", "title", "priority", "custom.due"]);
     assert_eq!(cells.len(), 3);
@@ -532,24 +583,48 @@ async fn views_and_timesheets_export_as_csv_and_xlsx() {
     // Numbers stay numbers.
     assert!(cells[1..].iter().all(|r| r[1].parse::<i64>().is_ok()), "{cells:?}");
 
-    let e = api.get(&format!("/views/{id}/export?format=pdf"), &api.agent).await.expect(StatusCode::UNPROCESSABLE_ENTITY);
+    let e = api
+        .get(&format!("/views/{id}/export?format=pdf"), &api.agent)
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(e["error"]["field"], "format");
 
     // Timesheets.
     let items = api.items_of(&project).await;
     let number = items[0]["number"].as_i64().unwrap();
-    api.post(&format!("/items/{number}/time"), &api.agent, json!({"started_at": "2026-03-02T09:00:00Z", "minutes": 90, "note": "Layout"}))
-        .await
-        .expect(StatusCode::CREATED);
+    api.post(
+        &format!("/items/{number}/time"),
+        &api.agent,
+        json!({"started_at": "2026-03-02T09:00:00Z", "minutes": 90, "note": "Layout"}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
     let reply = api.get("/time/export?format=xlsx", &api.agent).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", String::from_utf8_lossy(&reply.bytes));
     assert_eq!(reply.header(header::CONTENT_DISPOSITION), "attachment; filename=\"Timesheet.xlsx\"");
     let cells = xlsx_cells(&reply.bytes);
-    assert_eq!(cells[0][..8], ["started_at", "person", "email", "item", "title", "minutes", "hours", "status"]);
+    assert_eq!(
+        cells[0][..8],
+        ["started_at", "person", "email", "item", "title", "minutes", "hours", "status"]
+    );
     assert_eq!(
         cells[1][..9],
-        ["2026-03-02 09:00", "Ann Agent", "ann@clinic.example", &format!("#{number}"), items[0]["title"].as_str().unwrap(), "90", "1.5", "draft", "Layout"]
+        [
+            "2026-03-02 09:00",
+            "Ann Agent",
+            "ann@clinic.example",
+            &format!("#{number}"),
+            items[0]["title"].as_str().unwrap(),
+            "90",
+            "1.5",
+            "draft",
+            "Layout"
+        ]
     );
     let reply = api.get("/time/export?format=csv&status=approved", &api.agent).await;
-    assert_eq!(String::from_utf8(reply.bytes).unwrap().lines().count(), 1, "only the header: nothing approved");
+    assert_eq!(
+        String::from_utf8(reply.bytes).unwrap().lines().count(),
+        1,
+        "only the header: nothing approved"
+    );
 }

@@ -1684,8 +1684,18 @@ pub async fn scheduled_reports_are_stored(store: TestStore) {
     assert_eq!(anns, std::slice::from_ref(&weekly));
     let all: Vec<ScheduledReport> = store::list(store.as_ref(), ws.id, &RecordQuery::all()).await.unwrap();
     assert_eq!(all.len(), 2);
-    assert!(store::list::<ScheduledReport>(store.as_ref(), other.id, &RecordQuery::all()).await.unwrap().is_empty());
-    let sent = ScheduledReport { last_run: Some(ws.now), next_run: ws.now + Duration::days(7), version: 2, ..weekly.clone() };
+    assert!(
+        store::list::<ScheduledReport>(store.as_ref(), other.id, &RecordQuery::all())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let sent = ScheduledReport {
+        last_run: Some(ws.now),
+        next_run: ws.now + Duration::days(7),
+        version: 2,
+        ..weekly.clone()
+    };
     update(store.as_ref(), &ws, sent.clone()).await.unwrap();
     // A second server queueing the same occurrence read version 1: it conflicts.
     let racing = ScheduledReport { version: 2, ..weekly.clone() };

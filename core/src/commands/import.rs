@@ -120,15 +120,21 @@ impl Command for ImportItems {
         Ok(ImportState { project, folders, types, teams, users, existing })
     }
 
-    fn decide(&self, actor: &Actor, state: ImportState, env: &Env<'_>) -> Result<Decided<ImportReport>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        state: ImportState,
+        env: &Env<'_>,
+    ) -> Result<Decided<ImportReport>, DeskError> {
         if !actor.is_staff() {
             return Err(DeskError::Forbidden("only staff import items".into()));
         }
         can(actor, Action::CreateItem, Target::Workspace).into_result()?;
         let default_type = match &self.item_type {
-            Some(t) => Some(find_type(&state.types, t).ok_or_else(|| {
-                DeskError::invalid("item_type", format!("no item type '{t}'"))
-            })?),
+            Some(t) => Some(
+                find_type(&state.types, t)
+                    .ok_or_else(|| DeskError::invalid("item_type", format!("no item type '{t}'")))?,
+            ),
             None => None,
         };
         let rows = &self.rows;
@@ -140,7 +146,8 @@ impl Command for ImportItems {
             refused[i] |= !row.problems.is_empty();
             if let Some(k) = &row.key {
                 if let Some(&first) = keys.get(k.as_str()) {
-                    problems.push(row.problem("key", format!("row {} has the same key '{k}'", rows[first].row)));
+                    problems
+                        .push(row.problem("key", format!("row {} has the same key '{k}'", rows[first].row)));
                     refused[i] = true;
                 } else {
                     keys.insert(k.as_str(), i);
@@ -226,7 +233,10 @@ impl Command for ImportItems {
 
 fn find_type<'a>(types: &'a [ItemType], name: &str) -> Option<&'a ItemType> {
     let name = name.trim();
-    types.iter().find(|t| t.id.to_string() == name).or_else(|| types.iter().find(|t| t.name.eq_ignore_ascii_case(name)))
+    types
+        .iter()
+        .find(|t| t.id.to_string() == name)
+        .or_else(|| types.iter().find(|t| t.name.eq_ignore_ascii_case(name)))
 }
 
 /// Rows in an order where each comes after the rows it depends on; rows in a loop are left out.
@@ -269,31 +279,37 @@ impl ImportItems {
         let mut problems = Vec::new();
         let rows = &self.rows;
         // A reference to another row or to an existing item.
-        let resolve = |reference: &str, field: &str, problems: &mut Vec<Problem>| -> Option<(Item, Vec<Item>)> {
-            if let Some(n) = item_number(reference) {
-                return match state.existing.get(&n) {
-                    Some((item, ancestors)) => Some((item.clone(), ancestors.clone())),
-                    None => {
-                        problems.push(row.problem(field, format!("no item #{n}")));
+        let resolve =
+            |reference: &str, field: &str, problems: &mut Vec<Problem>| -> Option<(Item, Vec<Item>)> {
+                if let Some(n) = item_number(reference) {
+                    return match state.existing.get(&n) {
+                        Some((item, ancestors)) => Some((item.clone(), ancestors.clone())),
+                        None => {
+                            problems.push(row.problem(field, format!("no item #{n}")));
+                            None
+                        }
+                    };
+                }
+                match keys.get(reference).map(|&j| (j, &outcomes[j])) {
+                    Some((_, Some(Outcome::Created { item, ancestors, .. }))) => {
+                        Some((item.clone(), ancestors.clone()))
+                    }
+                    Some((j, _)) => {
+                        problems.push(row.problem(
+                            field,
+                            format!("row {} ('{reference}') has problems and is not imported", rows[j].row),
+                        ));
                         None
                     }
-                };
-            }
-            match keys.get(reference).map(|&j| (j, &outcomes[j])) {
-                Some((_, Some(Outcome::Created { item, ancestors, .. }))) => Some((item.clone(), ancestors.clone())),
-                Some((j, _)) => {
-                    problems.push(row.problem(
-                        field,
-                        format!("row {} ('{reference}') has problems and is not imported", rows[j].row),
-                    ));
-                    None
+                    None => {
+                        problems.push(row.problem(
+                            field,
+                            format!("no row with key '{reference}' (existing items are written #12)"),
+                        ));
+                        None
+                    }
                 }
-                None => {
-                    problems.push(row.problem(field, format!("no row with key '{reference}' (existing items are written #12)")));
-                    None
-                }
-            }
-        };
+            };
         let parent = row.parent.as_deref().and_then(|p| resolve(p, "parent", &mut problems));
         let predecessors: Vec<(Item, crate::planning::DependencyTiming)> = row
             .predecessors
@@ -310,7 +326,9 @@ impl ImportItems {
                 None
             }),
         };
-        let user = |email: &str| state.users.iter().find(|u| u.email.as_deref() == Some(email.trim().to_lowercase().as_str()));
+        let user = |email: &str| {
+            state.users.iter().find(|u| u.email.as_deref() == Some(email.trim().to_lowercase().as_str()))
+        };
         let person = |email: &str, field: &str, problems: &mut Vec<Problem>| match user(email) {
             Some(u) => Some(u.id),
             None => {
@@ -319,7 +337,8 @@ impl ImportItems {
             }
         };
         let requester = row.requester.as_deref().and_then(|e| person(e, "requester", &mut problems));
-        let followers: Vec<_> = row.followers.iter().filter_map(|e| person(e, "followers", &mut problems)).collect();
+        let followers: Vec<_> =
+            row.followers.iter().filter_map(|e| person(e, "followers", &mut problems)).collect();
         let mut assignees = Vec::new();
         for a in &row.assignees {
             if a.contains('@') {
@@ -327,7 +346,8 @@ impl ImportItems {
             } else if let Some(team) = state.teams.iter().find(|t| t.name.eq_ignore_ascii_case(a.trim())) {
                 assignees.push(Assignee::Team(team.id));
             } else {
-                problems.push(row.problem("assignees", format!("'{a}' is neither an email address nor a team")));
+                problems
+                    .push(row.problem("assignees", format!("'{a}' is neither an email address nor a team")));
             }
         }
         let priority = row.priority.as_deref().and_then(|p| {
@@ -338,19 +358,19 @@ impl ImportItems {
         });
         let folder = row.folder.as_deref().and_then(|name| {
             state.folders.iter().find(|f| f.name.eq_ignore_ascii_case(name.trim())).or_else(|| {
-                problems.push(row.problem(
-                    "folder",
-                    format!("project '{}' has no folder '{name}'", state.project.name),
-                ));
+                problems.push(
+                    row.problem("folder", format!("project '{}' has no folder '{name}'", state.project.name)),
+                );
                 None
             })
         });
         let mut custom = BTreeMap::new();
         if let Some(t) = t {
             let status = row.status.as_deref().and_then(|s| {
-                let found = t.workflow.status(s.trim()).or_else(|| {
-                    t.workflow.statuses.iter().find(|x| x.name.eq_ignore_ascii_case(s.trim()))
-                });
+                let found = t
+                    .workflow
+                    .status(s.trim())
+                    .or_else(|| t.workflow.statuses.iter().find(|x| x.name.eq_ignore_ascii_case(s.trim())));
                 found.map(|x| x.key.clone()).or_else(|| {
                     problems.push(row.problem("status", format!("'{s}' is no status of '{}'", t.name)));
                     None
@@ -358,13 +378,15 @@ impl ImportItems {
             });
             for (key, text) in &row.custom {
                 let value = match t.field(key).map(|f| f.kind) {
-                    Some(FieldKind::MultiChoice) => Value::Array(
-                        text.split(';').map(|s| Value::String(s.trim().to_string())).collect(),
-                    ),
+                    Some(FieldKind::MultiChoice) => {
+                        Value::Array(text.split(';').map(|s| Value::String(s.trim().to_string())).collect())
+                    }
                     Some(FieldKind::User) => match user(text) {
                         Some(u) => Value::String(u.id.to_string()),
                         None => {
-                            problems.push(row.problem(&format!("custom.{key}"), format!("no user with email {text}")));
+                            problems.push(
+                                row.problem(&format!("custom.{key}"), format!("no user with email {text}")),
+                            );
                             continue;
                         }
                     },
@@ -432,7 +454,9 @@ impl ImportItems {
                 if !can(actor, Action::LinkItems, Target::Item(&from)).allowed {
                     return Ok(Err(vec![row.problem("predecessors", format!("no item #{}", from.number))]));
                 }
-                if let Err(e) = check_item(actor, Action::LinkItems, &item).and(timing.validate().map_err(Into::into)) {
+                if let Err(e) =
+                    check_item(actor, Action::LinkItems, &item).and(timing.validate().map_err(Into::into))
+                {
                     return Ok(Err(vec![row.problem("predecessors", e.to_string())]));
                 }
                 let link = ItemLink {
@@ -445,7 +469,8 @@ impl ImportItems {
                     created_at: env.now,
                     version: 1,
                 };
-                let data = EventData::ItemLinked { link: link.id, kind: link.kind, from: from.id, to: item.id };
+                let data =
+                    EventData::ItemLinked { link: link.id, kind: link.kind, from: from.id, to: item.id };
                 changes.event(Some(from.id), data.clone());
                 changes.event(Some(item.id), data);
                 changes.insert(Record::Link(link));

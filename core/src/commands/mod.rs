@@ -26,8 +26,8 @@ pub use automation::{
     CreateRule, DeleteRule, DeliverAutomation, DryRun, FireTimedRule, ReorderRules, RulePatch, RunFilter,
     TimedState, UpdateRule,
 };
-pub use import::ImportItems;
 pub use conversation::{AddAttachment, MarkNotificationRead, NewFile, PostMessage, Posted};
+pub use import::ImportItems;
 pub(crate) use items::move_to_status;
 pub use items::{
     ChangeFollowers, ConvertItem, CreateItem, ItemPatch, LinkItems, SetAssignees, TransitionItem,
@@ -43,7 +43,8 @@ pub use people::{
 };
 pub use planning::{CalendarBody, SetCalendar};
 pub use reports::{
-    CreateReport, DeleteReport, DeliverReport, QueueReport, REPORT_TEMPLATE, ReportFile, ReportPatch, UpdateReport,
+    CreateReport, DeleteReport, DeliverReport, QueueReport, REPORT_TEMPLATE, ReportFile, ReportPatch,
+    UpdateReport,
 };
 pub use sign_in::{EndSession, RequestSignInLink, SetPassword, StartSession, UseSignInLink};
 pub use structure::{

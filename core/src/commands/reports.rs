@@ -47,7 +47,9 @@ fn check_maker(actor: &Actor) -> Result<crate::ids::UserId, DeskError> {
     }
     check_writer(actor)?;
     actor.user_id().ok_or_else(|| {
-        DeskError::Forbidden("a report runs with its owner's permissions: a person makes it, not a token of the server".into())
+        DeskError::Forbidden(
+            "a report runs with its owner's permissions: a person makes it, not a token of the server".into(),
+        )
     })
 }
 
@@ -84,9 +86,14 @@ fn check_user_recipients(recipients: &[Recipient], users: &[User]) -> Result<(),
     for (i, r) in recipients.iter().enumerate() {
         if let Recipient::User(id) = r {
             match users.iter().find(|u| u.id == *id) {
-                Some(u) if !u.active => return Err(Invalid::new(format!("recipients[{i}]"), format!("{} is disabled", u.name))),
+                Some(u) if !u.active => {
+                    return Err(Invalid::new(format!("recipients[{i}]"), format!("{} is disabled", u.name)));
+                }
                 Some(u) if u.email.is_none() => {
-                    return Err(Invalid::new(format!("recipients[{i}]"), format!("{} has no email address", u.name)));
+                    return Err(Invalid::new(
+                        format!("recipients[{i}]"),
+                        format!("{} has no email address", u.name),
+                    ));
                 }
                 Some(_) => {}
                 None => return Err(Invalid::new(format!("recipients[{i}]"), format!("no user {id}"))),
@@ -96,7 +103,11 @@ fn check_user_recipients(recipients: &[Recipient], users: &[User]) -> Result<(),
     Ok(())
 }
 
-async fn load_people(store: &dyn Store, actor: &Actor, recipients: &[Recipient]) -> Result<Vec<User>, DeskError> {
+async fn load_people(
+    store: &dyn Store,
+    actor: &Actor,
+    recipients: &[Recipient],
+) -> Result<Vec<User>, DeskError> {
     let mut users = Vec::new();
     for r in recipients {
         if let Recipient::User(id) = r
@@ -150,10 +161,20 @@ impl Command for CreateReport {
         Ok(ReportRefs { view, teams, users })
     }
 
-    fn decide(&self, actor: &Actor, refs: ReportRefs, env: &Env<'_>) -> Result<Decided<ScheduledReport>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        refs: ReportRefs,
+        env: &Env<'_>,
+    ) -> Result<Decided<ScheduledReport>, DeskError> {
         let owner_id = check_maker(actor)?;
-        let owner = refs.users.iter().find(|u| u.id == owner_id).ok_or_else(|| DeskError::not_found("the acting user"))?;
-        let view = refs.view.as_ref().ok_or_else(|| Invalid::new("view", format!("no view {}", self.view)))?;
+        let owner = refs
+            .users
+            .iter()
+            .find(|u| u.id == owner_id)
+            .ok_or_else(|| DeskError::not_found("the acting user"))?;
+        let view =
+            refs.view.as_ref().ok_or_else(|| Invalid::new("view", format!("no view {}", self.view)))?;
         check_view(view, owner, &refs.teams)?;
         let name = validate_title("name", &self.name, 200)?;
         self.schedule.validate()?;
@@ -178,7 +199,11 @@ impl Command for CreateReport {
         let mut changes = env.changes(actor);
         changes.event(
             None,
-            EventData::RecordCreated { record: RecordKind::Report, id: report.id.0, name: report.name.clone() },
+            EventData::RecordCreated {
+                record: RecordKind::Report,
+                id: report.id.0,
+                name: report.name.clone(),
+            },
         );
         changes.insert(Record::Report(report.clone()));
         Ok(Decided { changes, output: report })
@@ -222,7 +247,8 @@ impl Command for UpdateReport {
         let view_id = self.patch.view.unwrap_or(report.view);
         let view = store::get::<SavedView>(store, ws, view_id.0).await?;
         let teams = store::list(store, ws, &RecordQuery::all()).await?;
-        let mut users = load_people(store, actor, self.patch.recipients.as_deref().unwrap_or(&report.recipients)).await?;
+        let mut users =
+            load_people(store, actor, self.patch.recipients.as_deref().unwrap_or(&report.recipients)).await?;
         if let Some(owner) = store::get::<User>(store, ws, report.owner.0).await? {
             users.push(owner);
         }
@@ -250,7 +276,11 @@ impl Command for UpdateReport {
             next.name = validate_title("name", name, 200)?;
         }
         if let Some(view) = p.view {
-            let owner = refs.users.iter().find(|u| u.id == old.owner).ok_or_else(|| DeskError::not_found("the report's owner"))?;
+            let owner = refs
+                .users
+                .iter()
+                .find(|u| u.id == old.owner)
+                .ok_or_else(|| DeskError::not_found("the report's owner"))?;
             let v = refs.view.as_ref().ok_or_else(|| Invalid::new("view", format!("no view {view}")))?;
             check_view(v, owner, &refs.teams)?;
             next.view = view;
@@ -295,7 +325,12 @@ impl Command for DeleteReport {
         load::<ScheduledReport>(store, actor.workspace_id, self.report).await
     }
 
-    fn decide(&self, actor: &Actor, report: ScheduledReport, env: &Env<'_>) -> Result<Decided<()>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        report: ScheduledReport,
+        env: &Env<'_>,
+    ) -> Result<Decided<()>, DeskError> {
         check_editor(actor, &report)?;
         let mut changes = env.changes(actor);
         changes.event(None, EventData::RecordDeleted { record: RecordKind::Report, id: report.id.0 });
@@ -314,7 +349,11 @@ pub struct QueueReport {
     pub now: bool,
 }
 
-fn report_job(report: &ScheduledReport, occurrence: DateTime<Utc>, env: &Env<'_>) -> Result<NewJob, DeskError> {
+fn report_job(
+    report: &ScheduledReport,
+    occurrence: DateTime<Utc>,
+    env: &Env<'_>,
+) -> Result<NewJob, DeskError> {
     let job = ReportJob { report: report.id, occurrence };
     Ok(NewJob {
         id: env.new_id(),
@@ -334,7 +373,12 @@ impl Command for QueueReport {
         load::<ScheduledReport>(store, actor.workspace_id, self.report).await
     }
 
-    fn decide(&self, actor: &Actor, report: ScheduledReport, env: &Env<'_>) -> Result<Decided<bool>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        report: ScheduledReport,
+        env: &Env<'_>,
+    ) -> Result<Decided<bool>, DeskError> {
         let mut changes = env.changes(actor);
         if self.now {
             check_editor(actor, &report)?;
@@ -395,7 +439,12 @@ impl Command for DeliverReport {
         Ok((report, users))
     }
 
-    fn decide(&self, actor: &Actor, (report, users): Self::State, env: &Env<'_>) -> Result<Decided<usize>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (report, users): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<usize>, DeskError> {
         if !matches!(actor.kind, ActorKind::System | ActorKind::ServerAdmin) {
             return Err(DeskError::Forbidden("only the report job delivers reports".into()));
         }
@@ -422,7 +471,9 @@ impl Command for DeliverReport {
             };
             let when = self.occurrence.format("%Y-%m-%d %H:%M UTC");
             let body = match &self.file {
-                Some(f) => format!("{} as of {when}: {} rows, attached as {}.", report.name, self.rows, f.name),
+                Some(f) => {
+                    format!("{} as of {when}: {} rows, attached as {}.", report.name, self.rows, f.name)
+                }
                 None => format!("{} as of {when}: {} rows.", report.name, self.rows),
             };
             let vars = BTreeMap::from([
@@ -443,7 +494,8 @@ impl Command for DeliverReport {
             changes.job(NewJob {
                 id: env.new_id(),
                 kind: MAIL_SEND_JOB.into(),
-                payload: serde_json::to_value(&mail).map_err(|e| DeskError::invalid("report", e.to_string()))?,
+                payload: serde_json::to_value(&mail)
+                    .map_err(|e| DeskError::invalid("report", e.to_string()))?,
                 idempotency_key: format!("report:{}:{}:{to}", report.id, self.occurrence.timestamp()),
                 run_at: env.now,
                 max_attempts: 8,

@@ -277,7 +277,9 @@ pub fn predecessor(text: &str) -> Result<Predecessor, String> {
             let (sign, rest) = l.split_at(1);
             let sign: i32 = if sign == "-" { -1 } else { 1 };
             if let Some(p) = rest.strip_suffix('%') {
-                Lag::Percent(sign * p.parse::<i32>().map_err(|_| format!("'{l}' is not a lag like +2d or +50%"))?)
+                Lag::Percent(
+                    sign * p.parse::<i32>().map_err(|_| format!("'{l}' is not a lag like +2d or +50%"))?,
+                )
             } else {
                 Lag::Working(i64::from(sign) * parse_minutes(rest)?)
             }
@@ -341,13 +343,25 @@ mod tests {
     #[test]
     fn predecessors_with_types_and_lags() {
         let p = predecessor("3").unwrap();
-        assert_eq!((p.key.as_str(), p.timing.kind, p.timing.lag), ("3", DependencyKind::FinishToStart, Lag::Working(0)));
+        assert_eq!(
+            (p.key.as_str(), p.timing.kind, p.timing.lag),
+            ("3", DependencyKind::FinishToStart, Lag::Working(0))
+        );
         let p = predecessor("3SS+2d").unwrap();
-        assert_eq!((p.key.as_str(), p.timing.kind, p.timing.lag), ("3", DependencyKind::StartToStart, Lag::Working(960)));
+        assert_eq!(
+            (p.key.as_str(), p.timing.kind, p.timing.lag),
+            ("3", DependencyKind::StartToStart, Lag::Working(960))
+        );
         let p = predecessor("task-7FF-4h").unwrap();
-        assert_eq!((p.key.as_str(), p.timing.kind, p.timing.lag), ("task-7", DependencyKind::FinishToFinish, Lag::Working(-240)));
+        assert_eq!(
+            (p.key.as_str(), p.timing.kind, p.timing.lag),
+            ("task-7", DependencyKind::FinishToFinish, Lag::Working(-240))
+        );
         let p = predecessor("#12SF+50%").unwrap();
-        assert_eq!((p.key.as_str(), p.timing.kind, p.timing.lag), ("#12", DependencyKind::StartToFinish, Lag::Percent(50)));
+        assert_eq!(
+            (p.key.as_str(), p.timing.kind, p.timing.lag),
+            ("#12", DependencyKind::StartToFinish, Lag::Percent(50))
+        );
         // A key that looks like a type alone is a key.
         assert_eq!(predecessor("FS").unwrap().key, "FS");
         assert!(predecessor("3FS+2x").is_err());

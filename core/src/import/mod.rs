@@ -169,7 +169,8 @@ mod tests {
 
     #[test]
     fn durations_and_dates() {
-        for (text, minutes) in [("90m", 90), ("4h", 240), ("1.5h", 90), ("3d", 1440), ("2w", 4800), ("0", 0)] {
+        for (text, minutes) in [("90m", 90), ("4h", 240), ("1.5h", 90), ("3d", 1440), ("2w", 4800), ("0", 0)]
+        {
             assert_eq!(parse_minutes(text), Ok(minutes), "{text}");
         }
         for bad in ["3", "-1d", "3 parsecs", "", "d"] {

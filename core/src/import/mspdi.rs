@@ -13,12 +13,14 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{NaiveDateTime, Weekday};
-use quick_xml::events::Event;
 use quick_xml::Reader;
+use quick_xml::events::Event;
 
 use crate::error::Invalid;
 use crate::planning::{DependencyTiming, PlanPatch, TaskPlan};
-use crate::schedule::{Baseline, Calendar, Constraint, DependencyKind, Exception, Lag, Mode, WeekPattern, WorkingHours};
+use crate::schedule::{
+    Baseline, Calendar, Constraint, DependencyKind, Exception, Lag, Mode, WeekPattern, WorkingHours,
+};
 
 use super::{ImportRow, MAX_IMPORT_ROWS, Predecessor};
 
@@ -126,12 +128,17 @@ fn parse_tree(xml: &str) -> Result<Element, Invalid> {
         }
     }
     if stack.len() != 1 {
-        return Err(Invalid::new("xml", format!("the document ends inside <{}>", stack.last().map_or("", |e| &e.name))));
+        return Err(Invalid::new(
+            "xml",
+            format!("the document ends inside <{}>", stack.last().map_or("", |e| &e.name)),
+        ));
     }
     let mut root = stack.pop().unwrap_or_default();
     match root.children.pop() {
         Some(project) if project.name == "Project" => Ok(project),
-        Some(other) => Err(Invalid::new("xml", format!("the root element is <{}>, not <Project>", other.name))),
+        Some(other) => {
+            Err(Invalid::new("xml", format!("the root element is <{}>, not <Project>", other.name)))
+        }
         None => Err(Invalid::new("xml", "the document is empty")),
     }
 }
@@ -320,7 +327,8 @@ fn exception(period: &Element, name: &str, hours: WorkingHours) -> Result<Except
 pub fn read(xml: &str) -> Result<Document, Invalid> {
     let project = parse_tree(xml)?;
     let name = project.text_of("Name").or(project.text_of("Title")).unwrap_or("").to_string();
-    let calendars: Vec<&Element> = project.child("Calendars").into_iter().flat_map(|c| c.all("Calendar")).collect();
+    let calendars: Vec<&Element> =
+        project.child("Calendars").into_iter().flat_map(|c| c.all("Calendar")).collect();
     let base = project.text_of("CalendarUID");
     let chosen = calendars
         .iter()
@@ -344,17 +352,23 @@ pub fn read(xml: &str) -> Result<Document, Invalid> {
             continue;
         }
         let at = |field: &str| format!("Tasks/Task[UID={uid}]/{field}");
-        let bad = |field: &str, value: &str, what: &str| Invalid::new(at(field), format!("'{value}' is not {what}"));
+        let bad = |field: &str, value: &str, what: &str| {
+            Invalid::new(at(field), format!("'{value}' is not {what}"))
+        };
         let date = |field: &str| -> Result<Option<NaiveDateTime>, Invalid> {
             match t.text_of(field) {
                 None => Ok(None),
-                Some(v) => datetime(v).map(Some).ok_or_else(|| bad(field, v, "a date like 2026-03-02T08:00:00")),
+                Some(v) => {
+                    datetime(v).map(Some).ok_or_else(|| bad(field, v, "a date like 2026-03-02T08:00:00"))
+                }
             }
         };
         let span = |field: &str| -> Result<Option<i64>, Invalid> {
             match t.text_of(field) {
                 None => Ok(None),
-                Some(v) => duration_minutes(v).map(Some).ok_or_else(|| bad(field, v, "a duration like PT16H0M0S")),
+                Some(v) => {
+                    duration_minutes(v).map(Some).ok_or_else(|| bad(field, v, "a duration like PT16H0M0S"))
+                }
             }
         };
         let number = |field: &str| -> Result<Option<i64>, Invalid> {
@@ -365,15 +379,19 @@ pub fn read(xml: &str) -> Result<Document, Invalid> {
         };
         let manual = t.text_of("Manual") == Some("1");
         let kind = number("ConstraintType")?.unwrap_or(0);
-        let constraint = constraint(kind, date("ConstraintDate")?).map_err(|e| Invalid::new(at("ConstraintType"), e))?;
+        let constraint =
+            constraint(kind, date("ConstraintDate")?).map_err(|e| Invalid::new(at("ConstraintType"), e))?;
         let percent = number("PercentComplete")?.unwrap_or(0);
         if !(0..=100).contains(&percent) {
             return Err(Invalid::new(at("PercentComplete"), format!("{percent} is not between 0 and 100")));
         }
-        let baseline = t
-            .all("Baseline")
-            .find(|b| b.text_of("Number").is_none_or(|n| n == "0"))
-            .and_then(|b| Some(Baseline { start: datetime(b.text_of("Start")?)?, finish: datetime(b.text_of("Finish")?)? }));
+        let baseline =
+            t.all("Baseline").find(|b| b.text_of("Number").is_none_or(|n| n == "0")).and_then(|b| {
+                Some(Baseline {
+                    start: datetime(b.text_of("Start")?)?,
+                    finish: datetime(b.text_of("Finish")?)?,
+                })
+            });
         let (start, finish) = (date("Start")?, date("Finish")?);
         let summary = t.text_of("Summary") == Some("1");
         let plan = TaskPlan {
@@ -396,8 +414,9 @@ pub fn read(xml: &str) -> Result<Document, Invalid> {
                 return Err(Invalid::new(at("PredecessorLink"), "names no PredecessorUID"));
             };
             let code = link.text_of("Type").and_then(|c| c.parse().ok()).unwrap_or(1);
-            let kind = link_kind(code)
-                .ok_or_else(|| Invalid::new(at("PredecessorLink/Type"), format!("{code} is not a link type (0–3)")))?;
+            let kind = link_kind(code).ok_or_else(|| {
+                Invalid::new(at("PredecessorLink/Type"), format!("{code} is not a link type (0–3)"))
+            })?;
             let value = link.text_of("LinkLag").and_then(|l| l.parse().ok()).unwrap_or(0);
             let format = link.text_of("LagFormat").and_then(|l| l.parse().ok()).unwrap_or(7);
             predecessors.push((p, DependencyTiming { kind, lag: lag(value, format) }));
@@ -487,7 +506,8 @@ fn write_hours(out: &mut String, indent: usize, hours: &WorkingHours) {
         for &(a, b) in hours.spans() {
             out.push_str(&format!("{:w$}<WorkingTime>\n", "", w = indent + 2));
             tag(out, indent + 4, "FromTime", format!("{:02}:{:02}:00", a / 60, a % 60));
-            let to = if b == 1440 { "00:00:00".to_string() } else { format!("{:02}:{:02}:00", b / 60, b % 60) };
+            let to =
+                if b == 1440 { "00:00:00".to_string() } else { format!("{:02}:{:02}:00", b / 60, b % 60) };
             tag(out, indent + 4, "ToTime", to);
             out.push_str(&format!("{:w$}</WorkingTime>\n", "", w = indent + 2));
         }
@@ -689,7 +709,8 @@ mod tests {
 
     #[test]
     fn durations() {
-        for (text, minutes) in [("PT16H0M0S", 960), ("PT0H30M0S", 30), ("P1DT2H", 1560), ("PT7H59M60S", 480)] {
+        for (text, minutes) in [("PT16H0M0S", 960), ("PT0H30M0S", 30), ("P1DT2H", 1560), ("PT7H59M60S", 480)]
+        {
             assert_eq!(duration_minutes(text), Some(minutes), "{text}");
         }
         for bad in ["16H", "PT16X", "PT-1H", "P", "PT5"] {
@@ -701,7 +722,9 @@ mod tests {
     #[test]
     fn a_written_document_reads_back_the_same() {
         let mut calendar = Calendar { week: WeekPattern::standard(), exceptions: Vec::new() };
-        calendar.exceptions.push(Exception::holiday("Easter Monday", chrono::NaiveDate::from_ymd_opt(2026, 4, 6).unwrap()));
+        calendar
+            .exceptions
+            .push(Exception::holiday("Easter Monday", chrono::NaiveDate::from_ymd_opt(2026, 4, 6).unwrap()));
         let task = |uid: i64, name: &str, level: u32, summary: bool, plan: TaskPlan| MspTask {
             uid,
             name: name.into(),
@@ -719,22 +742,34 @@ mod tests {
             calendar,
             tasks: vec![
                 task(1, "Fit-out", 1, true, TaskPlan::default()),
-                task(2, "Order", 2, false, TaskPlan {
-                    duration: Some(960),
-                    work: Some(1200),
-                    constraint: Constraint::MustFinishOn(at(4, 17)),
-                    percent_complete: 30,
-                    actual_start: Some(at(2, 8)),
-                    baseline: Some(Baseline { start: at(2, 8), finish: at(3, 17) }),
-                    ..Default::default()
-                }),
-                task(3, "Press", 1, false, TaskPlan {
-                    duration: Some(240),
-                    mode: Mode::Manual,
-                    start: Some(at(2, 8)),
-                    finish: Some(at(3, 17)),
-                    ..Default::default()
-                }),
+                task(
+                    2,
+                    "Order",
+                    2,
+                    false,
+                    TaskPlan {
+                        duration: Some(960),
+                        work: Some(1200),
+                        constraint: Constraint::MustFinishOn(at(4, 17)),
+                        percent_complete: 30,
+                        actual_start: Some(at(2, 8)),
+                        baseline: Some(Baseline { start: at(2, 8), finish: at(3, 17) }),
+                        ..Default::default()
+                    },
+                ),
+                task(
+                    3,
+                    "Press",
+                    1,
+                    false,
+                    TaskPlan {
+                        duration: Some(240),
+                        mode: Mode::Manual,
+                        start: Some(at(2, 8)),
+                        finish: Some(at(3, 17)),
+                        ..Default::default()
+                    },
+                ),
             ],
         };
         doc.tasks[2].predecessors = vec![
@@ -758,13 +793,18 @@ mod tests {
         let e = read("<Project><Tasks><Task><UID>1</UID></Tasks></Project>").unwrap_err();
         assert_eq!(e.field, "xml");
         assert!(e.reason.contains("line 1, column"), "{e}");
-        let e = read("<Project>\n<Tasks>\n<Task><UID>4</UID><Duration>soon</Duration></Task></Tasks></Project>").unwrap_err();
+        let e =
+            read("<Project>\n<Tasks>\n<Task><UID>4</UID><Duration>soon</Duration></Task></Tasks></Project>")
+                .unwrap_err();
         assert_eq!(e.field, "Tasks/Task[UID=4]/Duration");
         let e = read("<Calendar/>").unwrap_err();
         assert!(e.reason.contains("not <Project>"), "{e}");
         let e = read("<Project><Tasks><Task><UID>4</UID><PredecessorLink><PredecessorUID>1</PredecessorUID><Type>9</Type></PredecessorLink></Task></Tasks></Project>").unwrap_err();
         assert_eq!(e.field, "Tasks/Task[UID=4]/PredecessorLink/Type");
-        let e = read("<Project><Tasks><Task><UID>4</UID><ConstraintType>2</ConstraintType></Task></Tasks></Project>").unwrap_err();
+        let e = read(
+            "<Project><Tasks><Task><UID>4</UID><ConstraintType>2</ConstraintType></Task></Tasks></Project>",
+        )
+        .unwrap_err();
         assert!(e.reason.contains("ConstraintDate"), "{e}");
     }
 }

@@ -34,7 +34,8 @@ impl Desk {
         let ws = actor.workspace_id;
         let project = load::<Project>(self.store().as_ref(), ws, project).await?;
         let mut query = ItemQuery::new(crate::access::item_scope(actor));
-        query.filter = ItemFilter { project: Some(project.id), kind: Some(ItemKind::Task), ..Default::default() };
+        query.filter =
+            ItemFilter { project: Some(project.id), kind: Some(ItemKind::Task), ..Default::default() };
         query.limit = 500;
         let mut tasks = Vec::new();
         loop {
@@ -50,7 +51,11 @@ impl Desk {
         let mut seen = HashSet::new();
         for t in &tasks {
             for l in self.store().links(ws, t.id).await? {
-                if l.kind == LinkKind::Blocks && ids.contains(&l.from) && ids.contains(&l.to) && seen.insert(l.id) {
+                if l.kind == LinkKind::Blocks
+                    && ids.contains(&l.from)
+                    && ids.contains(&l.to)
+                    && seen.insert(l.id)
+                {
                     links.push(l);
                 }
             }

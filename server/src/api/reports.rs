@@ -13,7 +13,10 @@ use crate::error::ApiResult;
 use crate::extract::JsonBody;
 use crate::state::AppState;
 
-pub async fn list_reports(State(s): State<AppState>, Auth(actor): Auth) -> ApiResult<Json<Vec<ScheduledReport>>> {
+pub async fn list_reports(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+) -> ApiResult<Json<Vec<ScheduledReport>>> {
     Ok(Json(s.desk().reports(&actor).await?))
 }
 
@@ -25,7 +28,11 @@ pub async fn create_report(
     Ok(created(s.desk().execute(&actor, &cmd).await?))
 }
 
-pub async fn get_report(State(s): State<AppState>, Auth(actor): Auth, id: Param) -> ApiResult<Json<ScheduledReport>> {
+pub async fn get_report(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    id: Param,
+) -> ApiResult<Json<ScheduledReport>> {
     Ok(Json(s.desk().report(&actor, id.id::<ReportId>("report")?).await?))
 }
 

@@ -146,7 +146,11 @@ fn format(q: &QueryPairs) -> ApiResult<FileFormat> {
 fn table_file(table: &Table, format: FileFormat) -> ApiResult<Response> {
     let bytes = format.write(table).map_err(|e| {
         tracing::error!(error = %e, "writing a workbook failed");
-        ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", "the workbook could not be written")
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the workbook could not be written",
+        )
     })?;
     Ok(file(bytes, format.content_type(), &file_name(&table.name, format.extension())))
 }

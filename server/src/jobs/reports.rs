@@ -64,7 +64,8 @@ impl JobHandler for ReportDelivery {
         let (file, body) = match report.format {
             ReportFormat::Html => (None, Some(html(&table))),
             ReportFormat::Csv | ReportFormat::Xlsx => {
-                let format = if report.format == ReportFormat::Csv { FileFormat::Csv } else { FileFormat::Xlsx };
+                let format =
+                    if report.format == ReportFormat::Csv { FileFormat::Csv } else { FileFormat::Xlsx };
                 let bytes = format.write(&table).map_err(|e| JobFailure::Fatal(e.to_string()))?;
                 let name = file_name(&title, format.extension());
                 let content_type = format.content_type().to_string();
