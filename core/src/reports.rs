@@ -258,6 +258,9 @@ impl crate::desk::Desk {
         &self,
         actor: &crate::access::Actor,
     ) -> Result<Vec<ScheduledReport>, crate::error::DeskError> {
+        if !actor.is_staff() {
+            return Err(crate::error::DeskError::Forbidden("customers do not read reports".into()));
+        }
         let all: Vec<ScheduledReport> =
             crate::store::list(self.store().as_ref(), actor.workspace_id, &crate::store::RecordQuery::all())
                 .await?;

@@ -86,8 +86,7 @@ pub trait PluginRuntime: Send + Sync + std::fmt::Debug {
     async fn run_action(&self, call: &PluginCall, action: &str, input: &Value) -> PluginOutcome<Value>;
 
     /// Polls a trigger from `cursor` (`None`: the first poll, which seeds the cursor).
-    async fn poll(&self, call: &PluginCall, trigger: &str, cursor: Option<&str>)
-    -> PluginOutcome<PollResult>;
+    async fn poll(&self, call: &PluginCall, trigger: &str, cursor: Option<&str>) -> PluginOutcome<PollResult>;
 
     async fn handle_webhook(
         &self,
