@@ -120,34 +120,6 @@ pub fn time_table(
     Table { name: "Timesheet".into(), columns: TIME_COLUMNS.iter().map(|c| c.to_string()).collect(), rows }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn csv_quotes_what_needs_quoting_and_joins_lists() {
-        let t = Table {
-            name: "t".into(),
-            columns: vec!["number".into(), "title".into(), "assignee".into(), "points".into()],
-            rows: vec![
-                vec![json!(1), json!("Printer, \"fast\""), json!(["Ana", "Bo"]), json!(2.5)],
-                vec![json!(2), json!("Line\nbreak"), Value::Null, Value::Null],
-            ],
-        };
-        let text = String::from_utf8(t.to_csv()).unwrap();
-        assert_eq!(
-            text,
-            "number,title,assignee,points\n1,\"Printer, \"\"fast\"\"\",\"Ana, Bo\",2.5\n2,\"Line\nbreak\",,\n"
-        );
-        let mut back = ::csv::Reader::from_reader(text.as_bytes());
-        let rows: Vec<Vec<String>> =
-            back.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect();
-        assert_eq!(rows[0][1], "Printer, \"fast\"");
-        assert_eq!(rows[1][1], "Line\nbreak");
-    }
-}
-
 impl crate::desk::Desk {
     /// A saved view's items as a table, run as the reader (their scope and redaction).
     pub async fn view_table(
@@ -181,5 +153,33 @@ impl crate::desk::Desk {
         let users: Vec<User> = self.directory(actor, &crate::store::RecordQuery::all()).await?;
         let users = users.into_iter().map(|u| (u.id, u)).collect();
         Ok(time_table(&entries, &items, &users, now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn csv_quotes_what_needs_quoting_and_joins_lists() {
+        let t = Table {
+            name: "t".into(),
+            columns: vec!["number".into(), "title".into(), "assignee".into(), "points".into()],
+            rows: vec![
+                vec![json!(1), json!("Printer, \"fast\""), json!(["Ana", "Bo"]), json!(2.5)],
+                vec![json!(2), json!("Line\nbreak"), Value::Null, Value::Null],
+            ],
+        };
+        let text = String::from_utf8(t.to_csv()).unwrap();
+        assert_eq!(
+            text,
+            "number,title,assignee,points\n1,\"Printer, \"\"fast\"\"\",\"Ana, Bo\",2.5\n2,\"Line\nbreak\",,\n"
+        );
+        let mut back = ::csv::Reader::from_reader(text.as_bytes());
+        let rows: Vec<Vec<String>> =
+            back.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect();
+        assert_eq!(rows[0][1], "Printer, \"fast\"");
+        assert_eq!(rows[1][1], "Line\nbreak");
     }
 }

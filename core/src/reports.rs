@@ -252,6 +252,54 @@ pub fn validate_recipients(recipients: &[Recipient]) -> Result<Vec<Recipient>, I
     Ok(out)
 }
 
+impl crate::desk::Desk {
+    /// The reports the reader may see: their own; administrators see every one.
+    pub async fn reports(
+        &self,
+        actor: &crate::access::Actor,
+    ) -> Result<Vec<ScheduledReport>, crate::error::DeskError> {
+        if !actor.is_staff() {
+            return Err(crate::error::DeskError::Forbidden("customers do not read reports".into()));
+        }
+        let all: Vec<ScheduledReport> =
+            crate::store::list(self.store().as_ref(), actor.workspace_id, &crate::store::RecordQuery::all())
+                .await?;
+        Ok(all.into_iter().filter(|r| sees(actor, r)).collect())
+    }
+
+    pub async fn report(
+        &self,
+        actor: &crate::access::Actor,
+        id: ReportId,
+    ) -> Result<ScheduledReport, crate::error::DeskError> {
+        let r = crate::desk::load::<ScheduledReport>(self.store().as_ref(), actor.workspace_id, id).await?;
+        if !sees(actor, &r) {
+            return Err(crate::error::DeskError::not_found(format!("report {id}")));
+        }
+        Ok(r)
+    }
+
+    /// Enabled reports of the workspace due at `now` (the scheduler's question).
+    pub async fn due_reports(
+        &self,
+        actor: &crate::access::Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ReportId>, crate::error::DeskError> {
+        let all: Vec<ScheduledReport> =
+            crate::store::list(self.store().as_ref(), actor.workspace_id, &crate::store::RecordQuery::all())
+                .await?;
+        Ok(all.into_iter().filter(|r| r.enabled && r.next_run <= now).map(|r| r.id).collect())
+    }
+}
+
+fn sees(actor: &crate::access::Actor, r: &ScheduledReport) -> bool {
+    use crate::access::ActorKind;
+    match &actor.kind {
+        ActorKind::ServerAdmin | ActorKind::System => true,
+        ActorKind::User(u) => u.role.is_staff() && (u.id == r.owner || u.role == crate::people::Role::Admin),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,50 +349,5 @@ mod tests {
         assert_eq!(validate_recipients(&[]).unwrap_err().field, "recipients");
         let e = validate_recipients(&[Recipient::Address("not an address".into())]).unwrap_err();
         assert_eq!(e.field, "recipients[0]");
-    }
-}
-
-impl crate::desk::Desk {
-    /// The reports the reader may see: their own; administrators see every one.
-    pub async fn reports(
-        &self,
-        actor: &crate::access::Actor,
-    ) -> Result<Vec<ScheduledReport>, crate::error::DeskError> {
-        let all: Vec<ScheduledReport> =
-            crate::store::list(self.store().as_ref(), actor.workspace_id, &crate::store::RecordQuery::all())
-                .await?;
-        Ok(all.into_iter().filter(|r| sees(actor, r)).collect())
-    }
-
-    pub async fn report(
-        &self,
-        actor: &crate::access::Actor,
-        id: ReportId,
-    ) -> Result<ScheduledReport, crate::error::DeskError> {
-        let r = crate::desk::load::<ScheduledReport>(self.store().as_ref(), actor.workspace_id, id).await?;
-        if !sees(actor, &r) {
-            return Err(crate::error::DeskError::not_found(format!("report {id}")));
-        }
-        Ok(r)
-    }
-
-    /// Enabled reports of the workspace due at `now` (the scheduler's question).
-    pub async fn due_reports(
-        &self,
-        actor: &crate::access::Actor,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<ReportId>, crate::error::DeskError> {
-        let all: Vec<ScheduledReport> =
-            crate::store::list(self.store().as_ref(), actor.workspace_id, &crate::store::RecordQuery::all())
-                .await?;
-        Ok(all.into_iter().filter(|r| r.enabled && r.next_run <= now).map(|r| r.id).collect())
-    }
-}
-
-fn sees(actor: &crate::access::Actor, r: &ScheduledReport) -> bool {
-    use crate::access::ActorKind;
-    match &actor.kind {
-        ActorKind::ServerAdmin | ActorKind::System => true,
-        ActorKind::User(u) => u.role.is_staff() && (u.id == r.owner || u.role == crate::people::Role::Admin),
     }
 }

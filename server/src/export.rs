@@ -136,7 +136,7 @@ mod tests {
         assert_eq!(file_name("", "xlsx"), "export.xlsx");
         assert_eq!(
             sheet_name("A [b]: c*?/\\ d that is a very long name indeed"),
-            "A b c d that is a very long na"
+            "A b c d that is a very long nam"
         );
         let t = Table {
             name: "t".into(),

@@ -359,7 +359,7 @@ fn report_job(
         id: env.new_id(),
         kind: REPORT_SEND_JOB.into(),
         payload: serde_json::to_value(&job).map_err(|e| DeskError::invalid("report", e.to_string()))?,
-        idempotency_key: format!("report:{}:{}", report.id, occurrence.timestamp()),
+        idempotency_key: format!("report:{}:{}", report.id, occurrence.timestamp_micros()),
         run_at: env.now,
         max_attempts: 5,
     })
@@ -496,7 +496,7 @@ impl Command for DeliverReport {
                 kind: MAIL_SEND_JOB.into(),
                 payload: serde_json::to_value(&mail)
                     .map_err(|e| DeskError::invalid("report", e.to_string()))?,
-                idempotency_key: format!("report:{}:{}:{to}", report.id, self.occurrence.timestamp()),
+                idempotency_key: format!("report:{}:{}:{to}", report.id, self.occurrence.timestamp_micros()),
                 run_at: env.now,
                 max_attempts: 8,
             });

@@ -72,7 +72,7 @@ impl ImportRow {
             .sources
             .get(target)
             .or_else(|| self.sources.get(base))
-            .or_else(|| if target.starts_with("plan.") { self.sources.get(&target[5..]) } else { None })
+            .or_else(|| target.strip_prefix("plan.").and_then(|t| self.sources.get(t)))
             .cloned();
         Problem { row: self.row, column, field: target.to_string(), message: message.into() }
     }
