@@ -10,10 +10,11 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tandem_core::commands::{CreateArticle, CreateUser, CreateWorkspace};
+use tandem_core::commands::{ConfigurePortal, CreateArticle, CreateItemType, CreateUser, CreateWorkspace};
 use tandem_core::ids::{Clock, IdSource};
 use tandem_core::kb::{ArticleBody, KbArticle, KbVisibility};
-use tandem_core::{Actor, Desk, Limits, Role, TokenScope, WorkspaceId};
+use tandem_core::membership::WebForm;
+use tandem_core::{Actor, Desk, ItemKind, Limits, Role, TokenScope, WorkspaceId};
 use tandem_intake_web::{NoSignIn, Sessions, WebLimits, WebState, router};
 use tandem_storage_sqlite::{SqliteOptions, SqliteStore};
 use tower::ServiceExt;
@@ -47,6 +48,7 @@ impl Sessions for Signed {
 
 struct World {
     app: axum::Router,
+    desk: Desk,
     ws: WorkspaceId,
     internal: KbArticle,
     _dir: tempfile::TempDir,
@@ -90,10 +92,10 @@ async fn world() -> World {
     }
     let sessions = Signed(vec![("carl".into(), Actor::user(customer, TokenScope::Admin))]);
     let app = router(
-        WebState::new(desk, Arc::new(NoSignIn), [7; 32], WebLimits::default())
+        WebState::new(desk.clone(), Arc::new(NoSignIn), [7; 32], WebLimits::default())
             .with_sessions(Arc::new(sessions)),
     );
-    World { app, ws: ws.id, internal: made.remove(2), _dir: dir }
+    World { app, desk, ws: ws.id, internal: made.remove(2), _dir: dir }
 }
 
 async fn call(app: &axum::Router, req: Request<Body>) -> (StatusCode, HeaderMap, String) {
@@ -159,6 +161,38 @@ async fn knowledge_base_pages_show_each_reader_their_articles_escaped() {
     assert!(!panel.contains("<script>alert(1)") && panel.contains("&lt;script&gt;alert(1)"), "{panel}");
     let (_, panel) = get(&w.app, &format!("/widget/panel?workspace={ws}&q=pump"), None).await;
     assert!(panel.contains("Cleaning the pond pump") && !panel.contains("escalation"));
+}
+
+#[tokio::test]
+async fn the_widget_offers_the_portal_s_forms_and_links_to_the_portal() {
+    let w = world().await;
+    let ws = w.ws;
+    let (_, panel) = get(&w.app, &format!("/widget/panel?workspace={ws}&tab=forms"), None).await;
+    assert!(panel.contains(&format!("href=\"/portal/{ws}\"")), "{panel}");
+    assert!(!panel.contains("forms-list"), "no forms are offered before the portal has any: {panel}");
+
+    let admin = Actor::server_admin(ws);
+    let t = w
+        .desk
+        .execute(
+            &admin,
+            &CreateItemType {
+                name: "Pump repair".into(),
+                kind: ItemKind::Ticket,
+                description: String::new(),
+                workflow: None,
+                fields: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    let form = WebForm { title: Some("Book a <pump> repair".into()), ..WebForm::default() };
+    let configure =
+        ConfigurePortal { forms: [(t.id, Some(form))].into_iter().collect(), ..Default::default() };
+    w.desk.execute(&admin, &configure).await.unwrap();
+    let (_, panel) = get(&w.app, &format!("/widget/panel?workspace={ws}&tab=forms"), None).await;
+    assert!(panel.contains(&format!("href=\"/forms/{ws}/{}\"", t.id)), "{panel}");
+    assert!(panel.contains("Book a &lt;pump&gt; repair"), "the title is escaped: {panel}");
 }
 
 #[tokio::test]

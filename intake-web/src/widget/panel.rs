@@ -115,6 +115,18 @@ pub(crate) async fn panel(
         _ => "chat",
     };
     let ws_id = ws.id.to_string();
+    // The forms the portal offers (public fields only); none when the workspace has none.
+    let forms: Vec<(String, String)> = match s.desk.portal_face(ws.id).await {
+        Ok(face) => face
+            .forms
+            .into_iter()
+            .map(|(t, form)| (format!("/forms/{}/{}", ws.id, t.id), form.title.unwrap_or(t.name)))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "widget forms failed");
+            Vec::new()
+        }
+    };
     let signed_in = actor.as_ref().and_then(|a| match &a.kind {
         tandem_core::ActorKind::User(u) => Some(u.name.clone()),
         _ => None,
@@ -172,7 +184,14 @@ pub(crate) async fn panel(
                 }
                 section #tab-forms role="tabpanel" aria-labelledby="tab-button-forms" {
                     p { "Send us a request with the form that fits, and follow it in the portal." }
-                    p { a #forms-link href={ "/portal?workspace=" (ws_id) } target="_blank" rel="noopener" { "Open the request portal" } }
+                    @if !forms.is_empty() {
+                        ul #forms-list {
+                            @for (href, title) in &forms {
+                                li { a href=(href) target="_blank" rel="noopener" { (title) } }
+                            }
+                        }
+                    }
+                    p { a #forms-link href={ "/portal/" (ws_id) } target="_blank" rel="noopener" { "Open the request portal" } }
                 }
             }
         }
