@@ -340,6 +340,9 @@ async fn requests(
     let types =
         state.desk.directory::<ItemType>(&session.actor, &RecordQuery::all()).await.unwrap_or_default();
     let me = session.actor.user_id();
+    // The requester's chats from the widget stay with their profile, newest first.
+    let mut chats = state.desk.my_chats(&session.actor).await.unwrap_or_default();
+    chats.sort_by(|a, b| b.started_at.cmp(&a.started_at));
     Ok(layout(&face, "My requests", Some(&session), html! {
         h1 { "My requests" }
         @if page.items.is_empty() {
@@ -357,6 +360,23 @@ async fn requests(
             }
         }
         p { a href={ "/portal/" (ws) } { "Submit a new request" } }
+        @if !chats.is_empty() {
+            h2 { "My chats" }
+            ul.requests #my-chats {
+                @for chat in &chats {
+                    @let ticket = chat.item.and_then(|id| page.items.iter().find(|i| i.id == id));
+                    li {
+                        span {
+                            "Chat of " (chat.started_at.format("%Y-%m-%d %H:%M UTC")) " · " (chat.message_count) " messages"
+                            @if let Some(item) = ticket {
+                                " → " a href={ "/portal/" (ws) "/requests/" (item.number) } { "#" (item.number) " " (item.title) }
+                            }
+                        }
+                        span.status { (chat.status.as_str()) }
+                    }
+                }
+            }
+        }
     })
     .into_response())
 }

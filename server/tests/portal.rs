@@ -497,3 +497,33 @@ async fn a_survey_records_each_answer_set_as_an_item() {
     let thanks = guest.get(&format!("{}{}", portal.origin, done.location.unwrap())).await;
     assert!(thanks.text.contains("Your answers to Site IT survey were recorded"), "{}", thanks.text);
 }
+
+#[tokio::test]
+async fn a_signed_in_customer_s_widget_chats_stay_on_their_requests_page() {
+    let portal = setup(&[], false).await;
+    let mut tom = Visitor::new();
+    tom.sign_in(&portal, "tom@pondsupply.example").await;
+    let before = tom.get(&portal.portal_url("/requests")).await;
+    assert!(!before.text.contains("My chats"), "{}", before.text);
+
+    // Tom opens the widget's messenger while signed in: the chat is his, not an anonymous one.
+    let started = tom
+        .client
+        .post(format!("{}/widget/chats", portal.origin))
+        .header(header::COOKIE, tom.cookie_header())
+        .header("x-tandem-widget", "1")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(json!({"workspace": portal.ws, "text": "Is the pump <b>in stock</b>?"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), StatusCode::CREATED, "{}", started.text().await.unwrap());
+
+    let page = tom.get(&portal.portal_url("/requests")).await;
+    assert!(page.text.contains("My chats") && page.text.contains("waiting"), "{}", page.text);
+    // Sara, of the same organization, does not see Tom's chat.
+    let mut sara = Visitor::new();
+    sara.sign_in(&portal, "sara@pondsupply.example").await;
+    let hers = sara.get(&portal.portal_url("/requests")).await;
+    assert!(!hers.text.contains("My chats"), "{}", hers.text);
+}
