@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::print_stdout)] // A benchmark prints its figures and fails loudly.
+
 //! Instantiate + call overhead of a plugin action: a fresh sandbox per call (pooling allocator,
 //! pre-linked component), the `echo` action of the fixture plugin. Prints p50/p99 and calls/s.
 //!

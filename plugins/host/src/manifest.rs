@@ -190,10 +190,8 @@ pub fn json_schema(path: &str, schema: &Value) -> Result<(), ManifestError> {
                     return Err(bad(at, "a list of property names is expected"));
                 }
             }
-            "enum" => {
-                if !value.as_array().is_some_and(|v| !v.is_empty()) {
-                    return Err(bad(at, "a non-empty list of values is expected"));
-                }
+            "enum" if value.as_array().is_none_or(|v| v.is_empty()) => {
+                return Err(bad(at, "a non-empty list of values is expected"));
             }
             "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" if !value.is_number() => {
                 return Err(bad(at, "a number is expected"));

@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)] // A test fails loudly; that is what an unwrap is for here.
+
 //! The example plugins, built from source, end to end against real HTTP servers on loopback:
 //! the chat notifier against a Slack-compatible incoming webhook, the issue poll trigger against
 //! a GitHub-like API with `Link` pagination, and the transform step.

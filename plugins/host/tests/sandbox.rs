@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)] // A test fails loudly; that is what an unwrap is for here.
+
 //! The sandbox against real plugins built from source: every way a plugin can misbehave fails
 //! its own call with a clear reason, and the host goes on serving other calls.
 
