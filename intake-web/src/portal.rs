@@ -342,7 +342,7 @@ async fn requests(
     let me = session.actor.user_id();
     // The requester's chats from the widget stay with their profile, newest first.
     let mut chats = state.desk.my_chats(&session.actor).await.unwrap_or_default();
-    chats.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+    chats.sort_by_key(|c| std::cmp::Reverse(c.started_at));
     Ok(layout(&face, "My requests", Some(&session), html! {
         h1 { "My requests" }
         @if page.items.is_empty() {
