@@ -306,3 +306,59 @@ async fn the_cli_installs_lists_and_removes_plugins() {
     let (code, _, err) = run(vec!["remove".into(), "http-json".into()]);
     assert_eq!(code, 4, "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flow_step_runs_an_installed_plugin_with_mapped_fields() {
+    let Some(wasm) = plugin_build::wasm("tandem-example-http-json") else { return };
+    let (addr, seen) = receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tandem.db").display().to_string();
+    let server = start(&db, Some(ADMIN), SERVE).await;
+    let http = Http::new(&server, ADMIN);
+    http.post("/workspaces", json!({"name": "Pond supplies"}), StatusCode::CREATED).await;
+    let ticket = type_id(&http.get("/item-types").await, "ticket");
+
+    // A flow naming a plugin that is not installed is refused, naming the step.
+    let flow = json!({
+        "name": "Mirror pump tickets",
+        "trigger": {"type": "event", "on": {"type": "item_created"}},
+        "filters": {"field": "trigger.item.title", "op": "contains", "value": "pump"},
+        "steps": [{"type": "plugin_action", "plugin": "http-json", "action": "request",
+            "input": {"method": "POST", "url": format!("http://{addr}/things"),
+                      "body": {"title": "{{trigger.item.title}}", "number": "{{trigger.item.number}}"}}}],
+    });
+    let refused = http.post("/flows", flow.clone(), StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(refused["error"]["field"], "steps[0].plugin", "{refused}");
+
+    let (status, installed) = upload(&http, "/plugins", &wasm, &manifest(), &[]).await;
+    assert_eq!(status, StatusCode::CREATED, "{installed}");
+    http.post("/plugins/http-json/approve", json!({}), StatusCode::OK).await;
+    let created = http.post("/flows", flow, StatusCode::CREATED).await;
+    let flow_id = created["id"].as_str().unwrap().to_string();
+
+    http.post("/items", json!({"item_type": ticket, "title": "Printer jam"}), StatusCode::CREATED).await;
+    let item = http
+        .post("/items", json!({"item_type": ticket, "title": "Pond pump hums"}), StatusCode::CREATED)
+        .await;
+    let (headers, body) = eventually("the plugin's call from the flow", Duration::from_secs(30), || async {
+        seen.lock().unwrap().first().cloned()
+    })
+    .await;
+    assert_eq!(body["title"], "Pond pump hums");
+    assert_eq!(body["number"].to_string().trim_matches('"'), item["number"].to_string());
+    let key = headers["idempotency-key"].to_str().unwrap().to_string();
+    assert!(key.starts_with("flow:"), "{key}");
+
+    // The run history shows the step's input and the plugin's output.
+    let runs = eventually("a succeeded run", Duration::from_secs(30), || async {
+        let runs = http.get(&format!("/flows/{flow_id}/runs")).await;
+        (runs.as_array().is_some_and(|r| !r.is_empty()) && runs[0]["status"] == "succeeded").then_some(runs)
+    })
+    .await;
+    assert_eq!(runs.as_array().unwrap().len(), 1, "the filter kept the printer out: {runs}");
+    let step = &runs[0]["steps"][0];
+    assert_eq!(step["input"]["body"]["title"], "Pond pump hums", "{step}");
+    assert_eq!(step["output"]["status"], 201, "{step}");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    server.stop().await;
+}
