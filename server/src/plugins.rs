@@ -235,8 +235,15 @@ impl PluginRuntime for Plugins {
     }
 
     async fn run_action(&self, call: &PluginCall, action: &str, input: &Value) -> PluginOutcome<Value> {
+        let mut schema = None;
         let has = |i: &PluginInstallation| {
             if i.has_action(action) {
+                schema = i
+                    .manifest
+                    .get("actions")
+                    .and_then(|a| a.get(action))
+                    .and_then(|a| a.get("input"))
+                    .cloned();
                 Ok(())
             } else {
                 Err(format!("plugin {} has no action {action:?}", i.plugin))
@@ -244,6 +251,13 @@ impl PluginRuntime for Plugins {
         };
         match self.installation(call, has).await {
             Ok(installation) => {
+                // The manifest's input schema is checked before the plugin runs: bad input is the
+                // caller's, and retrying it cannot help.
+                if let Some(Err(message)) =
+                    schema.as_ref().map(|s| tandem_plugin_host::manifest::validate_input(s, input))
+                {
+                    return refused(PluginFailure::InvalidInput { message });
+                }
                 outcome(self.host.call_action(&installation, action, input, &invocation(call)).await, |v| v)
             }
             Err(f) => refused(f),

@@ -115,14 +115,20 @@ async fn an_automation_runs_an_installed_plugin_against_a_real_server() {
     let (status, again) = upload(&http, "/plugins", &wasm, &manifest(), &[]).await;
     assert_eq!(status, StatusCode::CONFLICT, "{again}");
 
-    // The rule: every new ticket is posted to the receiver through the plugin.
-    let rule = json!({
-        "name": "Mirror new tickets",
-        "trigger": {"type": "item_created"},
-        "actions": [{"type": "run_plugin", "plugin": "http-json", "action": "request",
-            "input": {"method": "POST", "url": format!("http://{addr}/things"), "body": {"source": "tandem"}}}],
-    });
-    http.post("/automations", rule, StatusCode::CREATED).await;
+    // The rule: every new ticket is posted to the receiver through the plugin; the input's
+    // strings are templates filled from the item. An unknown placeholder is refused by path.
+    let rule = |title: &str| {
+        json!({
+            "name": "Mirror new tickets",
+            "trigger": {"type": "item_created"},
+            "actions": [{"type": "run_plugin", "plugin": "http-json", "action": "request",
+                "input": {"method": "POST", "url": format!("http://{addr}/things"),
+                          "body": {"source": "tandem", "title": title, "tags": ["{{item.priority}}", 3]}}}],
+        })
+    };
+    let refused = http.post("/automations", rule("{{item.colour}}"), StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(field_of(&refused), "actions[0].input.body.title", "{refused}");
+    http.post("/automations", rule("{{item.title}}"), StatusCode::CREATED).await;
 
     // Not approved yet: the job fails for good, saying why; the receiver hears nothing.
     http.post("/items", json!({"item_type": ticket, "title": "Printer on fire"}), StatusCode::CREATED).await;
@@ -161,7 +167,10 @@ async fn an_automation_runs_an_installed_plugin_against_a_real_server() {
             seen.lock().unwrap().first().cloned()
         })
         .await;
-    assert_eq!(body, json!({"source": "tandem"}));
+    assert_eq!(body["source"], "tandem");
+    assert_eq!(body["title"], "VPN down", "the template was filled from the item: {body}");
+    assert_eq!(body["tags"][1], 3, "non-strings stay as they are: {body}");
+    assert!(!body["tags"][0].as_str().unwrap().contains("{{"), "{body}");
     assert_eq!(headers["authorization"], "Bearer northwind-secret");
     let key = headers["idempotency-key"].to_str().unwrap().to_string();
     assert!(key.starts_with("automation:"), "{key}");
@@ -360,5 +369,26 @@ async fn a_flow_step_runs_an_installed_plugin_with_mapped_fields() {
     assert_eq!(step["input"]["body"]["title"], "Pond pump hums", "{step}");
     assert_eq!(step["output"]["status"], 201, "{step}");
     assert_eq!(seen.lock().unwrap().len(), 1);
+
+    // Input that does not fit the action's schema (no url) fails the run as invalid input,
+    // before the plugin runs, saying where.
+    let broken = json!({
+        "name": "Broken mirror",
+        "trigger": {"type": "event", "on": {"type": "item_created"}},
+        "filters": {"field": "trigger.item.title", "op": "contains", "value": "filter"},
+        "steps": [{"type": "plugin_action", "plugin": "http-json", "action": "request",
+            "input": {"method": "POST", "body": {"title": "{{trigger.item.title}}"}}}],
+    });
+    let broken = http.post("/flows", broken, StatusCode::CREATED).await;
+    let broken_id = broken["id"].as_str().unwrap().to_string();
+    http.post("/items", json!({"item_type": ticket, "title": "Clogged filter"}), StatusCode::CREATED).await;
+    let runs = eventually("the broken run to fail", Duration::from_secs(30), || async {
+        let runs = http.get(&format!("/flows/{broken_id}/runs")).await;
+        (runs.as_array().is_some_and(|r| !r.is_empty()) && runs[0]["status"] == "failed").then_some(runs)
+    })
+    .await;
+    let error = runs[0]["steps"][0]["error"].to_string();
+    assert!(error.contains("invalid") && error.contains("url"), "{error}");
+    assert_eq!(seen.lock().unwrap().len(), 1, "the plugin never ran");
     server.stop().await;
 }

@@ -497,6 +497,7 @@ impl<'a> Engine<'a> {
                     out.push(format!("converted to '{}'", to.name));
                 }
                 Action::RunPlugin { plugin, action: name, input } => {
+                    let input = fill_strings(input, &mut |t| self.render(rule, &item, changes, t));
                     changes.job(NewJob {
                         id: env.new_id(),
                         kind: PLUGIN_ACTION_JOB.to_string(),
@@ -783,6 +784,18 @@ pub fn dry_run(world: &World, item: &Item, rules: &[Rule], env: &Env<'_>) -> Vec
         });
     }
     out
+}
+
+/// Every string in a JSON value, filled as a template; numbers, booleans and the shape stay.
+fn fill_strings(value: &Value, fill: &mut dyn FnMut(&str) -> String) -> Value {
+    match value {
+        Value::String(t) if t.contains("{{") => Value::String(fill(t)),
+        Value::Array(items) => Value::Array(items.iter().map(|v| fill_strings(v, fill)).collect()),
+        Value::Object(fields) => {
+            Value::Object(fields.iter().map(|(k, v)| (k.clone(), fill_strings(v, fill))).collect())
+        }
+        other => other.clone(),
+    }
 }
 
 /// Fills a template for an item: the newest message of the change set on the item is

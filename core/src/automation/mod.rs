@@ -363,7 +363,8 @@ pub enum Action {
     ConvertTo {
         item_type: ItemTypeId,
     },
-    /// Enqueues a `plugin.action` job for the plugin host.
+    /// Enqueues a `plugin.action` job for the plugin host. Every string in `input` is a template
+    /// (`{{item.title}}`, `{{requester.email}}`, `{{custom.site}}`…), filled when the rule fires.
     RunPlugin {
         plugin: String,
         action: String,

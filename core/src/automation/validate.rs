@@ -241,6 +241,27 @@ fn template(path: String, t: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// Every string of a plugin action's input is a template: its placeholders must be known.
+fn input_templates(path: String, input: &Value) -> Result<(), Invalid> {
+    match input {
+        Value::String(t) => {
+            for p in placeholders(t) {
+                if !is_known_placeholder(p) {
+                    return Err(err(path, format!("unknown placeholder '{{{{{p}}}}}'")));
+                }
+            }
+            Ok(())
+        }
+        Value::Array(items) => {
+            items.iter().enumerate().try_for_each(|(i, v)| input_templates(format!("{path}[{i}]"), v))
+        }
+        Value::Object(fields) => {
+            fields.iter().try_for_each(|(k, v)| input_templates(format!("{path}.{k}"), v))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn user(refs: &RuleRefs, path: String, id: UserId) -> Result<&User, Invalid> {
     match refs.users.get(&id) {
         Some(u) if u.active => Ok(u),
@@ -345,13 +366,14 @@ fn validate_action(a: &Action, path: &str, rule: &Rule, refs: &RuleRefs) -> Resu
                 return Err(err(format!("{path}.item_type"), format!("no item type {item_type}")));
             }
         }
-        Action::RunPlugin { plugin, action, .. } => {
+        Action::RunPlugin { plugin, action, input } => {
             if plugin.trim().is_empty() {
                 return Err(err(format!("{path}.plugin"), "must not be empty"));
             }
             if action.trim().is_empty() {
                 return Err(err(format!("{path}.action"), "must not be empty"));
             }
+            input_templates(format!("{path}.input"), input)?;
         }
         Action::SetPriority { .. } => {}
     }

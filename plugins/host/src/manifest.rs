@@ -370,3 +370,63 @@ kind = "poll"
         assert_eq!(Manifest::parse(nothing).unwrap_err().field, "actions");
     }
 }
+
+/// Refuses every `$ref` outside the schema itself: a manifest's schema may not make Tandem read
+/// files or the network.
+struct NoLoader;
+
+impl boon::UrlLoader for NoLoader {
+    fn load(&self, url: &str) -> Result<Value, Box<dyn std::error::Error>> {
+        Err(format!("schemas may not refer to {url}").into())
+    }
+}
+
+/// Checks `input` against an action's input schema from its manifest. The error names where
+/// in the input it is wrong (`/body/title: want string, but got number`).
+pub fn validate_input(schema: &Value, input: &Value) -> Result<(), String> {
+    const AT: &str = "urn:tandem:action-input";
+    let mut schemas = boon::Schemas::new();
+    let mut compiler = boon::Compiler::new();
+    compiler.use_loader(Box::new(NoLoader));
+    compiler.add_resource(AT, schema.clone()).map_err(|e| format!("the action's input schema: {e}"))?;
+    let index = compiler.compile(AT, &mut schemas).map_err(|e| format!("the action's input schema: {e}"))?;
+    schemas.validate(input, index).map_err(|e| {
+        // The innermost causes say what is wrong and where; the top says only "validation failed".
+        let mut leaves = Vec::new();
+        let mut stack = vec![&e];
+        while let Some(err) = stack.pop() {
+            if err.causes.is_empty() {
+                leaves.push(format!("{}: {}", location(&err.instance_location.to_string()), err.kind));
+            } else {
+                stack.extend(err.causes.iter());
+            }
+        }
+        leaves.sort();
+        format!("the input does not fit the action's schema: {}", leaves.join("; "))
+    })
+}
+
+fn location(pointer: &str) -> String {
+    if pointer.is_empty() { "input".to_string() } else { format!("input{pointer}") }
+}
+
+#[cfg(test)]
+mod input_tests {
+    use serde_json::json;
+
+    use super::validate_input;
+
+    #[test]
+    fn inputs_are_checked_against_the_action_schema() {
+        let schema = json!({"type": "object", "required": ["url"],
+            "properties": {"url": {"type": "string"}, "method": {"enum": ["GET", "POST"]}}});
+        assert_eq!(validate_input(&schema, &json!({"url": "https://x.example"})), Ok(()));
+        let missing = validate_input(&schema, &json!({"method": "GET"})).unwrap_err();
+        assert!(missing.contains("input") && missing.contains("url"), "{missing}");
+        let wrong = validate_input(&schema, &json!({"url": 3, "method": "PUT"})).unwrap_err();
+        assert!(wrong.contains("input/url") && wrong.contains("input/method"), "{wrong}");
+        let remote = json!({"$ref": "file:///etc/passwd"});
+        let refused = validate_input(&remote, &json!({})).unwrap_err();
+        assert!(refused.contains("schema"), "{refused}");
+    }
+}
