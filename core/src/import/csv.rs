@@ -258,11 +258,16 @@ pub fn predecessor(text: &str) -> Result<Predecessor, String> {
         Some(i) if i > 0 && t[i + 1..].starts_with(|c: char| c.is_ascii_digit()) => (&t[..i], Some(&t[i..])),
         _ => (t, None),
     };
-    let upper = head.to_uppercase();
-    let (key, kind) = match ["FS", "SS", "FF", "SF"].iter().find(|k| upper.ends_with(*k) && head.len() > 2) {
-        Some(code) => (
-            &head[..head.len() - 2],
-            match *code {
+    // The type is the last two characters, compared as ASCII: uppercasing first could change the
+    // text's length (`ß` → `SS`) and cut inside a character.
+    let suffix = head.len().checked_sub(2).filter(|&at| at > 0 && head.is_char_boundary(at));
+    let code = suffix.and_then(|at| {
+        ["FS", "SS", "FF", "SF"].into_iter().find(|k| head[at..].eq_ignore_ascii_case(k)).map(|k| (at, k))
+    });
+    let (key, kind) = match code {
+        Some((at, code)) => (
+            &head[..at],
+            match code {
                 "SS" => DependencyKind::StartToStart,
                 "FF" => DependencyKind::FinishToFinish,
                 "SF" => DependencyKind::StartToFinish,
@@ -365,5 +370,10 @@ mod tests {
         // A key that looks like a type alone is a key.
         assert_eq!(predecessor("FS").unwrap().key, "FS");
         assert!(predecessor("3FS+2x").is_err());
+        // Text whose uppercase is longer or shorter than itself is a key, never cut inside a
+        // character.
+        assert_eq!(predecessor("x\u{FB00}").unwrap().key, "x\u{FB00}");
+        assert_eq!(predecessor("stra\u{DF}e").unwrap().key, "stra\u{DF}e");
+        assert_eq!(predecessor("7ss").unwrap().timing.kind, DependencyKind::StartToStart);
     }
 }
