@@ -149,6 +149,20 @@ async fn unbounded_allocation_hits_the_memory_cap() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_call_starts_from_a_fresh_instance() {
+    // Instances reuse pooled memory slots that are reset, not unmapped, between calls: nothing a
+    // call wrote (statics, heap, memory it grew) may reach the next one.
+    let Some(f) = fixture(MISBEHAVE, config()) else { return };
+    for i in 0..40 {
+        let out = run(&f, "remember", json!({ "note": format!("call {i} was here") })).await.unwrap();
+        assert_eq!(out, json!({ "calls_before": 0, "seen": 0 }), "call {i}");
+        if i % 10 == 0 {
+            fatal_containing(run(&f, "alloc", json!({})).await, "the limit is 32 MiB");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_panic_is_a_crash_with_the_message_in_the_log() {
     let Some(f) = fixture(MISBEHAVE, config()) else { return };
     let outcome = f.host.call_action(&f.installation, "trap", &json!({}), &ctx()).await;
