@@ -174,3 +174,12 @@ pub struct Event {
     pub item: Option<ItemId>,
     pub data: EventData,
 }
+
+impl Event {
+    /// Whether the event happened at or after `since` (when a webhook or flow was created).
+    /// Event times are stored to the millisecond, so the comparison is too: an event of the same
+    /// millisecond as `since` counts, even though its stored time may read a little earlier.
+    pub fn happened_since(&self, since: DateTime<Utc>) -> bool {
+        self.at.timestamp_millis() >= since.timestamp_millis()
+    }
+}

@@ -249,7 +249,9 @@ impl Command for RelayEvents {
         let mut deliveries = 0;
         for event in &events {
             let name = event.data.name();
-            for hook in webhooks.iter().filter(|h| h.active && h.created_at <= event.at && h.wants(name)) {
+            for hook in
+                webhooks.iter().filter(|h| h.active && event.happened_since(h.created_at) && h.wants(name))
+            {
                 let payload =
                     serde_json::to_value(event).map(|event| json!({"webhook": hook.id, "event": event}));
                 let payload = payload.map_err(|e| {

@@ -271,10 +271,16 @@ fn relay_enqueues_one_delivery_per_event_and_interested_webhook() {
     let paused = hook(&w, 3, &[], false);
     // Created after the first two events happened: it gets only what came later.
     let late = Webhook { created_at: t0() + Duration::minutes(5), ..hook(&w, 4, &["item.*"], true) };
+    // Created within the millisecond of event 13, which is stored to the millisecond and so reads
+    // as a little earlier: it still gets that event.
+    let same_ms = Webhook {
+        created_at: t0() + Duration::minutes(6) + Duration::microseconds(400),
+        ..hook(&w, 5, &["item.created"], true)
+    };
     let state = RelayState {
         cursor: Some(cursor(&w, 10, 4)),
         events: vec![created(&w, 11, 1), updated(&w, 12, 2), created(&w, 13, 6)],
-        webhooks: vec![all.clone(), created_only.clone(), paused, late.clone()],
+        webhooks: vec![all.clone(), created_only.clone(), paused, late.clone(), same_ms.clone()],
     };
     let decided = run(&relay(), &w.actor(System), state).unwrap();
     let key = |h: &Webhook, seq| (delivery_key(h.id, seq), seq);
@@ -286,10 +292,11 @@ fn relay_enqueues_one_delivery_per_event_and_interested_webhook() {
             key(&all, 12),
             key(&all, 13),
             key(&created_only, 13),
-            key(&late, 13)
+            key(&late, 13),
+            key(&same_ms, 13)
         ]
     );
-    assert_eq!(decided.output, Relayed { events: 3, deliveries: 6, cursor: 13, more: true });
+    assert_eq!(decided.output, Relayed { events: 3, deliveries: 7, cursor: 13, more: true });
     assert!(decided.changes.events.is_empty(), "relaying writes no event, so it never feeds itself");
     let job = &decided.changes.jobs[0];
     assert_eq!(job.payload["webhook"], json!(all.id));
