@@ -4,41 +4,19 @@
 //! links with timing, calendars of the workspace and of people, a project's schedule and its Gantt
 //! chart, and the errors (cycles, impossible dates, bad fields) as 422s naming what is wrong.
 
+mod common;
+
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
-use http_body_util::BodyExt;
+use axum::http::{Method, StatusCode, header};
+use common::router::Reply;
 use serde_json::{Value, json};
 use tandem_core::{Desk, Limits};
 use tandem_server::{AdminToken, AppState, SystemClock, UuidV7Ids, router};
 use tandem_storage_sqlite::{SqliteOptions, SqliteStore};
-use tower::ServiceExt;
 
 const ADMIN: &str = "tdm_planning_test_admin_token";
-
-struct Reply {
-    status: StatusCode,
-    content_type: String,
-    bytes: Vec<u8>,
-}
-
-impl Reply {
-    #[track_caller]
-    fn expect(&self, status: StatusCode) -> Value {
-        assert_eq!(self.status, status, "{}", String::from_utf8_lossy(&self.bytes));
-        if self.bytes.is_empty() { Value::Null } else { serde_json::from_slice(&self.bytes).unwrap() }
-    }
-
-    /// Asserts a 422 and returns the error's field and message.
-    #[track_caller]
-    fn invalid(&self) -> (String, String) {
-        let body = self.expect(StatusCode::UNPROCESSABLE_ENTITY);
-        let e = &body["error"];
-        (e["field"].as_str().unwrap_or_default().to_string(), e["message"].as_str().unwrap().to_string())
-    }
-}
 
 struct Api {
     app: Router,
@@ -53,23 +31,7 @@ struct Api {
 
 impl Api {
     async fn send(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Reply {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(format!("/api/v1{path}"))
-            .header(header::AUTHORIZATION, format!("Bearer {token}"));
-        if body.is_some() {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-        }
-        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
-        let response = self.app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes().to_vec();
-        Reply { status, content_type, bytes }
+        common::router::send(&self.app, method, path, token, body).await
     }
 
     async fn get(&self, path: &str) -> Reply {
@@ -249,7 +211,8 @@ async fn a_project_is_scheduled_from_its_stored_tasks() {
     assert_eq!(task(&s, "Spec")["finish_variance"], 120);
     let gantt = api.get(&format!("/projects/{}/gantt.svg", api.project)).await;
     assert_eq!(gantt.status, StatusCode::OK);
-    assert!(gantt.content_type.starts_with("image/svg+xml"), "{}", gantt.content_type);
+    let content_type = gantt.header(header::CONTENT_TYPE);
+    assert!(content_type.starts_with("image/svg+xml"), "{content_type}");
     let svg = String::from_utf8(gantt.bytes).unwrap();
     assert!(svg.starts_with("<svg") || svg.starts_with("<?xml"), "{}", &svg[..80]);
     for needle in

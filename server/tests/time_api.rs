@@ -4,42 +4,21 @@
 //! one running timer per person, pause/resume/stop, submission, review by a manager, rollups to
 //! items, projects and portfolios — and every refusal as a clear error that writes nothing.
 
+mod common;
+
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use chrono::Duration;
-use http_body_util::BodyExt;
+use common::router::Reply;
 use serde_json::{Value, json};
 use tandem_core::{Desk, Limits};
 use tandem_server::{AdminToken, AppState, UuidV7Ids, router};
 use tandem_storage_sqlite::{SqliteOptions, SqliteStore};
 use tandem_tests::fixture::{ManualClock, t0};
-use tower::ServiceExt;
 
 const ADMIN: &str = "tdm_time_test_admin_token";
-
-struct Reply {
-    status: StatusCode,
-    body: Value,
-}
-
-impl Reply {
-    #[track_caller]
-    fn expect(self, status: StatusCode) -> Value {
-        assert_eq!(self.status, status, "{}", self.body);
-        self.body
-    }
-
-    /// Asserts an error status and returns the error's field and message.
-    #[track_caller]
-    fn error(self, status: StatusCode) -> (String, String) {
-        assert_eq!(self.status, status, "{}", self.body);
-        let e = &self.body["error"];
-        (e["field"].as_str().unwrap_or_default().to_string(), e["message"].as_str().unwrap().to_string())
-    }
-}
 
 struct Api {
     app: Router,
@@ -56,19 +35,7 @@ struct Api {
 
 impl Api {
     async fn send(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Reply {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(format!("/api/v1{path}"))
-            .header(header::AUTHORIZATION, format!("Bearer {token}"));
-        if body.is_some() {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-        }
-        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
-        let response = self.app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
-        Reply { status, body }
+        common::router::send(&self.app, method, path, token, body).await
     }
 
     async fn get(&self, path: &str, token: &str) -> Reply {

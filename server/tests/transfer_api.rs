@@ -5,40 +5,21 @@
 //! Project writes it), export and a round trip; saved views and timesheets as CSV and XLSX, read
 //! back cell by cell.
 
+mod common;
+
 use std::io::Read;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
-use http_body_util::BodyExt;
+use axum::http::{Method, StatusCode, header};
+use common::router::Reply;
 use serde_json::{Value, json};
 use tandem_core::import::mspdi;
 use tandem_core::{Desk, Limits};
 use tandem_server::{AdminToken, AppState, SystemClock, UuidV7Ids, router};
 use tandem_storage_sqlite::{SqliteOptions, SqliteStore};
-use tower::ServiceExt;
 
 const ADMIN: &str = "tdm_transfer_test_admin_token";
-
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    bytes: Vec<u8>,
-}
-
-impl Reply {
-    #[track_caller]
-    fn expect(&self, status: StatusCode) -> Value {
-        let text = String::from_utf8_lossy(&self.bytes);
-        assert_eq!(self.status, status, "{text}");
-        if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() }
-    }
-
-    fn header(&self, name: header::HeaderName) -> String {
-        self.headers.get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
-    }
-}
 
 struct Api {
     app: Router,
@@ -51,19 +32,7 @@ struct Api {
 
 impl Api {
     async fn send(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Reply {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(format!("/api/v1{path}"))
-            .header(header::AUTHORIZATION, format!("Bearer {token}"));
-        if body.is_some() {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-        }
-        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
-        let response = self.app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes().to_vec();
-        Reply { status, headers, bytes }
+        common::router::send(&self.app, method, path, token, body).await
     }
 
     async fn get(&self, path: &str, token: &str) -> Reply {

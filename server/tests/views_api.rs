@@ -4,40 +4,20 @@
 //! parse errors naming the position, and every layout's data — list (grouped, chosen columns),
 //! tree, status board (moving a card is a workflow transition), month calendar and Gantt.
 
+mod common;
+
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use chrono::{Datelike, Duration, Utc};
-use http_body_util::BodyExt;
+use common::router::Reply;
 use serde_json::{Value, json};
 use tandem_core::{Desk, Limits};
 use tandem_server::{AdminToken, AppState, SystemClock, UuidV7Ids, router};
 use tandem_storage_sqlite::{SqliteOptions, SqliteStore};
-use tower::ServiceExt;
 
 const ADMIN: &str = "tdm_views_test_admin_token";
-
-struct Reply {
-    status: StatusCode,
-    text: String,
-}
-
-impl Reply {
-    #[track_caller]
-    fn expect(&self, status: StatusCode) -> Value {
-        assert_eq!(self.status, status, "{}", self.text);
-        if self.text.is_empty() { Value::Null } else { serde_json::from_str(&self.text).unwrap() }
-    }
-
-    #[track_caller]
-    fn invalid(&self) -> (String, String) {
-        let body = self.expect(StatusCode::UNPROCESSABLE_ENTITY);
-        let e = &body["error"];
-        (e["field"].as_str().unwrap_or_default().to_string(), e["message"].as_str().unwrap().to_string())
-    }
-}
 
 struct Api {
     app: Router,
@@ -53,18 +33,7 @@ struct Api {
 
 impl Api {
     async fn send(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Reply {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(format!("/api/v1{path}"))
-            .header(header::AUTHORIZATION, format!("Bearer {token}"));
-        if body.is_some() {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-        }
-        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
-        let response = self.app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        Reply { status, text: String::from_utf8(bytes.to_vec()).unwrap() }
+        common::router::send(&self.app, method, path, token, body).await
     }
 
     async fn get(&self, path: &str, token: &str) -> Reply {
@@ -251,7 +220,7 @@ async fn views_filter_share_and_lay_out_items() {
             json!({"item": flyer["number"], "status": first, "version": flyer["version"]}),
         )
         .await;
-    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.text);
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.text());
     let (field, _) = api
         .post(
             &format!("/views/{shared_id}/board/move"),
@@ -356,9 +325,6 @@ async fn a_gantt_view_schedules_its_tasks() {
     assert_eq!(run["schedule"]["critical_path"].as_array().unwrap().len(), 2);
     let svg = api.get(&format!("/views/{id}/gantt.svg"), &api.agent).await;
     assert_eq!(svg.status, StatusCode::OK);
-    assert!(
-        svg.text.contains("<svg") && svg.text.contains("Build"),
-        "{}",
-        &svg.text[..200.min(svg.text.len())]
-    );
+    let svg = svg.text();
+    assert!(svg.contains("<svg") && svg.contains("Build"), "{}", svg.chars().take(200).collect::<String>());
 }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // Each test binary uses part of this.
 
+pub mod router;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
