@@ -30,6 +30,7 @@ use tandem_server::jobs::relay::{self, RelayConfig};
 use tandem_server::jobs::{Backoff, KindPolicy, Registry, Runner, RunnerConfig};
 use tandem_server::mail::OutboundConfig;
 use tandem_server::{AdminToken, AppState, SystemClock, UuidV7Ids, router};
+use tandem_tests::peers::{Certs, Peer, certificates};
 use tokio::sync::watch;
 
 const ANA_TOKEN: &str = "tdm_ana_outbound_test_token";
@@ -76,72 +77,6 @@ where
     }
 }
 
-struct Peer(Child);
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A CA and a `localhost` certificate it signed.
-fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Tandem Test CA"]
-        .iter()
-        .copied()
-        .chain([
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ])
-        .collect::<Vec<_>>());
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=localhost",
-        "-keyout",
-        "leaf.key",
-        "-out",
-        "leaf.csr",
-    ]);
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-out",
-        "leaf.pem",
-        "-extfile",
-        "ext.cnf",
-    ]);
-    (dir.join("ca.pem"), dir.join("leaf.pem"), dir.join("leaf.key"))
-}
-
 /// aiosmtpd's Mailbox handler, refusing some recipients the way a real relay would.
 const CAPTURE: &str = r#"
 import os
@@ -177,7 +112,7 @@ struct Capture {
 impl Capture {
     async fn start(dir: &Path) -> Capture {
         std::fs::create_dir_all(dir).unwrap();
-        let (ca, cert, key) = certificates(dir);
+        let Certs { ca, cert, key } = certificates(dir);
         std::fs::write(dir.join("capture.py"), CAPTURE).unwrap();
         let port = free_port();
         let maildir = dir.join("maildir");

@@ -5,6 +5,7 @@
 //! - [`fixture`]: records and change sets for storage-level tests.
 //! - [`backends`]: how each backend's test store is made (and when it may be skipped).
 //! - [`browser`]: a real headless Chromium over WebDriver for page tests, and screenshots as artefacts.
+//! - [`peers`]: a throwaway certificate authority and child processes killed with the test.
 //! - [`scenarios`]: end-to-end flows through `Desk`, run on every backend.
 
 // Test support code: a failed unwrap is a failed test, which is the point.
@@ -17,6 +18,7 @@ pub mod conformance_access;
 pub mod conformance_kb;
 pub mod conformance_plugins;
 pub mod fixture;
+pub mod peers;
 pub mod scenarios;
 
 use std::sync::Arc;
