@@ -165,6 +165,26 @@ struct SignInForm {
     next: Option<String>,
 }
 
+/// What every sign-in form post passes first: a known workspace, the per-IP sign-in rate and the
+/// CSRF token.
+async fn sign_in_gate(
+    state: &WebState,
+    ws: &str,
+    ip: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> PageResult<(WorkspaceId, PortalFace)> {
+    let ws = workspace(ws)?;
+    let face = face(state, ws).await?;
+    if !state.rate.allow(Bucket::SignIn, ip, state.limits.sign_ins_per_minute) {
+        return Err(too_many());
+    }
+    if !csrf_ok(state, ws, headers, None, csrf) {
+        return Err(csrf_refused());
+    }
+    Ok((ws, face))
+}
+
 async fn sign_in(
     State(state): State<WebState>,
     Path(ws): Path<String>,
@@ -172,14 +192,7 @@ async fn sign_in(
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> PageResult<Response> {
-    let ws = workspace(&ws)?;
-    let face = face(&state, ws).await?;
-    if !state.rate.allow(Bucket::SignIn, ip, state.limits.sign_ins_per_minute) {
-        return Err(too_many());
-    }
-    if !csrf_ok(&state, ws, &headers, None, &form.csrf) {
-        return Err(csrf_refused());
-    }
+    let (ws, face) = sign_in_gate(&state, &ws, ip, &headers, &form.csrf).await?;
     let next = safe_next(ws, form.next.as_deref());
     let refused = |message: String, status: StatusCode| {
         let csrf = csrf_for(&state, ws, &headers, None);
@@ -219,14 +232,7 @@ async fn magic_link(
     headers: HeaderMap,
     Form(form): Form<LinkForm>,
 ) -> PageResult<Response> {
-    let ws = workspace(&ws)?;
-    let face = face(&state, ws).await?;
-    if !state.rate.allow(Bucket::SignIn, ip, state.limits.sign_ins_per_minute) {
-        return Err(too_many());
-    }
-    if !csrf_ok(&state, ws, &headers, None, &form.csrf) {
-        return Err(csrf_refused());
-    }
+    let (ws, face) = sign_in_gate(&state, &ws, ip, &headers, &form.csrf).await?;
     let sent = Redirect::to(&format!("/portal/{ws}/sign-in?sent=1")).into_response();
     if !form.website.is_empty() {
         return Ok(sent);
