@@ -250,9 +250,13 @@ pub async fn receive(
         body: body.to_vec(),
     };
     let outcome = s.flows()?.receive(&token.0, request).await.map_err(hook_error)?;
-    let status = match outcome {
+    let status = match &outcome {
         HookOutcome::ItemCreated { .. } => StatusCode::CREATED,
         HookOutcome::ItemUpdated { .. } => StatusCode::OK,
+        // Every delivery id seen before: nothing new was accepted, and nothing is wrong either.
+        HookOutcome::FlowStarted { runs, duplicates } if runs.is_empty() && !duplicates.is_empty() => {
+            StatusCode::OK
+        }
         HookOutcome::FlowStarted { .. } => StatusCode::ACCEPTED,
     };
     Ok((status, Json(outcome)))
