@@ -490,6 +490,43 @@ impl ChangeSet {
     pub fn is_empty(&self) -> bool {
         self.writes.is_empty() && self.events.is_empty() && self.jobs.is_empty()
     }
+
+    /// The record a write touches (`None` for a blob: content-addressed, so writing it twice is
+    /// harmless).
+    fn target(write: &Write) -> Option<(RecordKind, Uuid)> {
+        match write {
+            Write::Put { record, .. } => Some((record.kind(), record.id())),
+            Write::Delete { kind, id, .. } => Some((*kind, *id)),
+            Write::Blob { .. } => None,
+        }
+    }
+
+    /// Appends `later`'s writes, events and jobs after this set's, for one commit. Both must be
+    /// the same workspace's, by the same actor at the same time. They must not write the same
+    /// record: `later` was decided on the store as it was before this set, so its version checks
+    /// would fail on every try — refused as a mistake instead of retried forever. Events keep
+    /// their order (this set's sequence numbers come first); jobs with one idempotency key are
+    /// deduplicated by the commit as always.
+    pub fn merge(&mut self, later: ChangeSet) -> Result<(), crate::error::Invalid> {
+        if later.workspace_id != self.workspace_id || later.actor != self.actor || later.at != self.at {
+            return Err(crate::error::Invalid::new(
+                "changes",
+                "only change sets of one workspace, actor and time are committed together",
+            ));
+        }
+        let mine: std::collections::HashSet<(RecordKind, Uuid)> =
+            self.writes.iter().filter_map(Self::target).collect();
+        if let Some((kind, id)) = later.writes.iter().filter_map(Self::target).find(|t| mine.contains(t)) {
+            return Err(crate::error::Invalid::new(
+                "changes",
+                format!("both change sets write {} {id}; they cannot be committed together", kind.label()),
+            ));
+        }
+        self.writes.extend(later.writes);
+        self.events.extend(later.events);
+        self.jobs.extend(later.jobs);
+        Ok(())
+    }
 }
 
 /// What a commit assigned.
@@ -504,5 +541,49 @@ pub struct CommitReceipt {
 impl CommitReceipt {
     pub fn number_of(&self, item: ItemId) -> Option<i64> {
         self.item_numbers.iter().find(|(id, _)| *id == item).map(|(_, n)| *n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventData;
+
+    fn set(at: DateTime<Utc>) -> ChangeSet {
+        ChangeSet::new(WorkspaceId(Uuid::from_u128(1)), ActorRef::System, at)
+    }
+
+    fn cursor(id: u128, version: i64) -> Record {
+        Record::EventCursor(EventCursor {
+            id: crate::ids::EventCursorId(Uuid::from_u128(id)),
+            workspace_id: WorkspaceId(Uuid::from_u128(1)),
+            consumer: "c".into(),
+            seq: 0,
+            updated_at: DateTime::<Utc>::UNIX_EPOCH,
+            version,
+        })
+    }
+
+    #[test]
+    fn merged_change_sets_keep_their_order_and_refuse_writing_one_record_twice() {
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        let mut first = set(at);
+        first.insert(cursor(10, 1));
+        first.event(None, EventData::RecordDeleted { record: RecordKind::Flow, id: Uuid::from_u128(10) });
+        let mut later = set(at);
+        later.update(cursor(11, 2), 1);
+        later.event(None, EventData::RecordDeleted { record: RecordKind::Flow, id: Uuid::from_u128(11) });
+        first.merge(later).unwrap();
+        let ids: Vec<Uuid> = first.writes.iter().filter_map(ChangeSet::target).map(|(_, id)| id).collect();
+        assert_eq!(ids, vec![Uuid::from_u128(10), Uuid::from_u128(11)]);
+        assert!(matches!(
+            first.events[1].data,
+            EventData::RecordDeleted { id, .. } if id == Uuid::from_u128(11)
+        ));
+
+        let mut again = set(at);
+        again.delete(RecordKind::EventCursor, Uuid::from_u128(10), 1);
+        assert!(first.merge(again).is_err(), "the same record twice");
+        assert!(set(at).merge(set(at + chrono::Duration::seconds(1))).is_err(), "another moment");
     }
 }

@@ -182,31 +182,113 @@ impl Desk {
         let mut attempt = 0;
         loop {
             let actor = &self.resolve(actor).await?;
-            let state = command.load(actor, self.store.as_ref()).await?;
             let env = Env { now: self.clock.now(), ids: self.ids.as_ref(), limits: &self.limits };
-            let Decided { mut changes, output } = command.decide(actor, state, &env)?;
-            if C::runs_automations()
-                && let Some(world) =
-                    automation::load_world(self.store.as_ref(), actor.workspace_id, &changes, &[]).await?
-            {
-                Engine::new(&world, &env, self.limits.automations, &changes).run(&mut changes);
-            }
+            let Decided { changes, output } = self.decide(actor, command, &env).await?;
             if changes.is_empty() {
                 return Ok(output);
             }
-            match self.store.commit(changes).await {
-                Ok(receipt) => return Ok(C::finish(output, &receipt)),
-                Err(StoreError::Conflict(what)) if attempt < self.limits.max_conflict_retries => {
-                    attempt += 1;
-                    let _ = what;
-                }
-                Err(StoreError::Conflict(what)) => {
-                    return Err(DeskError::Conflict(format!("{what} kept changing; try again")));
-                }
-                Err(e) => return Err(e.into()),
+            match self.commit(changes, &mut attempt).await? {
+                Some(receipt) => return Ok(C::finish(output, &receipt)),
+                None => continue,
             }
         }
     }
+
+    /// Runs `first`, then the command `then` builds from `first`'s output, and commits both
+    /// change sets as ONE: either both are written or neither is. On a version conflict both run
+    /// again from their loads. `then` reads the store as it was before `first` (the two are
+    /// decided before anything is written), so it learns what `first` did only from its output,
+    /// and the two must not write the same record ([`ChangeSet::merge`]). Automations run on
+    /// each command's events if that command runs them.
+    ///
+    /// A refusal of `first` (load or decision) is [`ThenError::First`], so a caller can record it;
+    /// `then` refusing is [`ThenError::Second`] and the commit failing [`ThenError::Commit`].
+    /// Nothing is written in any case.
+    ///
+    /// `first`'s output is not yet finished ([`Command::finish`]) when `then` sees it: what only
+    /// the commit knows (a new item's number) is not in it yet.
+    pub async fn execute_then<A, B, F>(
+        &self,
+        actor: &Actor,
+        first: &A,
+        then: F,
+    ) -> Result<(A::Output, B::Output), ThenError>
+    where
+        A: Command,
+        B: Command,
+        F: Fn(&A::Output) -> Result<B, DeskError> + Send + Sync,
+    {
+        let mut attempt = 0;
+        loop {
+            let actor = &self.resolve(actor).await.map_err(ThenError::First)?;
+            let env = Env { now: self.clock.now(), ids: self.ids.as_ref(), limits: &self.limits };
+            let Decided { mut changes, output: a } =
+                self.decide(actor, first, &env).await.map_err(ThenError::First)?;
+            let second = then(&a).map_err(ThenError::Second)?;
+            let Decided { changes: later, output: b } =
+                self.decide(actor, &second, &env).await.map_err(ThenError::Second)?;
+            changes.merge(later).map_err(|e| ThenError::Second(e.into()))?;
+            if changes.is_empty() {
+                return Ok((a, b));
+            }
+            match self.commit(changes, &mut attempt).await.map_err(ThenError::Commit)? {
+                Some(receipt) => return Ok((A::finish(a, &receipt), B::finish(b, &receipt))),
+                None => continue,
+            }
+        }
+    }
+
+    /// Load → check → decide → automations (steps 1–4).
+    async fn decide<C: Command>(
+        &self,
+        actor: &Actor,
+        command: &C,
+        env: &Env<'_>,
+    ) -> Result<Decided<C::Output>, DeskError> {
+        let state = command.load(actor, self.store.as_ref()).await?;
+        let Decided { mut changes, output } = command.decide(actor, state, env)?;
+        if C::runs_automations()
+            && let Some(world) =
+                automation::load_world(self.store.as_ref(), actor.workspace_id, &changes, &[]).await?
+        {
+            Engine::new(&world, env, self.limits.automations, &changes).run(&mut changes);
+        }
+        Ok(Decided { changes, output })
+    }
+
+    /// Commits; `None` when a version conflict means running the command again (counted in
+    /// `attempt`).
+    async fn commit(
+        &self,
+        changes: ChangeSet,
+        attempt: &mut usize,
+    ) -> Result<Option<CommitReceipt>, DeskError> {
+        match self.store.commit(changes).await {
+            Ok(receipt) => Ok(Some(receipt)),
+            Err(StoreError::Conflict(_)) if *attempt < self.limits.max_conflict_retries => {
+                *attempt += 1;
+                Ok(None)
+            }
+            Err(StoreError::Conflict(what)) => {
+                Err(DeskError::Conflict(format!("{what} kept changing; try again")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Why [`Desk::execute_then`] wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ThenError {
+    /// The first command refused (or could not be loaded).
+    #[error(transparent)]
+    First(DeskError),
+    /// The second command refused, or the two change sets could not be merged.
+    #[error(transparent)]
+    Second(DeskError),
+    /// The commit of both failed (conflicts beyond the retries, storage trouble).
+    #[error(transparent)]
+    Commit(DeskError),
 }
 
 /// How callers name an item: by id, or by its number (`1042` or `#1042`).

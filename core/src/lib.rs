@@ -45,7 +45,7 @@ pub use conversation::{Attachment, Body, EmailMeta, Message, Visibility};
 pub use credentials::{
     Credential, Session, SignInLink, SignInMethod, SignInPolicy, Throttle, ThrottlePolicy,
 };
-pub use desk::{Command, Decided, Desk, Env, ItemRef, Limits};
+pub use desk::{Command, Decided, Desk, Env, ItemRef, Limits, ThenError};
 pub use error::{DeskError, Invalid, StoreError};
 pub use event::{Event, EventData, FieldChange, NewEvent};
 pub use fields::{FieldDef, FieldKind, FieldRules};

@@ -12,9 +12,16 @@
 //! ```
 //!
 //! A retryable failure leaves the run waiting and the job retried with the runner's backoff
-//! (or the plugin's `retry after`); the next attempt resumes at the failed step. Steps run at
-//! least once: a worker dying between a step and its record repeats the step, and plugin
-//! actions get an idempotency key (`flow:{run}:{step}`) to make that harmless.
+//! (or the plugin's `retry after`); the next attempt resumes at the failed step.
+//!
+//! Built-in steps (create item, add message, update field) happen exactly once: the step's
+//! command and its `RecordFlowStep` are decided together and committed as ONE change set
+//! (`Desk::execute_then`), so a worker dying at any point either wrote both or neither, and a
+//! retry of the same attempt starts after the recorded step. Plugin actions and the signed
+//! webhook step act on other systems and cannot be part of a commit: they run at least once (a
+//! worker dying between the call and its record repeats it), and carry the idempotency key
+//! `flow:{run}:{step}` (the plugin call's key; the webhook's `Tandem-Delivery` header), the
+//! same on every attempt, for the receiver to deduplicate on.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,16 +31,17 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tandem_core::commands::{
-    CreateItem, ItemPatch, PostMessage, RecordFlowStep, RecordPoll, RelayFlowEvents, ScheduleFlowPolls,
-    SeenItem, TriggerFlow, UpdateItem,
+    CreateItem, ItemPatch, PostMessage, Posted, RecordFlowStep, RecordPoll, RelayFlowEvents,
+    ScheduleFlowPolls, SeenItem, TriggerFlow, UpdateItem,
 };
 use tandem_core::flows::{
     ErrorClass, FLOW_POLL_JOB, FLOW_RUN_JOB, Flow, FlowPollState, FlowRun, FlowStep, FlowTrigger,
-    HookEndpoint, HookTarget, RunStatus, StepError, StepRecord, context, render,
+    HookEndpoint, HookTarget, RunStatus, StepError, StepRecord, context, fill_item_numbers, render,
 };
 use tandem_core::store::{self, Job};
 use tandem_core::{
-    Actor, Body, Desk, DeskError, FlowId, FlowRunId, ItemRef, JobFailure, JobHandler, Priority, StoreError,
+    Actor, Body, Command, Desk, DeskError, FlowId, FlowRunId, Item, ItemRef, JobFailure, JobHandler,
+    Priority, StoreError, ThenError,
 };
 
 use crate::egress::{Egress, refusal};
@@ -173,33 +181,59 @@ fn patch_field(patch: &mut ItemPatch, field: &str, value: Value) -> Result<(), S
     Ok(())
 }
 
-async fn create_item(
-    desk: &Desk,
-    actor: &Actor,
-    item_type: tandem_core::ItemTypeId,
-    input: &Value,
-) -> Result<Value, StepError> {
+fn create_command(item_type: tandem_core::ItemTypeId, input: &Value) -> CreateItem {
     let mut cmd = CreateItem::new(item_type, text(input.get("title")));
     cmd.description = text(input.get("description"));
     if let Some(Value::Object(custom)) = input.get("custom") {
         cmd.custom = custom.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     }
-    let item = desk.execute(actor, &cmd).await.map_err(desk_error)?;
-    Ok(item_output(&item))
+    cmd
 }
 
-async fn update_item(
-    desk: &Desk,
-    actor: &Actor,
-    item: ItemRef,
-    fields: &[(String, Value)],
-) -> Result<Value, StepError> {
+fn update_command(item: ItemRef, fields: &[(String, Value)]) -> Result<UpdateItem, StepError> {
     let mut patch = ItemPatch::default();
     for (field, value) in fields {
         patch_field(&mut patch, field, value.clone())?;
     }
-    let item = desk.execute(actor, &UpdateItem { item, patch }).await.map_err(desk_error)?;
-    Ok(item_output(&item))
+    Ok(UpdateItem { item, patch })
+}
+
+/// A step that is a Tandem command: its write and its step record are one commit.
+enum Builtin {
+    Create(CreateItem),
+    Post(PostMessage),
+    Update(UpdateItem),
+}
+
+/// The command a built-in step runs with its rendered input; `None` for steps that call out.
+fn builtin(step: &FlowStep, input: &Value) -> Option<Result<Builtin, StepError>> {
+    match step {
+        FlowStep::CreateItem { item_type, .. } => {
+            Some(Ok(Builtin::Create(create_command(*item_type, input))))
+        }
+        FlowStep::AddMessage { visibility, .. } => Some(item_ref(input.get("item")).map(|item| {
+            Builtin::Post(PostMessage::new(item, *visibility, Body::Text(text(input.get("body")))))
+        })),
+        FlowStep::UpdateField { .. } => Some(item_ref(input.get("item")).and_then(|item| {
+            let value = input.get("value").cloned().unwrap_or(Value::Null);
+            update_command(item, &[(text(input.get("field")), value)]).map(Builtin::Update)
+        })),
+        FlowStep::PluginAction { .. } | FlowStep::Webhook { .. } => None,
+    }
+}
+
+fn posted_output(posted: &Posted) -> Value {
+    json!({"message": posted.message.id, "item": posted.item.number})
+}
+
+/// A new item's output as recorded with it: its number is given by the commit itself, so it
+/// is recorded as `null` and filled in from the item when read (`fill_item_numbers`).
+fn new_item_output(item: &Item) -> Value {
+    let mut out = item_output(item);
+    if item.number == 0 {
+        out["number"] = Value::Null;
+    }
+    out
 }
 
 #[derive(Debug, Deserialize)]
@@ -260,41 +294,52 @@ impl FlowEngine {
             };
             return self.record(&system, &cmd).await.map(|_| ());
         };
+        // What the commit of a create_item step could not know yet.
+        fill_item_numbers(store, ws, &mut run).await.map_err(read)?;
         for i in run.next_step()..flow.steps.len() {
             let step = &flow.steps[i];
             let ctx = context(&run.trigger, &run.steps[..i.min(run.steps.len())]);
             let input = render(&step.input_template(), &ctx);
-            let done = self.perform(job, &run, i, step, &input, &ctx).await;
             let attempts = run.steps.get(i).map_or(0, |s| s.attempts) + 1;
-            let (output, error) = match done.result {
-                Ok(v) => (Some(v), None),
-                Err(e) => (None, Some(e)),
+            let (run_id, run_attempt) = (run.id, run.attempt);
+            let recorder = |result: Result<Value, StepError>, log: Vec<String>| {
+                let (output, error) = match result {
+                    Ok(v) => (Some(v), None),
+                    Err(e) => (None, Some(e)),
+                };
+                RecordFlowStep {
+                    run: run_id,
+                    attempt: run_attempt,
+                    step: StepRecord {
+                        index: i,
+                        kind: step.name().into(),
+                        input: input.clone(),
+                        output,
+                        error,
+                        attempts,
+                        log,
+                        at: self.desk.now(),
+                    },
+                    final_attempt,
+                    counts: true,
+                }
             };
-            let record = StepRecord {
-                index: i,
-                kind: step.name().into(),
-                input,
-                output,
-                error,
-                attempts,
-                log: done.log,
-                at: self.desk.now(),
+            let (next, wait) = match builtin(step, &input) {
+                Some(Ok(command)) => (self.write_and_record(&system, command, &recorder).await?, None),
+                Some(Err(e)) => (self.record(&system, &recorder(Err(e), Vec::new())).await?, None),
+                None => {
+                    let done = self.perform(job, &run, i, step, &input, &ctx).await;
+                    (self.record(&system, &recorder(done.result, done.log)).await?, done.wait)
+                }
             };
-            let cmd = RecordFlowStep {
-                run: run.id,
-                attempt: run.attempt,
-                step: record,
-                final_attempt,
-                counts: true,
-            };
-            let Some(next) = self.record(&system, &cmd).await? else { return Ok(()) };
+            let Some(next) = next else { return Ok(()) };
             run = next;
             match run.status {
                 RunStatus::Running => continue,
                 RunStatus::Succeeded | RunStatus::Failed => return Ok(()),
                 RunStatus::WaitingRetry => {
                     let why = run.error.clone().unwrap_or_else(|| format!("step {i} failed"));
-                    return Err(match done.wait {
+                    return Err(match wait {
                         Some(wait) => JobFailure::RetryAfter(why, wait),
                         None => JobFailure::Retry(why),
                     });
@@ -304,18 +349,80 @@ impl FlowEngine {
         Ok(())
     }
 
+    /// Runs a built-in step's command and records the step in one commit. When the command
+    /// refuses, the refusal is recorded instead (nothing else was written).
+    async fn write_and_record<R>(
+        &self,
+        system: &Actor,
+        command: Builtin,
+        recorder: &R,
+    ) -> Result<Option<FlowRun>, JobFailure>
+    where
+        R: Fn(Result<Value, StepError>, Vec<String>) -> RecordFlowStep + Send + Sync,
+    {
+        match command {
+            Builtin::Create(c) => {
+                self.together(system, &c, recorder, new_item_output, |item, run| {
+                    // The number the commit gave, for the steps of this attempt.
+                    if let Some(out) = run.steps.last_mut().and_then(|s| s.output.as_mut())
+                        && out.get("id") == Some(&json!(item.id))
+                    {
+                        out["number"] = json!(item.number);
+                    }
+                })
+                .await
+            }
+            Builtin::Post(c) => self.together(system, &c, recorder, posted_output, |_, _| {}).await,
+            Builtin::Update(c) => self.together(system, &c, recorder, item_output, |_, _| {}).await,
+        }
+    }
+
+    async fn together<C, R, O, F>(
+        &self,
+        system: &Actor,
+        command: &C,
+        recorder: &R,
+        output: O,
+        finish: F,
+    ) -> Result<Option<FlowRun>, JobFailure>
+    where
+        C: Command,
+        R: Fn(Result<Value, StepError>, Vec<String>) -> RecordFlowStep + Send + Sync,
+        O: Fn(&C::Output) -> Value + Send + Sync,
+        F: FnOnce(&C::Output, &mut FlowRun),
+    {
+        let done =
+            self.desk.execute_then(system, command, |out| Ok(recorder(Ok(output(out)), Vec::new()))).await;
+        match done {
+            Ok((out, mut run)) => {
+                finish(&out, &mut run);
+                Ok(Some(run))
+            }
+            Err(ThenError::First(e)) => self.record(system, &recorder(Err(desk_error(e)), Vec::new())).await,
+            Err(ThenError::Second(e)) => Self::record_refused(&recorder(Ok(Value::Null), Vec::new()), e),
+            // Nothing was written: the job's next attempt does the step again.
+            Err(ThenError::Commit(e)) => {
+                Err(JobFailure::Retry(format!("committing a flow step failed: {e}")))
+            }
+        }
+    }
+
     /// Records a step; `None` when the run moved on without us (a replay, another worker).
     async fn record(&self, system: &Actor, cmd: &RecordFlowStep) -> Result<Option<FlowRun>, JobFailure> {
         match self.desk.execute(system, cmd).await {
             Ok(run) => Ok(Some(run)),
-            Err(DeskError::Conflict(why)) => {
+            Err(e) => Self::record_refused(cmd, e),
+        }
+    }
+
+    fn record_refused(cmd: &RecordFlowStep, e: DeskError) -> Result<Option<FlowRun>, JobFailure> {
+        match e {
+            DeskError::Conflict(why) => {
                 tracing::info!(run = %cmd.run, %why, "the run moved on; this attempt stops");
                 Ok(None)
             }
-            Err(e @ (DeskError::NotFound(_) | DeskError::Invalid(_))) => {
-                Err(JobFailure::Fatal(e.to_string()))
-            }
-            Err(e) => Err(JobFailure::Retry(format!("recording step {} failed: {e}", cmd.step.index))),
+            e @ (DeskError::NotFound(_) | DeskError::Invalid(_)) => Err(JobFailure::Fatal(e.to_string())),
+            e => Err(JobFailure::Retry(format!("recording step {} failed: {e}", cmd.step.index))),
         }
     }
 
@@ -328,7 +435,6 @@ impl FlowEngine {
         input: &Value,
         ctx: &Value,
     ) -> Done {
-        let system = Actor::system(job.workspace_id);
         let plain = |result| Done { result, wait: None, log: Vec::new() };
         match step {
             FlowStep::PluginAction { plugin, action, .. } => {
@@ -351,32 +457,9 @@ impl FlowEngine {
                     }
                 }
             }
-            FlowStep::CreateItem { item_type, .. } => {
-                plain(create_item(&self.desk, &system, *item_type, input).await)
-            }
-            FlowStep::AddMessage { visibility, .. } => {
-                let result: Result<Value, StepError> = async {
-                    let item = item_ref(input.get("item"))?;
-                    let body = text(input.get("body"));
-                    let posted = self
-                        .desk
-                        .execute(&system, &PostMessage::new(item, *visibility, Body::Text(body)))
-                        .await
-                        .map_err(desk_error)?;
-                    Ok(json!({"message": posted.message.id, "item": posted.item.number}))
-                }
-                .await;
-                plain(result)
-            }
-            FlowStep::UpdateField { .. } => {
-                let result: Result<Value, StepError> = async {
-                    let item = item_ref(input.get("item"))?;
-                    let field = text(input.get("field"));
-                    let value = input.get("value").cloned().unwrap_or(Value::Null);
-                    update_item(&self.desk, &system, item, &[(field, value)]).await
-                }
-                .await;
-                plain(result)
+            FlowStep::CreateItem { .. } | FlowStep::AddMessage { .. } | FlowStep::UpdateField { .. } => {
+                // Never called for these: `run` commits them with their record.
+                plain(Err(err(ErrorClass::Fatal, "a built-in step runs as a command of its own")))
             }
             FlowStep::Webhook { url, secret, .. } => {
                 let url = text(Some(&render(&Value::String(url.clone()), ctx)));
@@ -578,9 +661,43 @@ impl From<DeskError> for HookError {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum HookOutcome {
-    ItemCreated { item: Value },
-    ItemUpdated { item: Value },
-    FlowStarted { runs: Vec<FlowRunId> },
+    ItemCreated {
+        item: Value,
+    },
+    ItemUpdated {
+        item: Value,
+    },
+    /// `duplicates`: delivery ids seen before, which started nothing (the request is still
+    /// accepted, so a sender retrying a delivery that did arrive stops retrying).
+    FlowStarted {
+        runs: Vec<FlowRunId>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        duplicates: Vec<String>,
+    },
+}
+
+/// Headers a sender names a delivery by, the first present wins: Tandem's own, then the common
+/// `Idempotency-Key` and `X-Request-Id`.
+pub const DELIVERY_ID_HEADERS: [&str; 3] = [DELIVERY_HEADER, "idempotency-key", "x-request-id"];
+/// The longest delivery id kept.
+pub const MAX_DELIVERY_ID_CHARS: usize = 200;
+
+/// The sender's id of a delivery, if it gave one.
+fn delivery_id(headers: &[(String, String)]) -> Result<Option<String>, HookError> {
+    for name in DELIVERY_ID_HEADERS {
+        let Some((_, value)) = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) else { continue };
+        let id = value.trim();
+        if id.is_empty() {
+            continue;
+        }
+        if id.chars().count() > MAX_DELIVERY_ID_CHARS {
+            return Err(HookError::BadRequest(format!(
+                "the {name} header is longer than {MAX_DELIVERY_ID_CHARS} characters"
+            )));
+        }
+        return Ok(Some(id.to_string()));
+    }
+    Ok(None)
 }
 
 impl FlowEngine {
@@ -626,10 +743,12 @@ impl FlowEngine {
                 let ctx = json!({"trigger": json_body()?});
                 let input =
                     render(&json!({"title": title, "description": description, "custom": custom}), &ctx);
-                let item = create_item(&self.desk, &system, *item_type, &input)
+                let item = self
+                    .desk
+                    .execute(&system, &create_command(*item_type, &input))
                     .await
-                    .map_err(|e| HookError::Unprocessable(e.message))?;
-                Ok(HookOutcome::ItemCreated { item })
+                    .map_err(|e| HookError::Unprocessable(e.to_string()))?;
+                Ok(HookOutcome::ItemCreated { item: item_output(&item) })
             }
             HookTarget::UpdateItem { item, fields } => {
                 let ctx = json!({"trigger": json_body()?});
@@ -637,28 +756,28 @@ impl FlowEngine {
                     .map_err(|e| HookError::Unprocessable(e.message))?;
                 let fields: Vec<(String, Value)> =
                     fields.iter().map(|(k, v)| (k.clone(), render(v, &ctx))).collect();
-                let item = update_item(&self.desk, &system, target, &fields)
+                let command =
+                    update_command(target, &fields).map_err(|e| HookError::Unprocessable(e.message))?;
+                let item = self
+                    .desk
+                    .execute(&system, &command)
                     .await
-                    .map_err(|e| HookError::Unprocessable(e.message))?;
-                Ok(HookOutcome::ItemUpdated { item })
+                    .map_err(|e| HookError::Unprocessable(e.to_string()))?;
+                Ok(HookOutcome::ItemUpdated { item: item_output(&item) })
             }
             HookTarget::Flow { flow } => {
                 let f = store::get::<Flow>(self.desk.store().as_ref(), hook.workspace_id, flow.0)
                     .await
                     .map_err(|e| HookError::Unavailable(e.to_string()))?
                     .ok_or_else(|| HookError::Unprocessable(format!("the endpoint's flow {flow} is gone")))?;
-                let items = match &f.trigger {
+                let (items, remember_ids) = match &f.trigger {
                     FlowTrigger::IncomingWebhook => {
-                        let id = request
-                            .headers
-                            .iter()
-                            .find(|(k, _)| {
-                                k.eq_ignore_ascii_case(DELIVERY_HEADER)
-                                    || k.eq_ignore_ascii_case("x-request-id")
-                            })
-                            .map(|(_, v)| v.clone())
-                            .unwrap_or_else(|| self.desk.new_id().to_string());
-                        vec![SeenItem { id, data: json_body()? }]
+                        let data = json_body()?;
+                        match delivery_id(&request.headers)? {
+                            Some(id) => (vec![SeenItem { id, data }], true),
+                            // Nothing to recognise a repeat by: every request is a new delivery.
+                            None => (vec![SeenItem { id: self.desk.new_id().to_string(), data }], false),
+                        }
                     }
                     FlowTrigger::PluginWebhook { plugin, trigger } => {
                         let plugins = self.plugins.as_ref().ok_or_else(|| {
@@ -672,9 +791,10 @@ impl FlowEngine {
                             idempotency_key: format!("hook:{}:{}", hook.id, self.desk.new_id()),
                         };
                         match plugins.handle_webhook(&call, trigger, request).await.result {
-                            Ok(items) => {
-                                items.into_iter().map(|i| SeenItem { id: i.id, data: i.data }).collect()
-                            }
+                            Ok(items) => (
+                                items.into_iter().map(|i| SeenItem { id: i.id, data: i.data }).collect(),
+                                true,
+                            ),
                             Err(PluginFailure::InvalidInput { message }) => {
                                 return Err(HookError::BadRequest(message));
                             }
@@ -691,8 +811,9 @@ impl FlowEngine {
                         )));
                     }
                 };
-                let runs = self.desk.execute(&system, &TriggerFlow { flow: f.id, items }).await?;
-                Ok(HookOutcome::FlowStarted { runs })
+                let started =
+                    self.desk.execute(&system, &TriggerFlow { flow: f.id, items, remember_ids }).await?;
+                Ok(HookOutcome::FlowStarted { runs: started.runs, duplicates: started.duplicates })
             }
         }
     }

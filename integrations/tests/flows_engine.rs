@@ -107,6 +107,7 @@ struct Setup {
     plugins: Arc<Plugins>,
     ws: WorkspaceId,
     admin: Actor,
+    db: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -128,7 +129,15 @@ async fn setup() -> Setup {
     let runtime: Arc<dyn PluginRuntime> = plugins.clone();
     let engine =
         FlowEngine::new(desk.clone(), Some(runtime), Egress::default(), Duration::from_secs(5)).unwrap();
-    Setup { desk, engine, plugins, ws, admin: Actor::server_admin(ws), _dir: dir }
+    Setup {
+        desk,
+        engine,
+        plugins,
+        ws,
+        admin: Actor::server_admin(ws),
+        db: dir.path().join("t.db"),
+        _dir: dir,
+    }
 }
 
 fn spec(v: Value) -> FlowSpec {
@@ -302,7 +311,12 @@ fn two_steps() -> FlowSpec {
 
 async fn fire(s: &Setup, flow: FlowId, id: &str) -> FlowRunId {
     let items = vec![SeenItem { id: id.into(), data: json!({"text": format!("hello {id}")}) }];
-    let runs = s.desk.execute(&Actor::system(s.ws), &TriggerFlow { flow, items }).await.unwrap();
+    let runs = s
+        .desk
+        .execute(&Actor::system(s.ws), &TriggerFlow { flow, items, remember_ids: true })
+        .await
+        .unwrap()
+        .runs;
     let job = s.jobs(FLOW_RUN_JOB).await.pop().unwrap();
     s.engine.run(&job).await.unwrap();
     runs[0]
@@ -350,7 +364,11 @@ async fn failed_runs_replay_from_the_failed_step_and_failures_pause_the_flow() {
         .desk
         .execute(
             &Actor::system(s.ws),
-            &TriggerFlow { flow: flow.id, items: vec![SeenItem { id: "d".into(), data: json!({}) }] },
+            &TriggerFlow {
+                flow: flow.id,
+                items: vec![SeenItem { id: "d".into(), data: json!({}) }],
+                remember_ids: true,
+            },
         )
         .await;
     assert!(matches!(refused, Err(DeskError::Conflict(ref why)) if why.contains("paused")), "{refused:?}");
@@ -375,10 +393,15 @@ async fn failed_runs_replay_from_the_failed_step_and_failures_pause_the_flow() {
         .desk
         .execute(
             &Actor::system(s.ws),
-            &TriggerFlow { flow: flow.id, items: vec![SeenItem { id: "f".into(), data: json!({}) }] },
+            &TriggerFlow {
+                flow: flow.id,
+                items: vec![SeenItem { id: "f".into(), data: json!({}) }],
+                remember_ids: true,
+            },
         )
         .await
-        .unwrap();
+        .unwrap()
+        .runs;
     s.desk.execute(&s.admin, &SetFlowEnabled { id: flow.id, enabled: false }).await.unwrap();
     let before = s.calls().len();
     s.engine.run(&s.jobs(FLOW_RUN_JOB).await.pop().unwrap()).await.unwrap();
@@ -419,13 +442,13 @@ async fn a_plugin_webhook_trigger_reads_the_request_and_starts_runs() {
         .receive(&token, request(r#"{"id": 7, "title": "Export fails", "state": "open"}"#))
         .await
         .unwrap();
-    let HookOutcome::FlowStarted { runs } = outcome else { panic!("{outcome:?}") };
+    let HookOutcome::FlowStarted { runs, .. } = outcome else { panic!("{outcome:?}") };
     assert_eq!(runs.len(), 1);
     assert_eq!(s.run(runs[0]).await.trigger["title"], "Export fails");
     // Filtered out: accepted, no run.
     let outcome =
         s.engine.receive(&token, request(r#"{"id": 8, "title": "Old", "state": "closed"}"#)).await.unwrap();
-    assert_eq!(outcome, HookOutcome::FlowStarted { runs: vec![] });
+    assert_eq!(outcome, HookOutcome::FlowStarted { runs: vec![], duplicates: vec![] });
     // What the plugin cannot read is the sender's fault; a wrong token is not found.
     let bad = s.engine.receive(&token, request("not json")).await.unwrap_err();
     assert!(matches!(bad, HookError::BadRequest(_)), "{bad:?}");
@@ -453,4 +476,129 @@ async fn unknown_plugins_are_named_by_path() {
     assert!(e.reason.contains("'chatt'"), "{e}");
     let e = check_plugins(None, s.ws, &good.trigger, &good.steps).await.unwrap_err();
     assert_eq!((e.field.as_str(), e.reason.as_str()), ("trigger.plugin", "this server runs no plugin host"));
+}
+
+async fn ticket_type(s: &Setup) -> ItemTypeId {
+    let id = ItemTypeId(uuid::Uuid::now_v7());
+    let mut changes = ChangeSet::new(s.ws, ActorRef::System, Utc::now());
+    changes.insert(Record::ItemType(ItemType {
+        id,
+        workspace_id: s.ws,
+        name: "Ticket".into(),
+        kind: ItemKind::Ticket,
+        description: String::new(),
+        workflow: Workflow::default_workflow(),
+        fields: vec![],
+        created_at: Utc::now(),
+        version: 1,
+    }));
+    s.desk.store().commit(changes).await.unwrap();
+    id
+}
+
+impl Setup {
+    async fn items(&self) -> Vec<Item> {
+        let mut q = ItemQuery::new(ItemScope::All);
+        q.limit = 100;
+        self.desk.store().items(self.ws, &q).await.unwrap().items
+    }
+}
+
+#[tokio::test]
+async fn a_built_in_step_and_its_record_are_one_commit() {
+    let s = setup().await;
+    let ticket = ticket_type(&s).await;
+    let flow = spec(json!({
+        "name": "A ticket per delivery",
+        "trigger": {"type": "incoming_webhook"},
+        "steps": [
+            {"type": "create_item", "item_type": ticket, "title": "From {{trigger.text}}"},
+            {"type": "add_message", "item": "{{steps.0.output.number}}", "body": "Filed as #{{steps.0.output.number}}"}
+        ]
+    }));
+    let flow = s.desk.execute(&s.admin, &CreateFlow { spec: flow, enabled: true }).await.unwrap();
+    let trigger = TriggerFlow {
+        flow: flow.id,
+        items: vec![SeenItem { id: "d1".into(), data: json!({"text": "the shop"}) }],
+        remember_ids: true,
+    };
+    let run = s.desk.execute(&Actor::system(s.ws), &trigger).await.unwrap().runs[0];
+    let job = s.jobs(FLOW_RUN_JOB).await.pop().unwrap();
+
+    // Recording the run fails, as if the worker died right after the step: the item, in the
+    // same commit, is not written either.
+    let db = rusqlite::Connection::open(&s.db).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER lost BEFORE UPDATE ON flow_runs BEGIN SELECT RAISE(ABORT, 'the worker died'); END;",
+    )
+    .unwrap();
+    let failed = s.engine.run(&job).await;
+    assert!(matches!(failed, Err(JobFailure::Retry(_))), "{failed:?}");
+    assert!(s.items().await.is_empty(), "no item without its step record");
+    assert!(s.run(run).await.steps.is_empty());
+
+    // The job's next attempt creates the item once, and the record names it.
+    db.execute_batch("DROP TRIGGER lost;").unwrap();
+    s.engine.run(&Job { attempts: 2, ..job.clone() }).await.unwrap();
+    let items = s.items().await;
+    assert_eq!(items.len(), 1);
+    let done = s.desk.flow_run(&s.admin, run).await.unwrap();
+    assert_eq!(done.status, RunStatus::Succeeded);
+    let created = done.steps[0].output.clone().unwrap();
+    assert_eq!(created["id"], json!(items[0].id));
+    assert_eq!(created["number"], json!(items[0].number), "the number the commit gave is read back");
+    let messages = s.desk.store().messages(s.ws, items[0].id, true).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].text, format!("Filed as #{}", items[0].number));
+
+    // A repeat of the same attempt (a lease that ran out) writes nothing again.
+    s.engine.run(&Job { attempts: 3, ..job }).await.unwrap();
+    assert_eq!(s.items().await.len(), 1);
+    assert_eq!(s.desk.store().messages(s.ws, items[0].id, true).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn incoming_webhooks_are_deduplicated_by_delivery_id() {
+    let s = setup().await;
+    let flow = s.desk.execute(&s.admin, &CreateFlow { spec: two_steps(), enabled: true }).await.unwrap();
+    let secret = "s".repeat(43);
+    let endpoint = CreateHookEndpoint {
+        name: "Deliveries".into(),
+        token_sha256: token_digest(&secret),
+        signing_secret: None,
+        target: HookTarget::Flow { flow: flow.id },
+    };
+    let endpoint = s.desk.execute(&s.admin, &endpoint).await.unwrap();
+    let token = make_token(s.ws, endpoint.id, &secret);
+    let request = |header: Option<(&str, &str)>| IncomingRequest {
+        method: "POST".into(),
+        path: "/api/v1/hooks/in".into(),
+        headers: header.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        body: br#"{"text": "hi"}"#.to_vec(),
+    };
+    let receive = |header| s.engine.receive(&token, request(header));
+    let HookOutcome::FlowStarted { runs, duplicates } =
+        receive(Some(("Idempotency-Key", "a"))).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!((runs.len(), duplicates.len()), (1, 0));
+    // The same id under any of the headers is the same delivery.
+    for header in [("Idempotency-Key", "a"), ("tandem-delivery", "a"), ("X-Request-Id", "a")] {
+        let again = receive(Some(header)).await.unwrap();
+        assert_eq!(again, HookOutcome::FlowStarted { runs: vec![], duplicates: vec!["a".into()] });
+    }
+    let HookOutcome::FlowStarted { runs, .. } = receive(Some(("X-Request-Id", "b"))).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(runs.len(), 1);
+    // Without an id every request is new, and nothing is remembered for it.
+    for _ in 0..2 {
+        let HookOutcome::FlowStarted { runs, .. } = receive(None).await.unwrap() else { panic!() };
+        assert_eq!(runs.len(), 1);
+    }
+    assert_eq!(s.runs(flow.id).await.len(), 4);
+    assert_eq!(s.state(flow.id).await.seen, vec!["a".to_string(), "b".to_string()]);
+    let long = "x".repeat(201);
+    assert!(matches!(receive(Some(("Idempotency-Key", &long))).await, Err(HookError::BadRequest(_))));
 }

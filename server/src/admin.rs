@@ -1,25 +1,27 @@
-//! `tandem user|token|org|team|member|join-request …`: administering people, API tokens,
-//! organizations, teams, project memberships and join requests from the command line, on the `--db` store, through the same `Desk` commands as the API (acting as the server
+//! `tandem user|token|org|team|member|join-request|plugin|flow …`: administering people, API
+//! tokens, organizations, teams, project memberships, join requests, plugins and flows from the
+//! command line, on the `--db` store, through the same `Desk` commands as the API (acting as the server
 //! administrator). The binary prints [`Done::output`] on stdout, or the error on stderr and exits
 //! with [`Failed::code`].
 
 use std::sync::Arc;
 
 use tandem_core::commands::{
-    CreateOrganization, CreateTeam, CreateUser, DecideJoinRequest, IssueToken, OrganizationPatch,
-    RemoveProjectMember, RevokeToken, SetPassword, SetProjectMember, UpdateOrganization, UpdateUser,
-    UserPatch,
+    CreateFlow, CreateOrganization, CreateTeam, CreateUser, DecideJoinRequest, DeleteFlow, IssueToken,
+    OrganizationPatch, RemoveProjectMember, ReplayFlowRun, RevokeToken, SetFlowEnabled, SetPassword,
+    SetProjectMember, UpdateFlow, UpdateOrganization, UpdateUser, UserPatch,
 };
 use tandem_core::conversation::sha256_hex;
 use tandem_core::credentials::check_password;
+use tandem_core::flows::{Flow, FlowRun, FlowTrigger};
 use tandem_core::people::normalise_email;
 use tandem_core::plugins::{
     ApprovePlugin, InstallPlugin, PluginView, RemovePlugin, SetPluginEnabled, UpgradePlugin,
 };
 use tandem_core::store::{self, RecordQuery};
 use tandem_core::{
-    Actor, Desk, DeskError, JoinRequest, JoinRequestId, Limits, Organization, ProjectId, ProjectRole, Role,
-    Team, TokenId, TokenScope, User, UserId, Workspace, WorkspaceId,
+    Actor, Desk, DeskError, FlowId, FlowRunId, JoinRequest, JoinRequestId, Limits, Organization, ProjectId,
+    ProjectRole, Role, Team, TokenId, TokenScope, User, UserId, Workspace, WorkspaceId,
 };
 
 use crate::backend::{Backend, BackendOptions, DbLocation};
@@ -106,6 +108,29 @@ pub enum AdminCommand {
     },
     PluginRemove {
         plugin: String,
+    },
+    FlowList,
+    FlowShow {
+        flow: FlowId,
+    },
+    /// Creates (`flow: None`) or replaces a flow from a JSON file: the API's create body.
+    FlowSave {
+        flow: Option<FlowId>,
+        file: std::path::PathBuf,
+    },
+    FlowEnable {
+        flow: FlowId,
+        enabled: bool,
+    },
+    FlowDelete {
+        flow: FlowId,
+    },
+    FlowRuns {
+        flow: FlowId,
+        limit: usize,
+    },
+    FlowReplay {
+        run: FlowRunId,
     },
 }
 
@@ -255,8 +280,117 @@ async fn plugin_files(
     Ok((wasm, text))
 }
 
+fn flow_state(f: &Flow) -> &'static str {
+    match (f.enabled, &f.paused_reason) {
+        (true, _) => "enabled",
+        (false, Some(_)) => "paused",
+        (false, None) => "disabled",
+    }
+}
+
+fn trigger_name(t: &FlowTrigger) -> &'static str {
+    match t {
+        FlowTrigger::Event { .. } => "event",
+        FlowTrigger::PluginPoll { .. } => "plugin_poll",
+        FlowTrigger::PluginWebhook { .. } => "plugin_webhook",
+        FlowTrigger::IncomingWebhook => "incoming_webhook",
+    }
+}
+
+/// `id state trigger steps name`.
+fn describe_flow(f: &Flow) -> String {
+    format!("{}\t{}\t{}\t{}\t{}", f.id, flow_state(f), trigger_name(&f.trigger), f.steps.len(), f.name)
+}
+
+/// `id status attempt started steps-done error`.
+fn describe_run(r: &FlowRun) -> String {
+    let done = r.next_step();
+    let error = r.error.as_deref().unwrap_or("-").replace(['\n', '\t'], " ");
+    format!(
+        "{}\t{}\t{}\t{}\t{done}\t{error}",
+        r.id,
+        serde_json::to_value(r.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+        r.attempt,
+        r.started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
+}
+
+/// Reads a flow definition file: the JSON the API takes to create one (`enabled` and `version`
+/// optional). Nothing is written when it is unreadable or invalid.
+async fn flow_file(
+    file: &std::path::Path,
+) -> Result<(tandem_core::flows::FlowSpec, Option<bool>, Option<i64>), Failed> {
+    let text = tokio::fs::read_to_string(file)
+        .await
+        .map_err(|e| Failed::new(EXIT_INVALID, format!("cannot read {}: {e}", file.display())))?;
+    let body: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Failed::new(EXIT_INVALID, format!("{} is not JSON: {e}", file.display())))?;
+    crate::api::flows::spec_of(&body)
+        .map_err(|i| Failed::new(EXIT_INVALID, format!("{}: {}", i.field, i.reason)))
+}
+
+/// The plugins a flow names must be installed, as the API checks.
+async fn flow_plugins_known(
+    desk: &Desk,
+    actor: &Actor,
+    spec: &tandem_core::flows::FlowSpec,
+) -> Result<(), Failed> {
+    if tandem_core::flows::plugin_uses(&spec.trigger, &spec.steps).is_empty() {
+        return Ok(());
+    }
+    let plugins = crate::plugins::Plugins::new(desk.clone(), crate::plugins::Plugins::host_config(false))
+        .map_err(|e| Failed::new(EXIT_STORAGE, format!("cannot start the plugin host: {e}")))?;
+    let runtime: Arc<dyn tandem_integrations::PluginRuntime> = Arc::new(plugins);
+    tandem_integrations::flows::check_plugins(Some(&runtime), actor.workspace_id, &spec.trigger, &spec.steps)
+        .await
+        .map_err(|i| Failed::new(EXIT_INVALID, format!("{}: {}", i.field, i.reason)))
+}
+
 async fn execute(desk: &Desk, actor: &Actor, command: AdminCommand) -> Result<Done, Failed> {
     match command {
+        AdminCommand::FlowList => Ok(lines(&desk.flows(actor).await?, describe_flow)),
+        AdminCommand::FlowShow { flow } => {
+            let f = desk.flow(actor, flow).await?;
+            let poll = desk.flow_poll_state(actor, flow).await?;
+            let mut shown = serde_json::to_value(&f).map_err(|e| Failed::new(EXIT_STORAGE, e.to_string()))?;
+            shown["state"] = serde_json::Value::from(flow_state(&f));
+            if let Some(p) = poll {
+                shown["poll"] =
+                    serde_json::to_value(&p).map_err(|e| Failed::new(EXIT_STORAGE, e.to_string()))?;
+            }
+            let output =
+                serde_json::to_string_pretty(&shown).map_err(|e| Failed::new(EXIT_STORAGE, e.to_string()))?;
+            Ok(Done { output })
+        }
+        AdminCommand::FlowSave { flow, file } => {
+            // Who may is checked before the file is read, as the API does.
+            desk.flows(actor).await?;
+            let (spec, enabled, version) = flow_file(&file).await?;
+            if let Some(id) = flow {
+                desk.flow(actor, id).await?;
+            }
+            flow_plugins_known(desk, actor, &spec).await?;
+            let saved = match flow {
+                None => desk.execute(actor, &CreateFlow { spec, enabled: enabled.unwrap_or(true) }).await?,
+                Some(id) => desk.execute(actor, &UpdateFlow { id, spec, version }).await?,
+            };
+            Ok(Done { output: describe_flow(&saved) })
+        }
+        AdminCommand::FlowEnable { flow, enabled } => {
+            let f = desk.execute(actor, &SetFlowEnabled { id: flow, enabled }).await?;
+            Ok(Done { output: describe_flow(&f) })
+        }
+        AdminCommand::FlowDelete { flow } => {
+            desk.execute(actor, &DeleteFlow { id: flow }).await?;
+            Ok(Done { output: format!("{flow}\tdeleted") })
+        }
+        AdminCommand::FlowRuns { flow, limit } => {
+            Ok(lines(&desk.flow_runs(actor, flow, limit.clamp(1, 500)).await?, describe_run))
+        }
+        AdminCommand::FlowReplay { run } => {
+            let r = desk.execute(actor, &ReplayFlowRun { run }).await?;
+            Ok(Done { output: describe_run(&r) })
+        }
         AdminCommand::PluginInstall { file, manifest, approve, upgrade } => {
             desk.may_manage_plugins(actor)?;
             let (wasm, text) = plugin_files(&file, &manifest).await?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use tandem_core::Limits;
 use tandem_core::membership::ProjectRole;
-use tandem_core::{JoinRequestId, ProjectId, Role, TokenScope, WorkspaceId};
+use tandem_core::{FlowId, FlowRunId, JoinRequestId, ProjectId, Role, TokenScope, WorkspaceId};
 use tandem_intake_email::imap::{ImapConfig, Processed};
 use tandem_intake_email::send::Relay;
 use tandem_intake_email::smtp::Protocol;
@@ -166,6 +166,74 @@ enum Command {
     Plugin {
         #[command(subcommand)]
         action: PluginAction,
+    },
+    /// Flows: list, show, create, update, enable, disable, delete, their runs and replaying a
+    /// failed run (exit codes as for `user`).
+    Flow {
+        #[command(subcommand)]
+        action: FlowAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum FlowAction {
+    /// Every flow: `id state trigger steps name` (state: enabled, disabled or paused).
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// A flow's definition and state (and a poll's or webhook's seen ids) as JSON.
+    Show {
+        #[command(flatten)]
+        target: Target,
+        flow: FlowId,
+    },
+    /// Create a flow from a JSON file: the body `POST /api/v1/flows` takes (name, trigger,
+    /// filters, steps, pause_after, enabled). Prints `id state trigger steps name`.
+    Create {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
+    /// Replace a flow's definition from a JSON file (`version`, when given, must match).
+    Update {
+        #[command(flatten)]
+        target: Target,
+        flow: FlowId,
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
+    /// Enable a flow (clearing a pause and its failure count).
+    Enable {
+        #[command(flatten)]
+        target: Target,
+        flow: FlowId,
+    },
+    Disable {
+        #[command(flatten)]
+        target: Target,
+        flow: FlowId,
+    },
+    /// Delete a flow; its runs stay readable.
+    Delete {
+        #[command(flatten)]
+        target: Target,
+        flow: FlowId,
+    },
+    /// A flow's recent runs, newest first: `id status attempt started steps-done error`.
+    Runs {
+        #[command(flatten)]
+        target: Target,
+        flow: FlowId,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Run a failed run again from its failed step.
+    Replay {
+        #[command(flatten)]
+        target: Target,
+        run: FlowRunId,
     },
 }
 
@@ -660,6 +728,21 @@ fn admin_command(command: Command) -> Result<(Target, Job), Box<Command>> {
             }
             PluginAction::Remove { target, plugin } => (target, AdminCommand::PluginRemove { plugin }),
         },
+        Command::Flow { action } => match action {
+            FlowAction::List { target } => (target, AdminCommand::FlowList),
+            FlowAction::Show { target, flow } => (target, AdminCommand::FlowShow { flow }),
+            FlowAction::Create { target, file } => (target, AdminCommand::FlowSave { flow: None, file }),
+            FlowAction::Update { target, flow, file } => {
+                (target, AdminCommand::FlowSave { flow: Some(flow), file })
+            }
+            FlowAction::Enable { target, flow } => (target, AdminCommand::FlowEnable { flow, enabled: true }),
+            FlowAction::Disable { target, flow } => {
+                (target, AdminCommand::FlowEnable { flow, enabled: false })
+            }
+            FlowAction::Delete { target, flow } => (target, AdminCommand::FlowDelete { flow }),
+            FlowAction::Runs { target, flow, limit } => (target, AdminCommand::FlowRuns { flow, limit }),
+            FlowAction::Replay { target, run } => (target, AdminCommand::FlowReplay { run }),
+        },
         other => return Err(Box::new(other)),
     })
     .map(|(target, command)| (target, Job::Admin(command)))
@@ -886,7 +969,8 @@ async fn run(log_format: LogFormat, command: Command) -> anyhow::Result<()> {
         | Command::JoinRequest { .. }
         | Command::Import { .. }
         | Command::Export { .. }
-        | Command::Plugin { .. } => {
+        | Command::Plugin { .. }
+        | Command::Flow { .. } => {
             anyhow::bail!("this command runs before logging starts")
         }
         Command::Migrate { database } => {

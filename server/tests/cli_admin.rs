@@ -348,3 +348,118 @@ async fn organizations_teams_memberships_and_join_requests_from_the_command_line
         "not found",
     );
 }
+
+/// Tandem itself starts a run of the flow and records its only step as failed for good.
+async fn failed_run(db: &Path, ws: WorkspaceId, flow: &str) -> String {
+    use tandem_core::commands::{RecordFlowStep, SeenItem, TriggerFlow};
+    use tandem_core::flows::{ErrorClass, StepError, StepRecord};
+    let store = SqliteStore::open(db, SqliteOptions::default()).unwrap();
+    let desk = Desk::new(Arc::new(store), Arc::new(SystemClock), Arc::new(UuidV7Ids), Limits::default());
+    let system = Actor::system(ws);
+    let flow: tandem_core::FlowId = flow.parse().unwrap();
+    let items = vec![SeenItem { id: "d1".into(), data: json!({"ticket": 9999, "note": "hi"}) }];
+    let started = desk.execute(&system, &TriggerFlow { flow, items, remember_ids: true }).await.unwrap();
+    let run = started.runs[0];
+    let step = StepRecord {
+        index: 0,
+        kind: "add_message".into(),
+        input: json!({"item": 9999, "body": "Form says hi"}),
+        output: None,
+        error: Some(StepError { class: ErrorClass::Fatal, message: "item #9999 not found".into() }),
+        attempts: 1,
+        log: vec![],
+        at: chrono::Utc::now(),
+    };
+    let record = RecordFlowStep { run, attempt: 1, step, final_attempt: true, counts: true };
+    desk.execute(&system, &record).await.unwrap();
+    run.to_string()
+}
+
+#[tokio::test]
+async fn flows_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    let ws = workspace(&db).await;
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let notes = file(
+        "notes.json",
+        &json!({"name": "Form notes", "trigger": {"type": "incoming_webhook"},
+                "steps": [{"type": "add_message", "item": "{{trigger.ticket}}", "body": "Form says {{trigger.note}}"}]})
+        .to_string(),
+    );
+
+    // Bad files: a clear message, exit 3, nothing written.
+    fails(
+        &tandem(&db, &["flow", "create", "--file", &file("broken.json", "{\"name\": ")], None),
+        3,
+        "is not JSON",
+    );
+    let teleport = file(
+        "teleport.json",
+        r#"{"name": "x", "trigger": {"type": "incoming_webhook"}, "steps": [{"type": "teleport"}]}"#,
+    );
+    fails(&tandem(&db, &["flow", "create", "--file", &teleport], None), 3, "steps[0]");
+    let missing = dir.path().join("missing.json");
+    fails(&tandem(&db, &["flow", "create", "--file", missing.to_str().unwrap()], None), 3, "cannot read");
+    let listed = tandem(&db, &["flow", "list"], None);
+    assert_eq!((listed.code, listed.stdout.as_str()), (0, ""), "refused files write nothing");
+
+    let created = tandem(&db, &["flow", "create", "--file", &notes], None);
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let id = created.stdout.split('\t').next().unwrap().to_string();
+    assert_eq!(created.stdout.trim_end(), format!("{id}\tenabled\tincoming_webhook\t1\tForm notes"));
+    assert_eq!(tandem(&db, &["flow", "list"], None).stdout, created.stdout);
+
+    let shown = tandem(&db, &["flow", "show", &id], None);
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    let shown: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!((shown["name"].as_str(), shown["state"].as_str()), (Some("Form notes"), Some("enabled")));
+    assert_eq!(shown["steps"][0]["type"], "add_message");
+
+    // Update: the same body; a stale version and an unknown flow are refused.
+    let renamed = file(
+        "renamed.json",
+        &json!({"name": "Form notes (v2)", "version": 1, "trigger": {"type": "incoming_webhook"},
+                "steps": [{"type": "add_message", "item": "{{trigger.ticket}}", "body": "Note: {{trigger.note}}"}]})
+        .to_string(),
+    );
+    let updated = tandem(&db, &["flow", "update", &id, "--file", &renamed], None);
+    assert_eq!(updated.code, 0, "{}", updated.stderr);
+    assert!(updated.stdout.ends_with("\tForm notes (v2)\n"), "{}", updated.stdout);
+    fails(&tandem(&db, &["flow", "update", &id, "--file", &renamed], None), 5, "version 2, not 1");
+    let nobody = "0190f0f0-0000-7000-8000-000000000000";
+    fails(&tandem(&db, &["flow", "update", nobody, "--file", &notes], None), 4, "not found");
+    fails(&tandem(&db, &["flow", "show", nobody], None), 4, "not found");
+    fails(&tandem(&db, &["flow", "enable", nobody], None), 4, "not found");
+    fails(&tandem(&db, &["flow", "runs", nobody], None), 4, "not found");
+    fails(&tandem(&db, &["flow", "show", "not-an-id"], None), 2, "invalid value");
+
+    let off = tandem(&db, &["flow", "disable", &id], None);
+    assert!(off.stdout.contains("\tdisabled\t"), "{}", off.stdout);
+    let on = tandem(&db, &["flow", "enable", &id], None);
+    assert!(on.stdout.contains("\tenabled\t"), "{}", on.stdout);
+
+    // Runs and replaying a failed one.
+    assert_eq!(tandem(&db, &["flow", "runs", &id], None).stdout, "");
+    let run = failed_run(&db, ws, &id).await;
+    let runs = tandem(&db, &["flow", "runs", &id, "--limit", "5"], None);
+    assert_eq!(runs.code, 0, "{}", runs.stderr);
+    let fields: Vec<&str> = runs.stdout.trim_end().split('\t').collect();
+    assert_eq!(fields[0], run);
+    assert_eq!((fields[1], fields[2], fields[4]), ("failed", "1", "0"));
+    assert_eq!(fields[5], "step 0 (add_message): item #9999 not found");
+    let replayed = tandem(&db, &["flow", "replay", &run], None);
+    assert_eq!(replayed.code, 0, "{}", replayed.stderr);
+    assert!(replayed.stdout.starts_with(&format!("{run}\trunning\t2\t")), "{}", replayed.stdout);
+    fails(&tandem(&db, &["flow", "replay", &run], None), 5, "only failed runs are replayed");
+    fails(&tandem(&db, &["flow", "replay", nobody], None), 4, "not found");
+
+    let deleted = tandem(&db, &["flow", "delete", &id], None);
+    assert_eq!(deleted.stdout, format!("{id}\tdeleted\n"));
+    fails(&tandem(&db, &["flow", "delete", &id], None), 4, "not found");
+    assert_eq!(tandem(&db, &["flow", "list"], None).stdout, "");
+}

@@ -3,7 +3,7 @@
 //! Flows end to end through the real `tandem` binary on both backends: an event-triggered flow
 //! with every built-in step (add message, update field, signed outgoing webhook checked by a
 //! receiver on loopback), its run history; incoming webhook endpoints (token, signature,
-//! mapping); REST-hook subscriptions (a 410 Gone unsubscribes); bad input refused with the path
+//! mapping, a flow fed once per delivery id); REST-hook subscriptions (a 410 Gone unsubscribes); bad input refused with the path
 //! named and nothing written.
 
 mod common;
@@ -249,6 +249,66 @@ async fn flows_run_end_to_end(backend: Backend) {
         messages.to_string().contains("Form says call back").then_some(())
     })
     .await;
+    // A delivery id seen before starts nothing: 200 naming the duplicate; another id runs.
+    let fed_token = flow_endpoint["token"].as_str().unwrap().to_string();
+    let deliver = |id: &'static str| {
+        client
+            .post(format!("{}/hooks/in/{fed_token}", server.base))
+            .header("content-type", "application/json")
+            .header("Idempotency-Key", id)
+            .body(json!({"ticket": n, "note": id}).to_string())
+            .send()
+    };
+    let first = deliver("form-1").await.unwrap();
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let repeat = deliver("form-1").await.unwrap();
+    assert_eq!(repeat.status(), StatusCode::OK);
+    let repeat: Value = repeat.json().await.unwrap();
+    assert_eq!(repeat, json!({"result": "flow_started", "runs": [], "duplicates": ["form-1"]}));
+    let other = deliver("form-2").await.unwrap();
+    assert_eq!(other.status(), StatusCode::ACCEPTED);
+    let fed_runs = format!("/flows/{}/runs", fed["id"].as_str().unwrap());
+    eventually("three runs of the fed flow", WAIT, || async {
+        let runs = http.get(&fed_runs).await;
+        let runs = runs.as_array().unwrap().clone();
+        (runs.len() == 3 && runs.iter().all(|r| r["status"] == "succeeded")).then_some(())
+    })
+    .await;
+    let fed_flow = http.get(&format!("/flows/{}", fed["id"].as_str().unwrap())).await;
+    assert_eq!(fed_flow["poll"]["seen"], json!(["form-1", "form-2"]), "{fed_flow}");
+
+    // A created item's number is in the step's output (given by the same commit).
+    let maker = http
+        .post(
+            "/flows",
+            json!({"name": "Form to ticket", "trigger": {"type": "incoming_webhook"},
+                   "steps": [{"type": "create_item", "item_type": ticket_type, "title": "Form: {{trigger.note}}"}]}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let maker_endpoint = http
+        .post(
+            "/hook-endpoints",
+            json!({"name": "Tickets", "target": {"type": "flow", "flow": maker["id"]}}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let made_ticket = send(
+        None,
+        maker_endpoint["token"].as_str().unwrap().to_string(),
+        json!({"note": "new toner"}).to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(made_ticket.status(), StatusCode::ACCEPTED);
+    let maker_runs = format!("/flows/{}/runs", maker["id"].as_str().unwrap());
+    let output = eventually("the ticket-making run", WAIT, || async {
+        let runs = http.get(&maker_runs).await;
+        (runs[0]["status"] == "succeeded").then(|| runs[0]["steps"][0]["output"].clone())
+    })
+    .await;
+    let ticket = http.get(&format!("/items/{}", output["number"])).await;
+    assert_eq!((&ticket["id"], &ticket["title"]), (&output["id"], &json!("Form: new toner")));
 
     // REST hooks: subscribe; the target's 410 Gone unsubscribes.
     let (gone_url, hits) = gone_receiver().await;

@@ -772,26 +772,50 @@ impl Command for ScheduleFlowPolls {
 }
 
 /// Starts a run of a webhook-triggered flow with what a request (or a plugin reading it)
-/// delivered; each item is one run.
+/// delivered; each item is one run. When the ids come from the sender (`remember_ids`: a
+/// delivery id header, the ids a plugin read from the request), an id seen before starts
+/// nothing: the ids are remembered in the flow's [`FlowPollState`] (bounded like a poll's),
+/// written in the same commit as the runs, so a repeat racing the first delivery conflicts and,
+/// run again, finds the id. Ids made up for a request without one are not remembered.
 #[derive(Debug, Clone)]
 pub struct TriggerFlow {
     pub flow: FlowId,
     pub items: Vec<SeenItem>,
+    pub remember_ids: bool,
+}
+
+/// What a webhook delivery started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Triggered {
+    pub runs: Vec<FlowRunId>,
+    /// Ids already seen (earlier, or earlier in the same delivery): nothing started for them.
+    pub duplicates: Vec<String>,
 }
 
 impl Command for TriggerFlow {
-    type State = Flow;
-    type Output = Vec<FlowRunId>;
+    type State = (Flow, Option<FlowPollState>);
+    type Output = Triggered;
 
-    async fn load(&self, actor: &Actor, store: &dyn Store) -> Result<Flow, DeskError> {
-        load::<Flow>(store, actor.workspace_id, self.flow).await
+    async fn load(&self, actor: &Actor, store: &dyn Store) -> Result<Self::State, DeskError> {
+        let flow = load::<Flow>(store, actor.workspace_id, self.flow).await?;
+        let seen = if self.remember_ids {
+            get::<FlowPollState>(store, actor.workspace_id, self.flow.0).await?
+        } else {
+            None
+        };
+        Ok((flow, seen))
     }
 
     fn runs_automations() -> bool {
         false
     }
 
-    fn decide(&self, actor: &Actor, flow: Flow, env: &Env<'_>) -> Result<Decided<Vec<FlowRunId>>, DeskError> {
+    fn decide(
+        &self,
+        actor: &Actor,
+        (flow, seen): Self::State,
+        env: &Env<'_>,
+    ) -> Result<Decided<Triggered>, DeskError> {
         system_only(actor, "starts flows from webhooks")?;
         if !matches!(flow.trigger, FlowTrigger::IncomingWebhook | FlowTrigger::PluginWebhook { .. }) {
             return Err(DeskError::invalid(
@@ -800,7 +824,6 @@ impl Command for TriggerFlow {
             ));
         }
         let mut changes = env.changes(actor);
-        let mut runs = Vec::new();
         if !flow.enabled {
             return Err(DeskError::Conflict(format!(
                 "flow '{}' is paused{}",
@@ -808,12 +831,50 @@ impl Command for TriggerFlow {
                 flow.paused_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
             )));
         }
+        let mut out = Triggered::default();
+        let mut fresh: Vec<String> = Vec::new();
         for item in &self.items {
+            if self.remember_ids {
+                let repeated =
+                    fresh.contains(&item.id) || seen.as_ref().is_some_and(|s| s.seen.contains(&item.id));
+                if repeated {
+                    out.duplicates.push(item.id.clone());
+                    continue;
+                }
+                fresh.push(item.id.clone());
+            }
             if passes(&flow.filters, &item.data, env.now) {
-                runs.push(start_run(&mut changes, env, &flow, item.data.clone(), Some(item.id.clone())).id);
+                out.runs
+                    .push(start_run(&mut changes, env, &flow, item.data.clone(), Some(item.id.clone())).id);
             }
         }
-        Ok(Decided { changes, output: runs })
+        if !fresh.is_empty() {
+            match seen {
+                Some(old) => {
+                    let mut next = FlowPollState { version: old.version + 1, ..old.clone() };
+                    next.remember(fresh);
+                    changes.update(Record::FlowPollState(next), old.version);
+                }
+                None => {
+                    // Not seeded: should the flow become poll-triggered, its first poll seeds.
+                    let mut state = FlowPollState {
+                        id: FlowPollStateId(flow.id.0),
+                        workspace_id: flow.workspace_id,
+                        flow: flow.id,
+                        cursor: None,
+                        seeded: false,
+                        seen: Vec::new(),
+                        next_poll_at: env.now,
+                        last_polled_at: None,
+                        last_error: None,
+                        version: 1,
+                    };
+                    state.remember(fresh);
+                    changes.insert(Record::FlowPollState(state));
+                }
+            }
+        }
+        Ok(Decided { changes, output: out })
     }
 }
 

@@ -35,7 +35,8 @@ pub use conversation::{AddAttachment, MarkNotificationRead, NewFile, PostMessage
 pub use flows::{
     CreateFlow, CreateHookEndpoint, DeleteFlow, DeleteHookEndpoint, FlowsRelayed, Polled, RecordFlowStep,
     RecordPoll, RelayFlowEvents, ReplayFlowRun, ScheduleFlowPolls, SeenItem, SetFlowEnabled, StepState,
-    TriggerFlow, UpdateFlow, event_payload, run_job, starts_flows, token_matches as hook_token_matches,
+    TriggerFlow, Triggered, UpdateFlow, event_payload, run_job, starts_flows,
+    token_matches as hook_token_matches,
 };
 pub use import::ImportItems;
 pub(crate) use items::move_to_status;

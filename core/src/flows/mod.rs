@@ -593,6 +593,31 @@ impl FlowRun {
     }
 }
 
+/// Fills in the numbers of items `create_item` steps made. Such a step is recorded in the same
+/// commit as its item (exactly once), before the store gives the item its number, so its output
+/// holds `"number": null`; the item, read back by id, knows it. Steps whose item is gone keep
+/// `null`.
+pub async fn fill_item_numbers(
+    store: &dyn crate::store::Store,
+    ws: WorkspaceId,
+    run: &mut FlowRun,
+) -> Result<(), crate::error::StoreError> {
+    for step in run.steps.iter_mut().filter(|s| s.kind == "create_item") {
+        let Some(out) = step.output.as_mut() else { continue };
+        if !out.get("number").is_some_and(Value::is_null) {
+            continue;
+        }
+        let Some(id) = out.get("id").and_then(Value::as_str).and_then(|s| uuid::Uuid::parse_str(s).ok())
+        else {
+            continue;
+        };
+        if let Some(item) = crate::store::get::<crate::item::Item>(store, ws, id).await? {
+            out["number"] = Value::from(item.number);
+        }
+    }
+    Ok(())
+}
+
 /// A poll-triggered flow's position.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FlowPollState {
@@ -753,12 +778,18 @@ impl crate::desk::Desk {
                 .await?;
         runs.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
         runs.truncate(limit);
+        for run in &mut runs {
+            fill_item_numbers(store, actor.workspace_id, run).await?;
+        }
         Ok(runs)
     }
 
     pub async fn flow_run(&self, actor: &crate::Actor, id: FlowRunId) -> Result<FlowRun, crate::DeskError> {
         manage(actor)?;
-        crate::desk::load::<FlowRun>(self.store().as_ref(), actor.workspace_id, id).await
+        let store = self.store().as_ref();
+        let mut run = crate::desk::load::<FlowRun>(store, actor.workspace_id, id).await?;
+        fill_item_numbers(store, actor.workspace_id, &mut run).await?;
+        Ok(run)
     }
 
     pub async fn hook_endpoints(&self, actor: &crate::Actor) -> Result<Vec<HookEndpoint>, crate::DeskError> {

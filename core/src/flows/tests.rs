@@ -5,7 +5,7 @@ use uuid::Uuid;
 use super::*;
 use crate::access::Actor;
 use crate::change::Write;
-use crate::commands::{CreateFlow, RecordFlowStep, RecordPoll, ReplayFlowRun, SeenItem};
+use crate::commands::{CreateFlow, RecordFlowStep, RecordPoll, ReplayFlowRun, SeenItem, TriggerFlow};
 use crate::desk::{Command, Env, Limits};
 use crate::error::DeskError;
 use crate::ids::SequentialIds;
@@ -398,4 +398,53 @@ fn tokens_round_trip_and_refuse_garbage() {
     for bad in ["", "hk_", "hk_x_y_z", &format!("hk_{}_{}_short", ws().0.simple(), id.0.simple())] {
         assert_eq!(parse_token(bad), None, "{bad}");
     }
+}
+
+fn webhook_flow() -> Flow {
+    let s = spec(json!({
+        "name": "Deliveries",
+        "trigger": {"type": "incoming_webhook"},
+        "filters": {"field": "trigger.state", "op": "eq", "value": "open"},
+        "steps": [{"type": "plugin_action", "plugin": "chat", "action": "post", "input": {"t": "{{trigger.title}}"}}]
+    }))
+    .unwrap();
+    let ids = SequentialIds::default();
+    CreateFlow { spec: s, enabled: true }.decide(&user(Role::Manager), (), &env(&ids)).unwrap().output
+}
+
+#[test]
+fn webhook_deliveries_are_deduplicated_by_the_senders_id() {
+    let flow = webhook_flow();
+    let ids = SequentialIds::default();
+    let system = Actor::system(ws());
+    let trigger = |items: Vec<SeenItem>, remember_ids| TriggerFlow { flow: flow.id, items, remember_ids };
+    // check(seen before, items, remember) → (runs started, duplicates, seen ids written)
+    let check = |seen_before: Option<&[&str]>, items: &[(&str, bool)], remember: bool| {
+        let items = items.iter().map(|(id, open)| seen(id, *open)).collect();
+        let before = seen_before.map(|ids| state(&flow, false, ids));
+        let d = trigger(items, remember).decide(&system, (flow.clone(), before), &env(&ids)).unwrap();
+        let written = d.changes.writes.iter().find_map(|w| match w {
+            Write::Put { record: crate::Record::FlowPollState(s), expected_version } => {
+                Some((s.seen.clone(), *expected_version))
+            }
+            _ => None,
+        });
+        assert_eq!(d.output.runs.len(), d.changes.jobs.len(), "a job per run");
+        (d.output.runs.len(), d.output.duplicates, written)
+    };
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+    // The first delivery of an id: a run, and the id remembered in a new state.
+    assert_eq!(check(None, &[("a", true)], true), (1, vec![], Some((strings(&["a"]), None))));
+    // The same id again: no run, nothing written.
+    assert_eq!(check(Some(&["a"]), &[("a", true)], true), (0, strings(&["a"]), None));
+    // A new id beside a seen one, and a repeat within one delivery.
+    assert_eq!(
+        check(Some(&["a"]), &[("a", true), ("b", true), ("b", true)], true),
+        (1, strings(&["a", "b"]), Some((strings(&["a", "b"]), Some(3))))
+    );
+    // Filtered out: no run, but the id is seen.
+    assert_eq!(check(None, &[("c", false)], true), (0, vec![], Some((strings(&["c"]), None))));
+    // Ids Tandem made up are neither checked nor remembered.
+    assert_eq!(check(None, &[("x", true)], false), (1, vec![], None));
 }

@@ -21,7 +21,7 @@ use tandem_core::commands::{
 use tandem_core::flows::{
     Flow, FlowPollState, FlowRun, FlowSpec, HookEndpoint, HookTarget, make_token, token_digest,
 };
-use tandem_core::{FlowId, HookEndpointId, WebhookId};
+use tandem_core::{FlowId, HookEndpointId, Invalid, WebhookId};
 use tandem_integrations::flows::check_plugins;
 use tandem_integrations::{HookError, HookOutcome, IncomingRequest};
 
@@ -40,18 +40,20 @@ pub struct FlowView {
     poll: Option<FlowPollState>,
 }
 
-fn spec_of(body: &Value) -> Result<(FlowSpec, Option<bool>, Option<i64>), ApiError> {
+/// A flow's definition from the create/update body (the API's and `tandem flow create --file`'s):
+/// the spec, and `enabled` and `version` when given.
+pub(crate) fn spec_of(body: &Value) -> Result<(FlowSpec, Option<bool>, Option<i64>), Invalid> {
     let mut body = body.clone();
     let (enabled, version) = match body.as_object_mut() {
         Some(map) => {
             let enabled = match map.remove("enabled") {
                 None | Some(Value::Null) => None,
                 Some(Value::Bool(b)) => Some(b),
-                Some(_) => return Err(ApiError::invalid("enabled", "expected true or false")),
+                Some(_) => return Err(Invalid::new("enabled", "expected true or false")),
             };
             let version = match map.remove("version") {
                 None | Some(Value::Null) => None,
-                Some(v) => Some(v.as_i64().ok_or_else(|| ApiError::invalid("version", "expected a number"))?),
+                Some(v) => Some(v.as_i64().ok_or_else(|| Invalid::new("version", "expected a number"))?),
             };
             (enabled, version)
         }
@@ -250,9 +252,13 @@ pub async fn receive(
         body: body.to_vec(),
     };
     let outcome = s.flows()?.receive(&token.0, request).await.map_err(hook_error)?;
-    let status = match outcome {
+    let status = match &outcome {
         HookOutcome::ItemCreated { .. } => StatusCode::CREATED,
         HookOutcome::ItemUpdated { .. } => StatusCode::OK,
+        // Every delivery id seen before: nothing new was accepted, and nothing is wrong either.
+        HookOutcome::FlowStarted { runs, duplicates } if runs.is_empty() && !duplicates.is_empty() => {
+            StatusCode::OK
+        }
         HookOutcome::FlowStarted { .. } => StatusCode::ACCEPTED,
     };
     Ok((status, Json(outcome)))

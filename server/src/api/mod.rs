@@ -6,7 +6,7 @@ mod access;
 mod automations;
 mod chat;
 mod conversation;
-mod flows;
+pub(crate) mod flows;
 mod items;
 mod kb;
 mod mail;
