@@ -576,10 +576,7 @@ impl Command for RelayFlowEvents {
         let mut runs = 0;
         for event in s.events.iter().filter(|e| starts_flows(e)) {
             let Some(item) = event.item.and_then(|i| s.items.get(&i)) else { continue };
-            // Event times are stored to the millisecond.
-            for flow in
-                s.flows.iter().filter(|f| f.created_at.timestamp_millis() <= event.at.timestamp_millis())
-            {
+            for flow in s.flows.iter().filter(|f| event.happened_since(f.created_at)) {
                 let FlowTrigger::Event { on } = &flow.trigger else { continue };
                 if !trigger_matches(on, &event.data, item, event.actor, None, None) {
                     continue;
