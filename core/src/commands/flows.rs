@@ -22,7 +22,7 @@ use crate::flows::{
     HookEndpoint, HookTarget, RunStatus, STEP_ATTEMPTS, StepError, StepRecord, passes, token_digest,
     validate_target,
 };
-use crate::ids::{FlowId, FlowPollStateId, FlowRunId, HookEndpointId, ItemId};
+use crate::ids::{FlowId, FlowRunId, HookEndpointId, ItemId};
 use crate::item::{ActorRef, Channel, Item};
 use crate::store::{EventQuery, RecordQuery, Store, get, list};
 use crate::webhook::EventCursor;
@@ -101,18 +101,7 @@ fn arm_poll(changes: &mut ChangeSet, env: &Env<'_>, flow: &Flow, state: Option<&
         return;
     }
     if state.is_none() {
-        changes.insert(Record::FlowPollState(FlowPollState {
-            id: FlowPollStateId(flow.id.0),
-            workspace_id: flow.workspace_id,
-            flow: flow.id,
-            cursor: None,
-            seeded: false,
-            seen: Vec::new(),
-            next_poll_at: env.now,
-            last_polled_at: None,
-            last_error: None,
-            version: 1,
-        }));
+        changes.insert(Record::FlowPollState(FlowPollState::unseeded(flow, env.now)));
         changes.job(poll_job(env, flow.id, env.now));
     }
 }
@@ -854,18 +843,7 @@ impl Command for TriggerFlow {
                 }
                 None => {
                     // Not seeded: should the flow become poll-triggered, its first poll seeds.
-                    let mut state = FlowPollState {
-                        id: FlowPollStateId(flow.id.0),
-                        workspace_id: flow.workspace_id,
-                        flow: flow.id,
-                        cursor: None,
-                        seeded: false,
-                        seen: Vec::new(),
-                        next_poll_at: env.now,
-                        last_polled_at: None,
-                        last_error: None,
-                        version: 1,
-                    };
+                    let mut state = FlowPollState::unseeded(&flow, env.now);
                     state.remember(fresh);
                     changes.insert(Record::FlowPollState(state));
                 }

@@ -641,6 +641,22 @@ pub struct FlowPollState {
 }
 
 impl FlowPollState {
+    /// A flow's state before its first poll: no cursor, nothing seen, a poll due `now`.
+    pub fn unseeded(flow: &Flow, now: DateTime<Utc>) -> Self {
+        FlowPollState {
+            id: FlowPollStateId(flow.id.0),
+            workspace_id: flow.workspace_id,
+            flow: flow.id,
+            cursor: None,
+            seeded: false,
+            seen: Vec::new(),
+            next_poll_at: now,
+            last_polled_at: None,
+            last_error: None,
+            version: 1,
+        }
+    }
+
     pub fn remember(&mut self, ids: impl IntoIterator<Item = String>) {
         for id in ids {
             if !self.seen.contains(&id) {
