@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::access::{Action, Actor, ActorKind, Target, can};
-use crate::change::{Record, RecordKind};
+use crate::change::{ChangeSet, Record, RecordKind};
 use crate::desk::{Command, Decided, Env};
 use crate::error::{DeskError, Invalid};
 use crate::event::{EventData, FieldChange};
@@ -31,6 +31,26 @@ async fn load_installation(
 
 fn found(plugin: &str, installation: Option<PluginInstallation>) -> Result<PluginInstallation, DeskError> {
     installation.ok_or_else(|| DeskError::not_found(format!("plugin {plugin}")))
+}
+
+/// Writes `next` over `old` (its time and version moved on) with one `record.updated` event
+/// naming `audit`, into `changes`; returns what the caller sees.
+fn save(
+    mut changes: ChangeSet,
+    env: &Env<'_>,
+    old: &PluginInstallation,
+    mut next: PluginInstallation,
+    audit: Vec<FieldChange>,
+) -> Decided<PluginView> {
+    next.updated_at = env.now;
+    next.version = old.version + 1;
+    changes.event(
+        None,
+        EventData::RecordUpdated { record: RecordKind::PluginInstallation, id: old.id.0, changes: audit },
+    );
+    let view = next.view();
+    changes.update(Record::PluginInstallation(next), old.version);
+    Decided { changes, output: view }
 }
 
 fn check_package(package: &PluginPackage) -> Result<String, DeskError> {
@@ -192,8 +212,6 @@ impl Command for UpgradePlugin {
         next.approved_hosts.retain(|h| p.hosts.contains(h));
         next.approved = old.approved && p.hosts.iter().all(|h| old.approved_hosts.contains(h));
         next.secrets.retain(|s| next.approved_hosts.iter().any(|h| host_matches(h, &s.host) || h == &s.host));
-        next.updated_at = env.now;
-        next.version = old.version + 1;
         let mut changes = env.changes(actor);
         changes.blob(sha256, p.wasm.clone());
         let mut audit = vec![FieldChange {
@@ -208,13 +226,7 @@ impl Command for UpgradePlugin {
                 to: json!(next.approved),
             });
         }
-        changes.event(
-            None,
-            EventData::RecordUpdated { record: RecordKind::PluginInstallation, id: old.id.0, changes: audit },
-        );
-        let view = next.view();
-        changes.update(Record::PluginInstallation(next), old.version);
-        Ok(Decided { changes, output: view })
+        Ok(save(changes, env, &old, next, audit))
     }
 }
 
@@ -290,8 +302,6 @@ impl Command for ApprovePlugin {
         next.secrets.retain(|s| hosts.iter().any(|h| h == &s.host || host_matches(h, &s.host)));
         next.approved_hosts = hosts;
         next.approved = true;
-        next.updated_at = env.now;
-        next.version = old.version + 1;
         let mut audit = vec![];
         if old.approved_hosts != next.approved_hosts || old.approved != next.approved {
             audit.push(FieldChange {
@@ -313,14 +323,7 @@ impl Command for ApprovePlugin {
         if audit.is_empty() {
             return Ok(Decided { changes: env.changes(actor), output: old.view() });
         }
-        let mut changes = env.changes(actor);
-        changes.event(
-            None,
-            EventData::RecordUpdated { record: RecordKind::PluginInstallation, id: old.id.0, changes: audit },
-        );
-        let view = next.view();
-        changes.update(Record::PluginInstallation(next), old.version);
-        Ok(Decided { changes, output: view })
+        Ok(save(env.changes(actor), env, &old, next, audit))
     }
 }
 
@@ -351,26 +354,10 @@ impl Command for ConfigurePlugin {
         if config == old.config {
             return Ok(Decided { changes: env.changes(actor), output: old.view() });
         }
-        let mut next = old.clone();
-        next.config = config;
-        next.updated_at = env.now;
-        next.version = old.version + 1;
-        let mut changes = env.changes(actor);
-        changes.event(
-            None,
-            EventData::RecordUpdated {
-                record: RecordKind::PluginInstallation,
-                id: old.id.0,
-                changes: vec![FieldChange {
-                    field: "config".into(),
-                    from: old.config.clone(),
-                    to: next.config.clone(),
-                }],
-            },
-        );
-        let view = next.view();
-        changes.update(Record::PluginInstallation(next), old.version);
-        Ok(Decided { changes, output: view })
+        let audit =
+            vec![FieldChange { field: "config".into(), from: old.config.clone(), to: config.clone() }];
+        let next = PluginInstallation { config, ..old.clone() };
+        Ok(save(env.changes(actor), env, &old, next, audit))
     }
 }
 
@@ -400,26 +387,10 @@ impl Command for SetPluginEnabled {
         if old.enabled == self.enabled {
             return Ok(Decided { changes: env.changes(actor), output: old.view() });
         }
-        let mut next = old.clone();
-        next.enabled = self.enabled;
-        next.updated_at = env.now;
-        next.version = old.version + 1;
-        let mut changes = env.changes(actor);
-        changes.event(
-            None,
-            EventData::RecordUpdated {
-                record: RecordKind::PluginInstallation,
-                id: old.id.0,
-                changes: vec![FieldChange {
-                    field: "enabled".into(),
-                    from: json!(old.enabled),
-                    to: json!(self.enabled),
-                }],
-            },
-        );
-        let view = next.view();
-        changes.update(Record::PluginInstallation(next), old.version);
-        Ok(Decided { changes, output: view })
+        let audit =
+            vec![FieldChange { field: "enabled".into(), from: json!(old.enabled), to: json!(self.enabled) }];
+        let next = PluginInstallation { enabled: self.enabled, ..old.clone() };
+        Ok(save(env.changes(actor), env, &old, next, audit))
     }
 }
 
